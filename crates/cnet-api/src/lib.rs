@@ -1,0 +1,26 @@
+//! The cnetd gRPC API, generated from `proto/cnet/v1/cnet.proto`, and the unix-socket client
+//! connector every caller (CLI, runtime, tests, benches) shares. Nothing else lives here.
+
+pub mod v1 {
+    tonic::include_proto!("cnet.v1");
+}
+
+use std::path::{Path, PathBuf};
+
+/// Where cnetd listens unless told otherwise.
+pub const DEFAULT_SOCKET: &str = "/run/cnet/cnetd.sock";
+
+/// A channel to cnetd over its unix socket. The URI is a placeholder that tonic requires;
+/// the connector ignores it and dials the socket.
+pub async fn connect(socket: &Path) -> Result<tonic::transport::Channel, tonic::transport::Error> {
+    let socket: PathBuf = socket.to_path_buf();
+    tonic::transport::Endpoint::from_static("http://cnetd.local")
+        .connect_with_connector(tower::service_fn(move |_: tonic::transport::Uri| {
+            let socket = socket.clone();
+            async move {
+                let stream = tokio::net::UnixStream::connect(socket).await?;
+                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
+            }
+        }))
+        .await
+}

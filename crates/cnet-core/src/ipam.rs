@@ -1,0 +1,370 @@
+//! IP address management, as Docker's default IPAM: subnet choice from the default pools, pool
+//! validation, and sequential leases inside a pool. Pure: the caller passes in what is taken
+//! (other networks' subnets, the host's routes) and persists what is leased.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use ipnetwork::{IpNetwork, Ipv4Network, Ipv6Network};
+
+use crate::model::IpamPool;
+use crate::{Error, Result};
+
+/// The default bridge network's subnet (device `cnet0`), taken unless something overlaps it.
+pub const DEFAULT_BRIDGE_SUBNET: &str = "172.17.0.0/16";
+
+/// The default pools for user networks, in the order Docker walks them: /16s of 172.18-31, then
+/// /20s of 192.168.0.0/16.
+pub fn default_v4_candidates() -> impl Iterator<Item = IpNetwork> {
+    let sixteens = (18u8..=31).map(|b| IpNetwork::V4(Ipv4Network::new(Ipv4Addr::new(172, b, 0, 0), 16).unwrap()));
+    let twenties =
+        (0u8..16).map(|i| IpNetwork::V4(Ipv4Network::new(Ipv4Addr::new(192, 168, i * 16, 0), 20).unwrap()));
+    sixteens.chain(twenties)
+}
+
+/// Unique-local /64s for IPv6 networks created without a subnet: fd00:0:0:N::/64, N from 1.
+fn default_v6_candidates() -> impl Iterator<Item = IpNetwork> {
+    (1u16..=u16::MAX).map(|n| IpNetwork::V6(Ipv6Network::new(Ipv6Addr::new(0xfd00, 0, 0, n, 0, 0, 0, 0), 64).unwrap()))
+}
+
+pub fn overlaps(a: &IpNetwork, b: &IpNetwork) -> bool {
+    match (a, b) {
+        (IpNetwork::V4(_), IpNetwork::V4(_)) | (IpNetwork::V6(_), IpNetwork::V6(_)) => {
+            a.contains(b.network()) || b.contains(a.network())
+        }
+        _ => false,
+    }
+}
+
+/// Picks the first default candidate that overlaps none of `taken`. Routes to 0.0.0.0/0 and ::/0
+/// in `taken` are ignored: every subnet "overlaps" a default route.
+pub fn choose_subnet(v6: bool, taken: &[IpNetwork]) -> Result<IpNetwork> {
+    let taken: Vec<&IpNetwork> = taken.iter().filter(|t| t.prefix() != 0).collect();
+    let free = |c: &IpNetwork| !taken.iter().any(|t| overlaps(c, t));
+    let found = if v6 { default_v6_candidates().find(free) } else { default_v4_candidates().find(free) };
+    found.ok_or_else(|| {
+        Error::precondition("all predefined address pools have been fully subnetted: pass --subnet explicitly")
+    })
+}
+
+/// The subnet for the built-in `bridge` network: 172.17.0.0/16 unless taken, then the next free pool.
+pub fn choose_default_bridge_subnet(taken: &[IpNetwork]) -> Result<IpNetwork> {
+    let preferred: IpNetwork = DEFAULT_BRIDGE_SUBNET.parse().unwrap();
+    if taken.iter().filter(|t| t.prefix() != 0).any(|t| overlaps(&preferred, t)) {
+        choose_subnet(false, taken)
+    } else {
+        Ok(preferred)
+    }
+}
+
+pub fn parse_cidr(what: &str, s: &str) -> Result<IpNetwork> {
+    s.trim().parse::<IpNetwork>().map_err(|_| Error::invalid(format!("invalid {what} {s:?}: expected a CIDR such as 172.20.0.0/16")))
+}
+
+pub fn parse_ip(what: &str, s: &str) -> Result<IpAddr> {
+    s.trim().parse::<IpAddr>().map_err(|_| Error::invalid(format!("invalid {what} {s:?}: expected an IP address")))
+}
+
+/// What the user asked for one subnet (`--subnet`, `--gateway`, `--ip-range`, `--aux-address`),
+/// still as text.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PoolRequest {
+    pub subnet: String,
+    pub gateway: String,
+    pub ip_range: String,
+    pub aux_addresses: BTreeMap<String, String>,
+}
+
+/// Turns a request into a checked pool. `subnet` must already be chosen when the request left it empty.
+pub fn build_pool(req: &PoolRequest, subnet: IpNetwork, with_gateway: bool) -> Result<IpamPool> {
+    if subnet.network() != subnet.ip() {
+        return Err(Error::invalid(format!(
+            "invalid subnet {subnet}: it should be {}/{}",
+            subnet.network(),
+            subnet.prefix()
+        )));
+    }
+    let host_bits = if subnet.is_ipv4() { 32 } else { 128 } - u32::from(subnet.prefix());
+    if host_bits < 2 {
+        return Err(Error::invalid(format!("subnet {subnet} is too small: it has no room for a gateway and a container")));
+    }
+    let gateway = if !req.gateway.is_empty() {
+        let gw = parse_ip("gateway", &req.gateway)?;
+        if !subnet.contains(gw) || gw.is_ipv4() != subnet.is_ipv4() {
+            return Err(Error::invalid(format!("gateway {gw} is not in subnet {subnet}")));
+        }
+        if gw == subnet.network() || (subnet.is_ipv4() && gw == subnet.broadcast()) {
+            return Err(Error::invalid(format!("gateway {gw} is the network or broadcast address of {subnet}")));
+        }
+        Some(gw)
+    } else if with_gateway {
+        Some(nth_host(&subnet, 1))
+    } else {
+        None
+    };
+    let ip_range = if req.ip_range.is_empty() {
+        None
+    } else {
+        let r = parse_cidr("ip-range", &req.ip_range)?;
+        if !(subnet.contains(r.network()) && subnet.prefix() <= r.prefix()) || r.is_ipv4() != subnet.is_ipv4() {
+            return Err(Error::invalid(format!("ip-range {r} is not inside subnet {subnet}")));
+        }
+        Some(IpNetwork::new(r.network(), r.prefix()).unwrap())
+    };
+    let mut aux_addresses = BTreeMap::new();
+    for (name, value) in &req.aux_addresses {
+        let ip = parse_ip(&format!("aux-address {name}"), value)?;
+        if !subnet.contains(ip) {
+            return Err(Error::invalid(format!("aux-address {name}={ip} is not in subnet {subnet}")));
+        }
+        aux_addresses.insert(name.clone(), ip);
+    }
+    Ok(IpamPool { subnet, gateway, ip_range, aux_addresses })
+}
+
+/// The n-th address of a subnet (0 is the network address).
+fn nth_host(net: &IpNetwork, n: u128) -> IpAddr {
+    from_u128(to_u128(net.network()) + n, net.is_ipv4())
+}
+
+fn to_u128(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(a) => u32::from(a) as u128,
+        IpAddr::V6(a) => u128::from(a),
+    }
+}
+
+fn from_u128(n: u128, v4: bool) -> IpAddr {
+    if v4 { IpAddr::V4(Ipv4Addr::from(n as u32)) } else { IpAddr::V6(Ipv6Addr::from(n)) }
+}
+
+/// The live lease table of one pool. Leases go out sequentially after the last one handed out, so a
+/// released address is not reused at once (neighbours' ARP caches and DNS answers get time to age).
+#[derive(Debug, Clone)]
+pub struct AddressPool {
+    pool: IpamPool,
+    leased: BTreeSet<u128>,
+    /// The last address handed out (dynamic or static).
+    cursor: Option<u128>,
+    first: u128,
+    last: u128,
+}
+
+impl AddressPool {
+    pub fn new(pool: IpamPool) -> Self {
+        let range = pool.ip_range.unwrap_or(pool.subnet);
+        let v4 = pool.subnet.is_ipv4();
+        let mut first = to_u128(range.network());
+        let mut last = match range {
+            IpNetwork::V4(n) => u32::from(n.broadcast()) as u128,
+            IpNetwork::V6(n) => u128::from(n.network()) | (u128::MAX >> n.prefix().min(127)),
+        };
+        // The subnet's network address (and, for v4, its broadcast) are never leased.
+        let net = to_u128(pool.subnet.network());
+        if first == net {
+            first += 1;
+        }
+        if v4 && last == u32::from(match pool.subnet {
+            IpNetwork::V4(n) => n.broadcast(),
+            IpNetwork::V6(_) => unreachable!(),
+        }) as u128
+        {
+            last -= 1;
+        }
+        AddressPool { pool, leased: BTreeSet::new(), cursor: None, first, last }
+    }
+
+    pub fn pool(&self) -> &IpamPool {
+        &self.pool
+    }
+
+    fn reserved(&self, n: u128) -> bool {
+        let v4 = self.pool.subnet.is_ipv4();
+        let ip = from_u128(n, v4);
+        Some(ip) == self.pool.gateway || self.pool.aux_addresses.values().any(|a| *a == ip)
+    }
+
+    /// Marks an address as leased when restoring from the store.
+    pub fn restore(&mut self, ip: IpAddr) {
+        let n = to_u128(ip);
+        self.leased.insert(n);
+        if self.cursor.is_none_or(|c| n > c) {
+            self.cursor = Some(n);
+        }
+    }
+
+    /// Leases `wanted`, or the next free address after the last one handed out.
+    pub fn allocate(&mut self, wanted: Option<IpAddr>) -> Result<IpAddr> {
+        let v4 = self.pool.subnet.is_ipv4();
+        if let Some(ip) = wanted {
+            if ip.is_ipv4() != v4 || !self.pool.subnet.contains(ip) {
+                return Err(Error::invalid(format!("address {ip} is not in the network's subnet {}", self.pool.subnet)));
+            }
+            let n = to_u128(ip);
+            if n == to_u128(self.pool.subnet.network()) || (v4 && ip == self.pool.subnet.broadcast()) {
+                return Err(Error::invalid(format!("address {ip} is the network or broadcast address of {}", self.pool.subnet)));
+            }
+            if self.reserved(n) {
+                return Err(Error::precondition(format!("address {ip} is reserved (gateway or aux-address) in {}", self.pool.subnet)));
+            }
+            if !self.leased.insert(n) {
+                return Err(Error::precondition(format!("address {ip} is already in use on this network")));
+            }
+            return Ok(ip);
+        }
+        let start = match self.cursor {
+            Some(c) if c >= self.first && c < self.last => c + 1,
+            _ => self.first,
+        };
+        // Walk from the cursor to the end, then wrap around. Leased addresses are skipped by
+        // jumping over runs in the BTreeSet, so a full-ish pool costs its leased count, not its size.
+        for (lo, hi) in [(start, self.last), (self.first, start.saturating_sub(1))] {
+            let mut n = lo;
+            while n <= hi && hi >= lo {
+                if self.leased.contains(&n) || self.reserved(n) {
+                    n += 1;
+                    continue;
+                }
+                self.leased.insert(n);
+                self.cursor = Some(n);
+                return Ok(from_u128(n, v4));
+            }
+        }
+        Err(Error::precondition(format!(
+            "no available IPv{} addresses on this network's address pools: {} is exhausted",
+            if v4 { 4 } else { 6 },
+            self.pool.ip_range.unwrap_or(self.pool.subnet)
+        )))
+    }
+
+    pub fn release(&mut self, ip: IpAddr) {
+        self.leased.remove(&to_u128(ip));
+    }
+
+    pub fn leased_count(&self) -> usize {
+        self.leased.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn net(s: &str) -> IpNetwork {
+        s.parse().unwrap()
+    }
+
+    fn pool(subnet: &str) -> IpamPool {
+        build_pool(&PoolRequest::default(), net(subnet), true).unwrap()
+    }
+
+    #[test]
+    fn default_pools_follow_docker_order_and_skip_taken() {
+        assert_eq!(choose_subnet(false, &[]).unwrap(), net("172.18.0.0/16"));
+        let taken = [net("172.18.0.0/16"), net("172.19.5.0/24"), net("0.0.0.0/0")];
+        assert_eq!(choose_subnet(false, &taken).unwrap(), net("172.20.0.0/16"));
+        let all16: Vec<IpNetwork> = (18..=31).map(|b| net(&format!("172.{b}.0.0/16"))).collect();
+        assert_eq!(choose_subnet(false, &all16).unwrap(), net("192.168.0.0/20"));
+        let mut all = all16.clone();
+        all.push(net("192.168.0.0/16"));
+        assert!(matches!(choose_subnet(false, &all), Err(Error::FailedPrecondition(_))));
+        // A host route inside 192.168.0.0/16 only takes the /20 it falls in.
+        let mut some = all16;
+        some.push(net("192.168.1.0/24"));
+        assert_eq!(choose_subnet(false, &some).unwrap(), net("192.168.16.0/20"));
+    }
+
+    #[test]
+    fn default_bridge_prefers_172_17() {
+        assert_eq!(choose_default_bridge_subnet(&[]).unwrap(), net("172.17.0.0/16"));
+        assert_eq!(choose_default_bridge_subnet(&[net("172.17.3.0/24")]).unwrap(), net("172.18.0.0/16"));
+    }
+
+    #[test]
+    fn v6_default_is_unique_local() {
+        assert_eq!(choose_subnet(true, &[]).unwrap(), net("fd00:0:0:1::/64"));
+        assert_eq!(choose_subnet(true, &[net("fd00:0:0:1::/64")]).unwrap(), net("fd00:0:0:2::/64"));
+    }
+
+    #[test]
+    fn pool_validation_names_the_bad_value() {
+        let req = |gw: &str, range: &str| PoolRequest { gateway: gw.into(), ip_range: range.into(), ..Default::default() };
+        let e = build_pool(&req("10.1.0.1", ""), net("172.20.0.0/16"), true).unwrap_err();
+        assert!(e.to_string().contains("10.1.0.1"), "{e}");
+        let e = build_pool(&req("", "10.0.0.0/24"), net("172.20.0.0/16"), true).unwrap_err();
+        assert!(e.to_string().contains("10.0.0.0/24"), "{e}");
+        let e = build_pool(&req("", ""), net("172.20.0.1/16"), true).unwrap_err();
+        assert!(e.to_string().contains("172.20.0.0/16"), "{e}");
+        let e = build_pool(&req("nonsense", ""), net("172.20.0.0/16"), true).unwrap_err();
+        assert!(e.to_string().contains("nonsense"), "{e}");
+        let p = build_pool(&req("172.20.0.254", "172.20.1.0/24"), net("172.20.0.0/16"), true).unwrap();
+        assert_eq!(p.gateway, Some("172.20.0.254".parse().unwrap()));
+        assert!(parse_cidr("subnet", "300.1.0.0/16").unwrap_err().to_string().contains("300.1.0.0/16"));
+    }
+
+    #[test]
+    fn leases_are_sequential_and_not_reused_at_once() {
+        let mut p = AddressPool::new(pool("172.18.0.0/16"));
+        let a = p.allocate(None).unwrap();
+        let b = p.allocate(None).unwrap();
+        assert_eq!(a.to_string(), "172.18.0.2");
+        assert_eq!(b.to_string(), "172.18.0.3");
+        p.release(a);
+        assert_eq!(p.allocate(None).unwrap().to_string(), "172.18.0.4");
+    }
+
+    #[test]
+    fn static_addresses() {
+        let mut p = AddressPool::new(pool("172.18.0.0/16"));
+        assert_eq!(p.allocate(Some("172.18.0.10".parse().unwrap())).unwrap().to_string(), "172.18.0.10");
+        let e = p.allocate(Some("172.18.0.10".parse().unwrap())).unwrap_err();
+        assert!(matches!(e, Error::FailedPrecondition(_)), "{e}");
+        let e = p.allocate(Some("172.18.0.1".parse().unwrap())).unwrap_err();
+        assert!(e.to_string().contains("reserved"), "{e}");
+        let e = p.allocate(Some("10.0.0.1".parse().unwrap())).unwrap_err();
+        assert!(matches!(e, Error::InvalidArgument(_)), "{e}");
+    }
+
+    #[test]
+    fn range_and_aux_are_honoured_and_exhaustion_is_reported() {
+        let mut req = PoolRequest { ip_range: "10.9.0.8/30".into(), ..Default::default() };
+        req.aux_addresses.insert("router".into(), "10.9.0.9".into());
+        let mut p = AddressPool::new(build_pool(&req, net("10.9.0.0/24"), true).unwrap());
+        let got: Vec<String> = (0..3).map(|_| p.allocate(None).unwrap().to_string()).collect();
+        assert_eq!(got, ["10.9.0.8", "10.9.0.10", "10.9.0.11"]);
+        let e = p.allocate(None).unwrap_err();
+        assert!(e.to_string().contains("10.9.0.8/30"), "{e}");
+    }
+
+    #[test]
+    fn wraps_around_after_the_end() {
+        let mut p = AddressPool::new(pool("10.0.0.0/29")); // .2 - .6 leasable
+        let all: Vec<IpAddr> = (0..5).map(|_| p.allocate(None).unwrap()).collect();
+        assert_eq!(all.last().unwrap().to_string(), "10.0.0.6");
+        assert!(p.allocate(None).is_err());
+        p.release(all[1]);
+        assert_eq!(p.allocate(None).unwrap().to_string(), "10.0.0.3");
+    }
+
+    #[test]
+    fn restore_moves_the_cursor() {
+        let mut p = AddressPool::new(pool("172.18.0.0/16"));
+        p.restore("172.18.0.7".parse().unwrap());
+        assert_eq!(p.allocate(None).unwrap().to_string(), "172.18.0.8");
+    }
+
+    #[test]
+    fn ipv6_pool() {
+        let mut p = AddressPool::new(pool("fd00:0:0:1::/64"));
+        assert_eq!(p.pool().gateway.unwrap().to_string(), "fd00:0:0:1::1");
+        assert_eq!(p.allocate(None).unwrap().to_string(), "fd00:0:0:1::2");
+    }
+
+    #[test]
+    fn overlap() {
+        assert!(overlaps(&net("172.18.0.0/16"), &net("172.18.3.0/24")));
+        assert!(overlaps(&net("172.18.3.0/24"), &net("172.18.0.0/16")));
+        assert!(!overlaps(&net("172.18.0.0/16"), &net("172.19.0.0/16")));
+        assert!(!overlaps(&net("172.18.0.0/16"), &net("fd00::/8")));
+    }
+}

@@ -1,0 +1,168 @@
+//! Docker's Container Network Model: networks, endpoints, sandboxes. These are the records the store
+//! persists (as JSON) and the controller reasons about; no kernel handles live here.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use ipnetwork::IpNetwork;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    #[default]
+    Local,
+    Global,
+}
+
+impl Scope {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Scope::Local => "local",
+            Scope::Global => "global",
+        }
+    }
+}
+
+/// One subnet of a network, as the user asked for it or as IPAM chose it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IpamPool {
+    pub subnet: IpNetwork,
+    /// None only for drivers that take no gateway (a null-gateway macvlan, say).
+    pub gateway: Option<IpAddr>,
+    /// Leases come from here; defaults to the subnet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_range: Option<IpNetwork>,
+    /// Addresses kept out of leases (`--aux-address name=ip`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub aux_addresses: BTreeMap<String, IpAddr>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Network {
+    pub id: String,
+    pub name: String,
+    pub driver: String,
+    pub scope: Scope,
+    pub pools: Vec<IpamPool>,
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub internal: bool,
+    #[serde(default)]
+    pub attachable: bool,
+    #[serde(default)]
+    pub enable_ipv6: bool,
+    /// RFC 3339.
+    pub created: String,
+    #[serde(default)]
+    pub builtin: bool,
+}
+
+impl Network {
+    pub fn short_id(&self) -> &str {
+        crate::id::short(&self.id)
+    }
+    pub fn pool_v4(&self) -> Option<&IpamPool> {
+        self.pools.iter().find(|p| p.subnet.is_ipv4())
+    }
+    pub fn pool_v6(&self) -> Option<&IpamPool> {
+        self.pools.iter().find(|p| p.subnet.is_ipv6())
+    }
+    pub fn option(&self, key: &str) -> Option<&str> {
+        self.options.get(key).map(String::as_str)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Tcp,
+    Udp,
+    Sctp,
+}
+
+impl Protocol {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+            Protocol::Sctp => "sctp",
+        }
+    }
+}
+
+impl std::str::FromStr for Protocol {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> crate::Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "" | "tcp" => Ok(Protocol::Tcp),
+            "udp" => Ok(Protocol::Udp),
+            "sctp" => Ok(Protocol::Sctp),
+            other => Err(crate::Error::invalid(format!("invalid protocol {other:?}: expected tcp, udp or sctp"))),
+        }
+    }
+}
+
+/// A published port: host (address, port) -> container port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortBinding {
+    pub protocol: Protocol,
+    /// None: every host address.
+    pub host_ip: Option<IpAddr>,
+    pub host_port: u16,
+    pub container_port: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoint {
+    pub id: String,
+    /// The sandbox's (container's) name.
+    pub name: String,
+    pub network_id: String,
+    pub sandbox_id: String,
+    /// Inside the sandbox: eth0, eth1, ...
+    pub ifname: String,
+    pub mac: String,
+    /// Address with the subnet's prefix length.
+    pub ipv4: Option<IpNetwork>,
+    pub ipv6: Option<IpNetwork>,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    #[serde(default)]
+    pub ports: Vec<PortBinding>,
+    /// What the driver needs to find its kernel objects again (the host-side veth name, ...).
+    #[serde(default)]
+    pub driver_data: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnsConfig {
+    #[serde(default)]
+    pub servers: Vec<String>,
+    #[serde(default)]
+    pub search: Vec<String>,
+    #[serde(default)]
+    pub options: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sandbox {
+    pub id: String,
+    pub name: String,
+    pub hostname: String,
+    #[serde(default)]
+    pub domainname: String,
+    /// The bind-mounted namespace file (`<run>/netns/<id>`), or the daemon's own for host networking.
+    pub netns_path: String,
+    #[serde(default)]
+    pub host_network: bool,
+    #[serde(default)]
+    pub dns: DnsConfig,
+    /// "name:ip".
+    #[serde(default)]
+    pub extra_hosts: Vec<String>,
+    pub created: String,
+}

@@ -1,0 +1,33 @@
+//! Well-known option keys, Docker's names, so scripts written for Docker work unchanged.
+
+pub const BRIDGE_NAME: &str = "com.docker.network.bridge.name";
+pub const BRIDGE_ENABLE_ICC: &str = "com.docker.network.bridge.enable_icc";
+pub const BRIDGE_ENABLE_IP_MASQUERADE: &str = "com.docker.network.bridge.enable_ip_masquerade";
+pub const BRIDGE_HOST_BINDING_IPV4: &str = "com.docker.network.bridge.host_binding_ipv4";
+pub const BRIDGE_DEFAULT_BRIDGE: &str = "com.docker.network.bridge.default_bridge";
+pub const DRIVER_MTU: &str = "com.docker.network.driver.mtu";
+
+/// Parses a boolean option as Docker does (true/false/1/0), naming the key on error.
+pub fn parse_bool(key: &str, value: &str) -> crate::Result<bool> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(crate::Error::invalid(format!("invalid value {value:?} for option {key}: expected true or false"))),
+    }
+}
+
+/// Parses an MTU option: 68 to 65535.
+pub fn parse_mtu(key: &str, value: &str) -> crate::Result<u32> {
+    match value.parse::<u32>() {
+        Ok(m) if (68..=65535).contains(&m) => Ok(m),
+        _ => Err(crate::Error::invalid(format!("invalid value {value:?} for option {key}: expected an MTU from 68 to 65535"))),
+    }
+}
+
+/// Linux interface names: 1 to 15 bytes, no '/', ':', whitespace.
+pub fn validate_ifname(key: &str, name: &str) -> crate::Result<()> {
+    if name.is_empty() || name.len() > 15 || name.chars().any(|c| c == '/' || c == ':' || c.is_whitespace()) || name == "." || name == ".." {
+        return Err(crate::Error::invalid(format!("invalid interface name {name:?} for {key}: 1 to 15 characters, no '/', ':' or spaces")));
+    }
+    Ok(())
+}

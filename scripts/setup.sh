@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs what cnet needs on a fresh Debian 12 machine (as root) and builds the workspace.
+# Idempotent: run it again after a pull.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export DEBIAN_FRONTEND=noninteractive
+packages=(
+    nftables          # cnet-firewall drives the `nft` binary through the nftables crate
+    iproute2          # tests and examples only (product code speaks netlink itself)
+    protobuf-compiler # etcd-client's build script runs protoc
+    busybox-static    # the built-in busybox image, and the clients inside test namespaces
+    bind9-dnsutils    # dig, for DNS tests
+    etcd-server       # overlay control plane, started by tests on their own
+    iperf3 dnsperf    # benchmarks
+    util-linux procps psmisc
+)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+# etcd-server's package starts a host-wide etcd; cnet's tests start their own in namespaces.
+if command -v systemctl >/dev/null && systemctl is-active --quiet etcd 2>/dev/null; then
+    systemctl disable --now etcd >/dev/null 2>&1 || true
+fi
+
+if ! command -v cargo >/dev/null; then
+    echo "cargo not found: install a Rust toolchain (rustup, 1.90 or newer) first" >&2
+    exit 1
+fi
+cargo build --workspace --all-targets
+cargo build --release --bins
+echo "cnet built: target/release/cnetd and target/release/cnet"
