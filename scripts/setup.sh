@@ -34,4 +34,8 @@ if ! command -v cargo >/dev/null; then
 fi
 cargo build --workspace --all-targets
 cargo build --release --bins
-echo "cnet built: target/release/cnetd and target/release/cnet"
+# The binaries on PATH, as symlinks, so a later build is picked up without installing again.
+for bin in cnetd cnet; do
+    ln -sf "$PWD/target/release/$bin" "/usr/local/bin/$bin"
+done
+echo "cnet built: cnetd and cnet are in /usr/local/bin (-> target/release)"

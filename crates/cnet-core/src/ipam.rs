@@ -17,8 +17,7 @@ pub const DEFAULT_BRIDGE_SUBNET: &str = "172.17.0.0/16";
 /// /20s of 192.168.0.0/16.
 pub fn default_v4_candidates() -> impl Iterator<Item = IpNetwork> {
     let sixteens = (18u8..=31).map(|b| IpNetwork::V4(Ipv4Network::new(Ipv4Addr::new(172, b, 0, 0), 16).unwrap()));
-    let twenties =
-        (0u8..16).map(|i| IpNetwork::V4(Ipv4Network::new(Ipv4Addr::new(192, 168, i * 16, 0), 20).unwrap()));
+    let twenties = (0u8..16).map(|i| IpNetwork::V4(Ipv4Network::new(Ipv4Addr::new(192, 168, i * 16, 0), 20).unwrap()));
     sixteens.chain(twenties)
 }
 
@@ -58,7 +57,9 @@ pub fn choose_default_bridge_subnet(taken: &[IpNetwork]) -> Result<IpNetwork> {
 }
 
 pub fn parse_cidr(what: &str, s: &str) -> Result<IpNetwork> {
-    s.trim().parse::<IpNetwork>().map_err(|_| Error::invalid(format!("invalid {what} {s:?}: expected a CIDR such as 172.20.0.0/16")))
+    s.trim()
+        .parse::<IpNetwork>()
+        .map_err(|_| Error::invalid(format!("invalid {what} {s:?}: expected a CIDR such as 172.20.0.0/16")))
 }
 
 pub fn parse_ip(what: &str, s: &str) -> Result<IpAddr> {
@@ -86,7 +87,9 @@ pub fn build_pool(req: &PoolRequest, subnet: IpNetwork, with_gateway: bool) -> R
     }
     let host_bits = if subnet.is_ipv4() { 32 } else { 128 } - u32::from(subnet.prefix());
     if host_bits < 2 {
-        return Err(Error::invalid(format!("subnet {subnet} is too small: it has no room for a gateway and a container")));
+        return Err(Error::invalid(format!(
+            "subnet {subnet} is too small: it has no room for a gateway and a container"
+        )));
     }
     let gateway = if !req.gateway.is_empty() {
         let gw = parse_ip("gateway", &req.gateway)?;
@@ -164,10 +167,12 @@ impl AddressPool {
         if first == net {
             first += 1;
         }
-        if v4 && last == u32::from(match pool.subnet {
-            IpNetwork::V4(n) => n.broadcast(),
-            IpNetwork::V6(_) => unreachable!(),
-        }) as u128
+        if v4
+            && last
+                == u32::from(match pool.subnet {
+                    IpNetwork::V4(n) => n.broadcast(),
+                    IpNetwork::V6(_) => unreachable!(),
+                }) as u128
         {
             last -= 1;
         }
@@ -198,14 +203,23 @@ impl AddressPool {
         let v4 = self.pool.subnet.is_ipv4();
         if let Some(ip) = wanted {
             if ip.is_ipv4() != v4 || !self.pool.subnet.contains(ip) {
-                return Err(Error::invalid(format!("address {ip} is not in the network's subnet {}", self.pool.subnet)));
+                return Err(Error::invalid(format!(
+                    "address {ip} is not in the network's subnet {}",
+                    self.pool.subnet
+                )));
             }
             let n = to_u128(ip);
             if n == to_u128(self.pool.subnet.network()) || (v4 && ip == self.pool.subnet.broadcast()) {
-                return Err(Error::invalid(format!("address {ip} is the network or broadcast address of {}", self.pool.subnet)));
+                return Err(Error::invalid(format!(
+                    "address {ip} is the network or broadcast address of {}",
+                    self.pool.subnet
+                )));
             }
             if self.reserved(n) {
-                return Err(Error::precondition(format!("address {ip} is reserved (gateway or aux-address) in {}", self.pool.subnet)));
+                return Err(Error::precondition(format!(
+                    "address {ip} is reserved (gateway or aux-address) in {}",
+                    self.pool.subnet
+                )));
             }
             if !self.leased.insert(n) {
                 return Err(Error::precondition(format!("address {ip} is already in use on this network")));
@@ -288,7 +302,8 @@ mod tests {
 
     #[test]
     fn pool_validation_names_the_bad_value() {
-        let req = |gw: &str, range: &str| PoolRequest { gateway: gw.into(), ip_range: range.into(), ..Default::default() };
+        let req =
+            |gw: &str, range: &str| PoolRequest { gateway: gw.into(), ip_range: range.into(), ..Default::default() };
         let e = build_pool(&req("10.1.0.1", ""), net("172.20.0.0/16"), true).unwrap_err();
         assert!(e.to_string().contains("10.1.0.1"), "{e}");
         let e = build_pool(&req("", "10.0.0.0/24"), net("172.20.0.0/16"), true).unwrap_err();

@@ -9,6 +9,6 @@ pub mod ipam;
 pub mod model;
 pub mod options;
 
-pub use driver::{Capabilities, Driver, JoinInfo};
+pub use driver::{Capabilities, Driver, JoinInfo, SandboxInterface};
 pub use error::{Error, Result, ResultExt};
 pub use model::{DnsConfig, Endpoint, IpamPool, Network, PortBinding, Protocol, Sandbox, Scope};

@@ -20,14 +20,23 @@ pub fn parse_bool(key: &str, value: &str) -> crate::Result<bool> {
 pub fn parse_mtu(key: &str, value: &str) -> crate::Result<u32> {
     match value.parse::<u32>() {
         Ok(m) if (68..=65535).contains(&m) => Ok(m),
-        _ => Err(crate::Error::invalid(format!("invalid value {value:?} for option {key}: expected an MTU from 68 to 65535"))),
+        _ => Err(crate::Error::invalid(format!(
+            "invalid value {value:?} for option {key}: expected an MTU from 68 to 65535"
+        ))),
     }
 }
 
 /// Linux interface names: 1 to 15 bytes, no '/', ':', whitespace.
 pub fn validate_ifname(key: &str, name: &str) -> crate::Result<()> {
-    if name.is_empty() || name.len() > 15 || name.chars().any(|c| c == '/' || c == ':' || c.is_whitespace()) || name == "." || name == ".." {
-        return Err(crate::Error::invalid(format!("invalid interface name {name:?} for {key}: 1 to 15 characters, no '/', ':' or spaces")));
+    if name.is_empty()
+        || name.len() > 15
+        || name.chars().any(|c| c == '/' || c == ':' || c.is_whitespace())
+        || name == "."
+        || name == ".."
+    {
+        return Err(crate::Error::invalid(format!(
+            "invalid interface name {name:?} for {key}: 1 to 15 characters, no '/', ':' or spaces"
+        )));
     }
     Ok(())
 }

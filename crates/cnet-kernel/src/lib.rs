@@ -1,1 +1,27 @@
-//! cnet-kernel
+//! cnet-kernel is the only crate of cnet that speaks to the kernel's networking stack: network
+//! namespaces (created, bound at paths, entered on throwaway threads), links (bridges, veth pairs),
+//! addresses, routes and sysctls, all over rtnetlink or `/proc/sys`. Later neighbours and FDB
+//! entries live here too.
+//!
+//! What it must never do: shell out to `ip`, `bridge` or `sysctl` (tests may, to check results),
+//! call `setns()` on a tokio worker or blocking-pool thread (those threads are reused, so every
+//! namespace switch happens on a fresh `std::thread` that dies afterwards), dump every link to find
+//! one by name, or depend on another cnet crate.
+//!
+//! [`Kernel`] is one reused netlink connection in the daemon's own namespace; [`NetnsHandle`] is
+//! one in a sandbox's namespace; [`netns`] creates, binds and removes namespaces; [`set_sysctl`]
+//! and friends write `/proc/sys` of the calling thread's namespace.
+
+mod error;
+mod kernel;
+mod link;
+pub mod netns;
+mod nl;
+mod sandbox;
+mod sysctl;
+
+pub use error::{Error, Result};
+pub use kernel::Kernel;
+pub use link::{InterfaceConfig, Link, format_mac, parse_mac, random_mac};
+pub use sandbox::NetnsHandle;
+pub use sysctl::{get_sysctl, set_interface_sysctl, set_sysctl};

@@ -1,1 +1,67 @@
-fn main() {}
+//! `cnetd`: parses flags, sets up logging, and runs the daemon until SIGTERM or SIGINT.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Parser;
+use tokio::signal::unix::{SignalKind, signal};
+
+#[derive(Parser, Debug)]
+#[command(name = "cnetd", version, about = "The cnet container networking daemon")]
+struct Args {
+    /// Unix socket the gRPC API is served on.
+    #[arg(long, default_value = cnet_api::DEFAULT_SOCKET, env = "CNET_SOCKET")]
+    socket: PathBuf,
+    /// Runtime directory: namespace files under netns/.
+    #[arg(long, default_value = "/run/cnet")]
+    run_dir: PathBuf,
+    /// Persistent state directory.
+    #[arg(long, default_value = "/var/lib/cnet")]
+    state_dir: PathBuf,
+    /// The nftables table (family inet) cnet owns.
+    #[arg(long, default_value = "cnet")]
+    nft_table: String,
+    /// Log filter (tracing env-filter syntax), overridden by RUST_LOG.
+    #[arg(long, default_value = "info")]
+    log_level: String,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&args.log_level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    if !nix::unistd::geteuid().is_root() {
+        anyhow::bail!("cnetd must run as root: it creates namespaces, links and firewall rules");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    runtime.block_on(run(args))
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let cfg = cnetd::DaemonConfig {
+        socket: args.socket,
+        run_dir: args.run_dir,
+        state_dir: args.state_dir,
+        nft_table: args.nft_table,
+    };
+    let listener = cnetd::bind_socket(&cfg.socket)?;
+    let ctl = cnetd::start_controller(&cfg).await.context("starting cnetd")?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let shutdown = async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+            _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+        }
+    };
+    tracing::info!(socket = %cfg.socket.display(), state = %cfg.state_dir.display(), "cnetd ready");
+    cnetd::serve(ctl, listener, shutdown).await?;
+    let _ = std::fs::remove_file(&cfg.socket);
+    tracing::info!("cnetd stopped");
+    Ok(())
+}

@@ -1,0 +1,265 @@
+//! Rendering against the JSON nft must receive.
+
+use nftables::batch::Batch;
+use serde_json::{Value, json};
+
+use super::*;
+
+fn to_json(batch: Batch<'_>) -> Value {
+    serde_json::to_value(batch.to_nftables()).unwrap()
+}
+
+/// `{"nftables": [...]}` with the given commands.
+fn doc(cmds: Vec<Value>) -> Value {
+    json!({ "nftables": cmds })
+}
+
+fn web() -> NetworkRules {
+    NetworkRules {
+        id: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef".into(),
+        bridge: "br-0123456789ab".into(),
+        subnets: vec!["172.18.0.0/16".parse().unwrap(), "fd00:1::/64".parse().unwrap()],
+        masquerade: true,
+        internal: false,
+        icc: true,
+    }
+}
+
+fn backend() -> NetworkRules {
+    NetworkRules {
+        id: "fedcba9876543210".into(),
+        bridge: "br-fedcba987654".into(),
+        subnets: vec!["172.19.0.0/16".parse().unwrap()],
+        masquerade: true,
+        internal: true,
+        icc: false,
+    }
+}
+
+fn set(name: &str, ty: Value, interval: bool) -> Value {
+    let mut set = json!({ "family": "inet", "table": "t", "name": name, "type": ty });
+    if interval {
+        set["flags"] = json!(["interval"]);
+    }
+    json!({ "add": { "set": set } })
+}
+
+fn chain(name: &str, kind: &str, hook: &str, prio: i32) -> Value {
+    json!({ "add": { "chain": {
+        "family": "inet", "table": "t", "name": name,
+        "type": kind, "hook": hook, "prio": prio, "policy": "accept"
+    } } })
+}
+
+fn rule(chain: &str, expr: Value, comment: &str) -> Value {
+    json!({ "add": { "rule": {
+        "family": "inet", "table": "t", "chain": chain, "expr": expr, "comment": comment
+    } } })
+}
+
+fn lookup(left: Value, set: &str) -> Value {
+    json!({ "match": { "op": "==", "left": left, "right": format!("@{set}") } })
+}
+
+fn meta(key: &str) -> Value {
+    json!({ "meta": { "key": key } })
+}
+
+fn iif_oif() -> Value {
+    json!({ "concat": [meta("iifname"), meta("oifname")] })
+}
+
+fn masq_rule(proto: &str, set: &str, own: &str, comment: &str) -> Value {
+    let saddr = json!({ "payload": { "protocol": proto, "field": "saddr" } });
+    rule(
+        "postrouting",
+        json!([
+            lookup(saddr.clone(), set),
+            { "match": {
+                "op": "!=",
+                "left": { "concat": [saddr, meta("oifname")] },
+                "right": format!("@{own}")
+            } },
+            { "masquerade": null }
+        ]),
+        comment,
+    )
+}
+
+/// Every `add` that [`layout`] renders for table "t".
+fn expected_layout() -> Vec<Value> {
+    vec![
+        set("bridges", json!("ifname"), false),
+        set("bridge_self", json!(["ifname", "ifname"]), false),
+        set("icc_off", json!(["ifname", "ifname"]), false),
+        set("internal", json!("ifname"), false),
+        set("masq4", json!("ipv4_addr"), true),
+        set("masq4_own", json!(["ipv4_addr", "ifname"]), true),
+        set("masq6", json!("ipv6_addr"), true),
+        set("masq6_own", json!(["ipv6_addr", "ifname"]), true),
+        chain("forward", "filter", "forward", 0),
+        chain("postrouting", "nat", "postrouting", 100),
+        chain("prerouting", "nat", "prerouting", -100),
+        chain("output", "nat", "output", -100),
+        rule(
+            "forward",
+            json!([lookup(iif_oif(), "icc_off"), { "drop": null }]),
+            "icc=false: nothing between the ports of one bridge",
+        ),
+        rule(
+            "forward",
+            json!([lookup(iif_oif(), "bridge_self"), { "accept": null }]),
+            "traffic that stays on one bridge",
+        ),
+        rule(
+            "forward",
+            json!([lookup(meta("iifname"), "internal"), { "drop": null }]),
+            "internal: nothing out of the bridge",
+        ),
+        rule(
+            "forward",
+            json!([lookup(meta("oifname"), "internal"), { "drop": null }]),
+            "internal: nothing into the bridge",
+        ),
+        rule(
+            "forward",
+            json!([
+                lookup(meta("iifname"), "bridges"),
+                lookup(meta("oifname"), "bridges"),
+                { "drop": null }
+            ]),
+            "nothing between two cnet bridges",
+        ),
+        masq_rule("ip", "masq4", "masq4_own", "outbound NAT from IPv4 subnets"),
+        masq_rule("ip6", "masq6", "masq6_own", "outbound NAT from IPv6 subnets"),
+    ]
+}
+
+fn table(cmd: &str) -> Value {
+    json!({ cmd: { "table": { "family": "inet", "name": "t" } } })
+}
+
+fn element(cmd: &str, set: &str, elems: Value) -> Value {
+    json!({ cmd: { "element": { "family": "inet", "table": "t", "name": set, "elem": elems } } })
+}
+
+/// An element with its network's short id as comment (the crate serialises the unset fields as null).
+fn labelled(val: Value, short_id: &str) -> Value {
+    json!({ "elem": {
+        "val": val, "timeout": null, "expires": null, "comment": short_id, "counter": null
+    } })
+}
+
+fn pfx(addr: &str, len: u32) -> Value {
+    json!({ "prefix": { "addr": addr, "len": len } })
+}
+
+fn pair(a: Value, b: Value) -> Value {
+    json!({ "concat": [a, b] })
+}
+
+/// The plain elements of [`web`], per set.
+fn web_elements() -> Vec<(&'static str, Vec<Value>)> {
+    let br = || json!("br-0123456789ab");
+    vec![
+        ("bridges", vec![br()]),
+        ("bridge_self", vec![pair(br(), br())]),
+        ("masq4", vec![pfx("172.18.0.0", 16)]),
+        ("masq4_own", vec![pair(pfx("172.18.0.0", 16), br())]),
+        ("masq6", vec![pfx("fd00:1::", 64)]),
+        ("masq6_own", vec![pair(pfx("fd00:1::", 64), br())]),
+    ]
+}
+
+/// [`backend`] is internal (so no NAT) with icc=false.
+fn backend_elements() -> Vec<(&'static str, Vec<Value>)> {
+    let br = || json!("br-fedcba987654");
+    vec![
+        ("bridges", vec![br()]),
+        ("bridge_self", vec![pair(br(), br())]),
+        ("icc_off", vec![pair(br(), br())]),
+        ("internal", vec![br()]),
+    ]
+}
+
+fn adds(elements: Vec<(&str, Vec<Value>)>, short_id: &str) -> Vec<Value> {
+    elements
+        .into_iter()
+        .map(|(set, elems)| {
+            let elems = elems.into_iter().map(|e| labelled(e, short_id)).collect();
+            element("add", set, Value::Array(elems))
+        })
+        .collect()
+}
+
+#[test]
+fn create_table_creates_the_table_then_adds_the_layout() {
+    let mut expected = vec![table("create")];
+    expected.extend(expected_layout());
+    assert_eq!(to_json(create_table("t")), doc(expected));
+}
+
+#[test]
+fn add_network_adds_labelled_elements_only() {
+    let expected = adds(web_elements(), "0123456789ab");
+    assert_eq!(to_json(add_network("t", &web())), doc(expected));
+
+    let expected = adds(backend_elements(), "fedcba987654");
+    assert_eq!(to_json(add_network("t", &backend())), doc(expected));
+}
+
+#[test]
+fn add_network_normalises_subnets_and_skips_nat_when_asked() {
+    let net = NetworkRules {
+        subnets: vec!["10.1.2.3/24".parse().unwrap(), "10.1.2.0/24".parse().unwrap()],
+        icc: true,
+        ..backend()
+    };
+    // internal: no NAT even though masquerade is set.
+    let mut expected = adds(backend_elements(), "fedcba987654");
+    expected.remove(2); // icc_off
+    assert_eq!(to_json(add_network("t", &net)), doc(expected));
+
+    let nat = NetworkRules { internal: false, ..net.clone() };
+    let br = || json!("br-fedcba987654");
+    let expected = adds(
+        vec![
+            ("bridges", vec![br()]),
+            ("bridge_self", vec![pair(br(), br())]),
+            ("masq4", vec![pfx("10.1.2.0", 24)]),
+            ("masq4_own", vec![pair(pfx("10.1.2.0", 24), br())]),
+        ],
+        "fedcba987654",
+    );
+    assert_eq!(to_json(add_network("t", &nat)), doc(expected));
+
+    let no_nat = NetworkRules { masquerade: false, ..nat };
+    let expected = adds(vec![("bridges", vec![br()]), ("bridge_self", vec![pair(br(), br())])], "fedcba987654");
+    assert_eq!(to_json(add_network("t", &no_nat)), doc(expected));
+}
+
+#[test]
+fn remove_network_adds_then_deletes_plain_elements() {
+    let mut expected: Vec<Value> =
+        web_elements().into_iter().map(|(set, elems)| element("add", set, Value::Array(elems))).collect();
+    expected.extend(web_elements().into_iter().map(|(set, elems)| element("delete", set, Value::Array(elems))));
+    assert_eq!(to_json(remove_network("t", &web())), doc(expected));
+}
+
+#[test]
+fn sync_replaces_the_table_with_exactly_the_given_networks() {
+    let mut expected = vec![table("add"), table("delete"), table("add")];
+    expected.extend(expected_layout());
+    expected.extend(adds(web_elements(), "0123456789ab"));
+    expected.extend(adds(backend_elements(), "fedcba987654"));
+    assert_eq!(to_json(sync("t", &[web(), backend()])), doc(expected));
+
+    let mut empty = vec![table("add"), table("delete"), table("add")];
+    empty.extend(expected_layout());
+    assert_eq!(to_json(sync("t", &[])), doc(empty));
+}
+
+#[test]
+fn delete_table_tolerates_a_missing_table() {
+    assert_eq!(to_json(delete_table("t")), doc(vec![table("add"), table("delete")]));
+}

@@ -1,0 +1,258 @@
+//! The table as nft lists it after each operation (root; each test in its own network namespace).
+
+mod common;
+
+use cnet_firewall::{Error, Firewall, NetworkRules};
+use common::{chains, elems, in_netns, listing, net, rules, sh, values};
+use serde_json::{Value, json};
+
+const TABLE: &str = "cnettest";
+
+fn web() -> NetworkRules {
+    net(
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "br-0123456789ab",
+        &["172.18.0.0/16", "fd00:18::/64"],
+    )
+}
+
+/// Internal, icc=false.
+fn backend() -> NetworkRules {
+    NetworkRules { internal: true, icc: false, ..net("fedcba9876543210", "br-fedcba987654", &["172.19.0.0/16"]) }
+}
+
+fn pair(a: &str, b: &str) -> Value {
+    json!({ "concat": [a, b] })
+}
+
+fn pfx(addr: &str, len: u32) -> Value {
+    json!({ "prefix": { "addr": addr, "len": len } })
+}
+
+fn own(addr: &str, len: u32, br: &str) -> Value {
+    json!({ "concat": [pfx(addr, len), br] })
+}
+
+/// The elements that `web` and `backend` together must produce, set by set.
+fn assert_web_and_backend(l: &Value) {
+    let (w, b) = ("br-0123456789ab", "br-fedcba987654");
+    assert_eq!(values(l, "bridges"), vec![json!(w), json!(b)]);
+    assert_eq!(values(l, "bridge_self"), vec![pair(w, w), pair(b, b)]);
+    assert_eq!(values(l, "icc_off"), vec![pair(b, b)]);
+    assert_eq!(values(l, "internal"), vec![json!(b)]);
+    // backend is internal, so only web is masqueraded.
+    assert_eq!(values(l, "masq4"), vec![pfx("172.18.0.0", 16)]);
+    assert_eq!(values(l, "masq4_own"), vec![own("172.18.0.0", 16, w)]);
+    assert_eq!(values(l, "masq6"), vec![pfx("fd00:18::", 64)]);
+    assert_eq!(values(l, "masq6_own"), vec![own("fd00:18::", 64, w)]);
+}
+
+fn assert_base_layout(l: &Value) {
+    assert_eq!(chains(l), ["forward", "output", "postrouting", "prerouting"]);
+    assert_eq!(rules(l, "forward").len(), 5, "{l:#}");
+    assert_eq!(rules(l, "postrouting").len(), 2, "{l:#}");
+    assert!(rules(l, "prerouting").is_empty());
+    assert!(rules(l, "output").is_empty());
+}
+
+#[test]
+fn ensure_table_creates_once_and_never_flushes() {
+    in_netns(|| async {
+        let fw = Firewall::new(TABLE);
+        assert_eq!(fw.table(), TABLE);
+        assert!(!fw.table_exists().await.unwrap());
+        fw.ensure_table().await.unwrap();
+        assert!(fw.table_exists().await.unwrap());
+        let empty = listing(&fw).await;
+        assert_base_layout(&empty);
+
+        fw.ensure_table().await.unwrap();
+        assert_eq!(listing(&fw).await, empty);
+
+        fw.add_network(&web()).await.unwrap();
+        let with_web = listing(&fw).await;
+        fw.ensure_table().await.unwrap();
+        assert_eq!(listing(&fw).await, with_web, "ensure_table must not flush");
+        assert_base_layout(&with_web);
+    });
+}
+
+#[test]
+fn add_two_networks_then_list_the_rules() {
+    in_netns(|| async {
+        let fw = Firewall::new(TABLE);
+        fw.ensure_table().await.unwrap();
+        fw.add_network(&web()).await.unwrap();
+        fw.add_network(&backend()).await.unwrap();
+        let l = listing(&fw).await;
+        assert_base_layout(&l);
+        assert_web_and_backend(&l);
+        // Every element is labelled with its network's short id.
+        for (value, comment) in elems(&l, "bridges") {
+            let expected = if value == "br-0123456789ab" { "0123456789ab" } else { "fedcba987654" };
+            assert_eq!(comment.as_deref(), Some(expected));
+        }
+
+        // The rules as nft prints them.
+        let text = sh(&format!("nft list chain inet {TABLE} forward"));
+        for line in [
+            "iifname . oifname @icc_off drop",
+            "iifname . oifname @bridge_self accept",
+            "iifname @internal drop",
+            "oifname @internal drop",
+            "iifname @bridges oifname @bridges drop",
+        ] {
+            assert!(text.contains(line), "{line:?} missing from\n{text}");
+        }
+        let text = sh(&format!("nft list chain inet {TABLE} postrouting"));
+        for line in [
+            "ip saddr @masq4 ip saddr . oifname != @masq4_own masquerade",
+            "ip6 saddr @masq6 ip6 saddr . oifname != @masq6_own masquerade",
+        ] {
+            assert!(text.contains(line), "{line:?} missing from\n{text}");
+        }
+    });
+}
+
+#[test]
+fn adding_twice_duplicates_nothing() {
+    in_netns(|| async {
+        let fw = Firewall::new(TABLE);
+        fw.ensure_table().await.unwrap();
+        fw.add_network(&web()).await.unwrap();
+        fw.add_network(&backend()).await.unwrap();
+        let once = listing(&fw).await;
+        fw.add_network(&web()).await.unwrap();
+        fw.add_network(&backend()).await.unwrap();
+        assert_eq!(listing(&fw).await, once);
+    });
+}
+
+#[test]
+fn removing_one_network_keeps_the_other() {
+    in_netns(|| async {
+        let fw = Firewall::new(TABLE);
+        fw.ensure_table().await.unwrap();
+        fw.add_network(&backend()).await.unwrap();
+        let backend_only = listing(&fw).await;
+        fw.add_network(&web()).await.unwrap();
+
+        fw.remove_network(&web()).await.unwrap();
+        let l = listing(&fw).await;
+        assert_eq!(l, backend_only);
+        assert_eq!(values(&l, "bridges"), vec![json!("br-fedcba987654")]);
+        assert!(values(&l, "masq4").is_empty());
+        assert!(values(&l, "masq6_own").is_empty());
+        assert_base_layout(&l);
+
+        // Missing is no error, and changes nothing.
+        fw.remove_network(&web()).await.unwrap();
+        assert_eq!(listing(&fw).await, backend_only);
+
+        fw.remove_network(&backend()).await.unwrap();
+        let empty = listing(&fw).await;
+        for set in ["bridges", "bridge_self", "icc_off", "internal", "masq4", "masq4_own"] {
+            assert!(values(&empty, set).is_empty(), "{set} not empty: {empty:#}");
+        }
+        assert_base_layout(&empty);
+    });
+}
+
+#[test]
+fn sync_after_delete_table_restores_exactly() {
+    in_netns(|| async {
+        let fw = Firewall::new(TABLE);
+        fw.ensure_table().await.unwrap();
+        fw.add_network(&web()).await.unwrap();
+        fw.add_network(&backend()).await.unwrap();
+        let incremental = listing(&fw).await;
+
+        fw.delete_table().await.unwrap();
+        assert!(!fw.table_exists().await.unwrap());
+        fw.delete_table().await.unwrap(); // missing is no error
+        // Without the table, adding fails loudly and removing is a no-op.
+        let err = fw.add_network(&web()).await.unwrap_err();
+        assert!(matches!(err, Error::TableMissing { .. }), "{err:?}");
+        fw.remove_network(&web()).await.unwrap();
+        assert!(!fw.table_exists().await.unwrap());
+
+        fw.sync(&[web(), backend()]).await.unwrap();
+        let synced = listing(&fw).await;
+        assert_eq!(synced, incremental, "sync must equal the incremental adds");
+        assert_web_and_backend(&synced);
+
+        fw.sync(&[web(), backend()]).await.unwrap();
+        assert_eq!(listing(&fw).await, synced, "sync twice must give the same table");
+    });
+}
+
+#[test]
+fn sync_leaves_no_leftovers() {
+    in_netns(|| async {
+        let fw = Firewall::new(TABLE);
+        fw.ensure_table().await.unwrap();
+        fw.add_network(&backend()).await.unwrap();
+        let backend_only = listing(&fw).await;
+        fw.add_network(&web()).await.unwrap();
+        // Someone added a rule by hand: sync removes it too.
+        sh(&format!("nft add rule inet {TABLE} forward iifname lo drop"));
+
+        fw.sync(&[backend()]).await.unwrap();
+        assert_eq!(listing(&fw).await, backend_only);
+
+        fw.sync(&[]).await.unwrap();
+        let empty = listing(&fw).await;
+        assert!(values(&empty, "bridges").is_empty());
+        assert_base_layout(&empty);
+    });
+}
+
+#[test]
+fn never_touches_other_tables() {
+    in_netns(|| async {
+        // Another program's tables, one of them with a concat-data map, which the nftables crate
+        // cannot parse in `list ruleset` output: cnet must never need to list it.
+        sh("nft -f - <<'EOF'
+table inet other {
+    map m { type ipv4_addr . inet_service : ipv4_addr . inet_service; }
+    chain forward { type filter hook forward priority 10; policy accept; iifname lo counter accept; }
+}
+table ip cnettest {
+    chain c { }
+}
+EOF");
+        let before = sh("nft list table inet other; nft list table ip cnettest");
+
+        let fw = Firewall::new(TABLE);
+        fw.ensure_table().await.unwrap();
+        fw.add_network(&web()).await.unwrap();
+        fw.sync(&[web(), backend()]).await.unwrap();
+        fw.remove_network(&web()).await.unwrap();
+        assert!(fw.table_exists().await.unwrap());
+        fw.delete_table().await.unwrap();
+        assert!(!fw.table_exists().await.unwrap());
+
+        assert_eq!(sh("nft list table inet other; nft list table ip cnettest"), before);
+    });
+}
+
+#[test]
+fn invalid_rules_change_nothing() {
+    in_netns(|| async {
+        let fw = Firewall::new(TABLE);
+        fw.ensure_table().await.unwrap();
+        fw.add_network(&web()).await.unwrap();
+        let before = listing(&fw).await;
+
+        let wildcard = NetworkRules { bridge: "br-*".into(), ..backend() };
+        let err = fw.add_network(&wildcard).await.unwrap_err();
+        assert!(matches!(err, Error::Invalid { .. }), "{err:?}");
+
+        // Two masqueraded networks with overlapping subnets cannot be synced.
+        let overlapping = net("aaaa", "br-aaaa", &["172.18.128.0/17"]);
+        let err = fw.sync(&[web(), overlapping]).await.unwrap_err();
+        assert!(matches!(err, Error::Invalid { .. }), "{err:?}");
+
+        assert_eq!(listing(&fw).await, before);
+    });
+}

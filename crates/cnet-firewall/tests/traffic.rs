@@ -1,0 +1,164 @@
+//! Real packets through the table: masquerade, isolation between networks, internal, icc=false.
+//!
+//! The test thread's namespace is the "host": bridges brA, brB, brC (internal) and an uplink to an
+//! "outside" namespace that has no route back to the container subnets, so a ping to it can only be
+//! answered if it was masqueraded. Containers are `unshare -n sleep` processes entered with nsenter.
+//! (IPv4 only; the IPv6 rules are checked by listing in tests/table.rs.)
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use cnet_firewall::{Firewall, NetworkRules};
+use common::{in_netns, net, sh};
+
+const TABLE: &str = "cnettraffic";
+const OUTSIDE: &str = "192.0.2.2";
+
+/// A network namespace held by a sleeping child process; killed on drop.
+struct Netns {
+    child: Child,
+}
+
+impl Netns {
+    fn new() -> Netns {
+        let child =
+            Command::new("unshare").args(["-n", "sleep", "600"]).stdin(Stdio::null()).spawn().expect("spawn unshare");
+        let ns = Netns { child };
+        // Wait until the child has left our namespace, or links would be moved into our own.
+        let ours = std::fs::read_link("/proc/thread-self/ns/net").unwrap();
+        let theirs = PathBuf::from(format!("/proc/{}/ns/net", ns.pid()));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while std::fs::read_link(&theirs).ok().as_ref() == Some(&ours) {
+            assert!(Instant::now() < deadline, "unshare -n did not get its namespace");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        ns
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn command(&self, cmd: &str) -> Command {
+        let mut c = Command::new("nsenter");
+        c.args(["-t", &self.pid().to_string(), "-n", "sh", "-c", cmd]);
+        c
+    }
+
+    fn sh(&self, cmd: &str) {
+        let out = self.command(cmd).output().unwrap();
+        assert!(out.status.success(), "`{cmd}` in netns failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// One ping with a one-second timeout.
+    fn ping_once(&self, dst: &str) -> bool {
+        self.command(&format!("busybox ping -c 1 -W 1 {dst}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+            .success()
+    }
+
+    /// Up to three pings, so a slow first ARP does not fail a test that expects success.
+    fn reaches(&self, dst: &str) -> bool {
+        (0..3).any(|_| self.ping_once(dst))
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A "container" on `bridge`: veth `host_if` on the bridge, its peer as eth0 inside.
+fn container(bridge: &str, host_if: &str, addr: &str, gateway: &str) -> Netns {
+    let ns = Netns::new();
+    sh(&format!(
+        "ip link add {host_if} type veth peer name {host_if}p && \
+         ip link set {host_if}p netns {pid} && ip link set {host_if} master {bridge} up",
+        pid = ns.pid()
+    ));
+    ns.sh(&format!(
+        "ip link set lo up && ip link set {host_if}p name eth0 && ip addr add {addr} dev eth0 && \
+         ip link set eth0 up && ip route add default via {gateway}"
+    ));
+    ns
+}
+
+fn bridge(name: &str, addr: &str) {
+    sh(&format!("ip link add {name} type bridge && ip addr add {addr} dev {name} && ip link set {name} up"));
+}
+
+fn rules(id: &str, bridge: &str, subnet: &str) -> NetworkRules {
+    net(id, bridge, &[subnet])
+}
+
+#[test]
+fn masquerade_isolation_internal_and_icc() {
+    in_netns(|| async {
+        // The host: forwarding on, bridged IPv4 through the inet hooks (br_netfilter; for icc=false).
+        sh("echo 1 > /proc/sys/net/ipv4/ip_forward");
+        sh("echo 1 > /proc/sys/net/bridge/bridge-nf-call-iptables");
+        bridge("brA", "10.10.1.1/24");
+        bridge("brB", "10.10.2.1/24");
+        bridge("brC", "10.10.3.1/24");
+        let a1 = container("brA", "va1", "10.10.1.2/24", "10.10.1.1");
+        let a2 = container("brA", "va2", "10.10.1.3/24", "10.10.1.1");
+        let b1 = container("brB", "vb1", "10.10.2.2/24", "10.10.2.1");
+        let c1 = container("brC", "vc1", "10.10.3.2/24", "10.10.3.1");
+        // The outside: no route back to 10.10.0.0/16.
+        let outside = Netns::new();
+        sh(&format!(
+            "ip link add up0 type veth peer name up0p && ip link set up0p netns {} && \
+             ip addr add 192.0.2.1/24 dev up0 && ip link set up0 up",
+            outside.pid()
+        ));
+        outside.sh("ip link set lo up && ip addr add 192.0.2.2/24 dev up0p && ip link set up0p up");
+
+        // Without cnet's table: everything is routed, nothing is masqueraded.
+        assert!(a1.reaches("10.10.1.3"), "a1 -> a2 on one bridge");
+        assert!(a1.reaches("10.10.2.2"), "a1 -> b1 is routed by the host");
+        assert!(c1.reaches("10.10.1.2"), "c1 -> a1 is routed by the host");
+        assert!(!a1.ping_once(OUTSIDE), "the outside cannot answer without NAT");
+
+        let net_a = rules("aaaaaaaaaaaa", "brA", "10.10.1.0/24");
+        let net_b = rules("bbbbbbbbbbbb", "brB", "10.10.2.0/24");
+        let net_c = NetworkRules { internal: true, ..rules("cccccccccccc", "brC", "10.10.3.0/24") };
+        let fw = Firewall::new(TABLE);
+        fw.sync(&[net_a.clone(), net_b.clone(), net_c.clone()]).await.unwrap();
+
+        assert!(a1.reaches(OUTSIDE), "masquerade: a1 -> outside");
+        assert!(b1.reaches(OUTSIDE), "masquerade: b1 -> outside");
+        assert!(a1.reaches("10.10.1.3"), "icc: a1 -> a2");
+        assert!(a1.reaches("10.10.1.1"), "a1 -> its gateway");
+        assert!(!a1.ping_once("10.10.2.2"), "isolation: a1 -> b1");
+        assert!(!b1.ping_once("10.10.1.2"), "isolation: b1 -> a1");
+        assert!(!c1.ping_once(OUTSIDE), "internal: c1 -> outside");
+        assert!(!c1.ping_once("10.10.1.2"), "internal: c1 -> a1");
+        assert!(!a1.ping_once("10.10.3.2"), "internal: a1 -> c1");
+
+        // icc=false on A: its containers lose each other, but keep the outside.
+        fw.remove_network(&net_a).await.unwrap();
+        let no_icc = NetworkRules { icc: false, ..net_a.clone() };
+        fw.add_network(&no_icc).await.unwrap();
+        assert!(!a1.ping_once("10.10.1.3"), "icc=false: a1 -> a2");
+        assert!(!a2.ping_once("10.10.1.2"), "icc=false: a2 -> a1");
+        assert!(a1.reaches(OUTSIDE), "icc=false still masquerades");
+        fw.remove_network(&no_icc).await.unwrap();
+        fw.add_network(&net_a).await.unwrap();
+        assert!(a1.reaches("10.10.1.3"), "icc back on: a1 -> a2");
+
+        // Removing B lifts its isolation (A still isolates itself from cnet bridges it knows).
+        fw.remove_network(&net_b).await.unwrap();
+        assert!(a1.reaches("10.10.2.2"), "B removed: a1 -> b1");
+
+        fw.delete_table().await.unwrap();
+        assert!(c1.reaches("10.10.1.2"), "no table: c1 -> a1 again");
+    });
+}

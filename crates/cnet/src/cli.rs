@@ -1,0 +1,330 @@
+//! The command line: clap types only. Parsing helpers for `key=value` style flags live here so
+//! that a malformed value is reported by clap with the offending text.
+//!
+//! To add a command: add a variant to [`Command`] (with its own args struct or subcommand enum)
+//! and a match arm in `main.rs` that hands it to the module implementing it.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Command-line client for cnetd, the cnet container networking daemon.
+#[derive(Debug, Parser)]
+#[command(name = "cnet", version)]
+pub struct Cli {
+    /// Daemon socket to connect to (a path or unix://PATH)
+    #[arg(
+        short = 'H',
+        long = "host",
+        value_name = "SOCKET",
+        env = "CNET_SOCKET",
+        default_value = cnet_api::DEFAULT_SOCKET,
+        value_parser = parse_host,
+        global = true
+    )]
+    pub host: PathBuf,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Manage networks
+    Network(NetworkArgs),
+    /// Create a network (shorthand for `cnet network create`)
+    Create(NetworkCreateArgs),
+    /// Display system-wide information
+    Info(InfoArgs),
+}
+
+/// `cnet network ...`
+#[derive(Debug, Args)]
+pub struct NetworkArgs {
+    #[command(subcommand)]
+    pub command: NetworkCommand,
+}
+
+/// `cnet network` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum NetworkCommand {
+    /// Create a network
+    Create(NetworkCreateArgs),
+    /// List networks
+    #[command(visible_alias = "list")]
+    Ls(NetworkLsArgs),
+    /// Display detailed information on one or more networks
+    Inspect(NetworkInspectArgs),
+    /// Remove one or more networks
+    #[command(visible_alias = "remove")]
+    Rm(NetworkRmArgs),
+    /// Remove all unused networks
+    Prune(NetworkPruneArgs),
+}
+
+/// Flags of `cnet network create` and `cnet create`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct NetworkCreateArgs {
+    /// Driver to manage the Network
+    #[arg(short = 'd', long, default_value = "bridge")]
+    pub driver: String,
+
+    /// Subnet in CIDR format that represents a network segment
+    #[arg(long = "subnet", value_name = "SUBNET")]
+    pub subnets: Vec<String>,
+
+    /// IPv4 or IPv6 Gateway for the master subnet
+    #[arg(long = "gateway", value_name = "GATEWAY")]
+    pub gateways: Vec<String>,
+
+    /// Allocate container ip from a sub-range
+    #[arg(long = "ip-range", value_name = "RANGE")]
+    pub ip_ranges: Vec<String>,
+
+    /// Auxiliary IPv4 or IPv6 addresses used by Network driver (name=ip)
+    #[arg(long = "aux-address", value_name = "NAME=IP", value_parser = parse_key_value)]
+    pub aux_addresses: Vec<(String, String)>,
+
+    /// Enable or disable IPv6 networking
+    #[arg(long)]
+    pub ipv6: bool,
+
+    /// Restrict external access to the network
+    #[arg(long)]
+    pub internal: bool,
+
+    /// Enable manual container attachment
+    #[arg(long)]
+    pub attachable: bool,
+
+    /// Set driver specific options (key=value)
+    #[arg(short = 'o', long = "opt", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    pub options: Vec<(String, String)>,
+
+    /// Set metadata on a network (key=value, or key for an empty value)
+    #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_label)]
+    pub labels: Vec<(String, String)>,
+
+    /// Name of the network
+    #[arg(value_name = "NETWORK")]
+    pub name: String,
+}
+
+/// Flags of `cnet network ls`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct NetworkLsArgs {
+    /// Only display network IDs
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// Do not truncate the output
+    #[arg(long)]
+    pub no_trunc: bool,
+
+    /// Provide filter values (e.g. "driver=bridge")
+    #[arg(short, long = "filter", value_name = "FILTER", value_parser = parse_filter)]
+    pub filters: Vec<String>,
+}
+
+/// Flags of `cnet network inspect`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct NetworkInspectArgs {
+    /// Networks to inspect (name, id or unique id prefix)
+    #[arg(value_name = "NETWORK", required = true)]
+    pub networks: Vec<String>,
+}
+
+/// Flags of `cnet network rm`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct NetworkRmArgs {
+    /// Do not error if the network does not exist
+    #[arg(short, long)]
+    pub force: bool,
+
+    /// Networks to remove (name, id or unique id prefix)
+    #[arg(value_name = "NETWORK", required = true)]
+    pub networks: Vec<String>,
+}
+
+/// Flags of `cnet network prune`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct NetworkPruneArgs {
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+/// Flags of `cnet info`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct InfoArgs {}
+
+/// `-H` accepts a plain path or `unix://PATH`, like Docker's `unix:///var/run/docker.sock`.
+/// An empty value (e.g. `CNET_SOCKET=`) means the default socket.
+pub fn parse_host(value: &str) -> Result<PathBuf, String> {
+    if value.is_empty() {
+        return Ok(PathBuf::from(cnet_api::DEFAULT_SOCKET));
+    }
+    let path = match value.split_once("://") {
+        None => value,
+        Some(("unix", path)) => path,
+        Some((scheme, _)) => {
+            return Err(format!("unsupported protocol {scheme:?} in {value:?}: cnetd only listens on unix sockets"));
+        }
+    };
+    if path.is_empty() {
+        return Err(format!("no socket path in {value:?}"));
+    }
+    Ok(PathBuf::from(path))
+}
+
+/// `key=value`, key non-empty; the value may be empty (`key=`).
+pub fn parse_key_value(value: &str) -> Result<(String, String), String> {
+    match value.split_once('=') {
+        Some((key, val)) if !key.trim().is_empty() => Ok((key.to_string(), val.to_string())),
+        Some(_) => Err(format!("bad format {value:?}: empty key (expected key=value)")),
+        None => Err(format!("bad format {value:?}: expected key=value")),
+    }
+}
+
+/// Labels follow Docker: `key=value`, or a bare `key` meaning an empty value.
+pub fn parse_label(value: &str) -> Result<(String, String), String> {
+    let (key, val) = value.split_once('=').unwrap_or((value, ""));
+    if key.trim().is_empty() {
+        return Err(format!("bad label {value:?}: empty key (expected key=value)"));
+    }
+    if key.chars().any(char::is_whitespace) {
+        return Err(format!("bad label {value:?}: key contains whitespace"));
+    }
+    Ok((key.to_string(), val.to_string()))
+}
+
+/// Filters are passed to the daemon verbatim as `key=value`; only the shape is checked here.
+pub fn parse_filter(value: &str) -> Result<String, String> {
+    match value.split_once('=') {
+        Some((key, _)) if !key.trim().is_empty() => Ok(value.to_string()),
+        _ => Err(format!("bad format of filter {value:?} (expected name=value)")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("cnet").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn host_default_and_forms() {
+        // The environment may set CNET_SOCKET; only check explicit values.
+        let cli = parse(&["-H", "/tmp/x.sock", "info"]).unwrap();
+        assert_eq!(cli.host, PathBuf::from("/tmp/x.sock"));
+        let cli = parse(&["info", "--host", "unix:///tmp/y.sock"]).unwrap();
+        assert_eq!(cli.host, PathBuf::from("/tmp/y.sock"));
+        let cli = parse(&["-H", "", "info"]).unwrap();
+        assert_eq!(cli.host, PathBuf::from(cnet_api::DEFAULT_SOCKET));
+        assert!(parse(&["-H", "unix://", "info"]).is_err());
+        let err = parse(&["-H", "tcp://1.2.3.4:2375", "info"]).unwrap_err();
+        assert!(err.to_string().contains("tcp://1.2.3.4:2375"), "{err}");
+    }
+
+    #[test]
+    fn create_and_shorthand_parse_the_same() {
+        let args = [
+            "--subnet",
+            "10.1.0.0/16",
+            "--gateway",
+            "10.1.0.1",
+            "-o",
+            "com.docker.network.bridge.name=br1",
+            "--label",
+            "env=dev",
+            "--label",
+            "flag",
+            "--ipv6",
+            "--internal",
+            "--attachable",
+            "-d",
+            "bridge",
+            "net1",
+        ];
+        let long: Vec<&str> = ["network", "create"].iter().chain(&args).copied().collect();
+        let short: Vec<&str> = ["create"].iter().chain(&args).copied().collect();
+        let a = match parse(&long).unwrap().command {
+            Command::Network(NetworkArgs { command: NetworkCommand::Create(a) }) => a,
+            other => panic!("{other:?}"),
+        };
+        let b = match parse(&short).unwrap().command {
+            Command::Create(b) => b,
+            other => panic!("{other:?}"),
+        };
+        for c in [&a, &b] {
+            assert_eq!(c.name, "net1");
+            assert_eq!(c.subnets, ["10.1.0.0/16"]);
+            assert_eq!(c.gateways, ["10.1.0.1"]);
+            assert_eq!(c.options, [("com.docker.network.bridge.name".into(), "br1".into())]);
+            assert_eq!(c.labels, [("env".into(), "dev".into()), ("flag".into(), String::new())]);
+            assert!(c.ipv6 && c.internal && c.attachable);
+        }
+    }
+
+    #[test]
+    fn driver_defaults_to_bridge() {
+        match parse(&["create", "n"]).unwrap().command {
+            Command::Create(a) => assert_eq!(a.driver, "bridge"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn malformed_key_values_name_the_value() {
+        for (flag, bad) in [("-o", "novalue"), ("--opt", "=x"), ("--aux-address", "host"), ("--label", "=v")] {
+            let err = parse(&["network", "create", flag, bad, "n"]).unwrap_err();
+            assert!(err.to_string().contains(bad), "{flag} {bad}: {err}");
+        }
+        let err = parse(&["network", "ls", "-f", "driverbridge"]).unwrap_err();
+        assert!(err.to_string().contains("driverbridge"), "{err}");
+    }
+
+    #[test]
+    fn ls_aliases_and_flags() {
+        for sub in ["ls", "list"] {
+            let cli =
+                parse(&["network", sub, "-q", "--no-trunc", "-f", "driver=bridge", "--filter", "label=a=b"]).unwrap();
+            match cli.command {
+                Command::Network(NetworkArgs { command: NetworkCommand::Ls(a) }) => {
+                    assert!(a.quiet && a.no_trunc);
+                    assert_eq!(a.filters, ["driver=bridge", "label=a=b"]);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn rm_alias_and_required_args() {
+        let cli = parse(&["network", "remove", "a", "b"]).unwrap();
+        match cli.command {
+            Command::Network(NetworkArgs { command: NetworkCommand::Rm(a) }) => assert_eq!(a.networks, ["a", "b"]),
+            other => panic!("{other:?}"),
+        }
+        assert!(parse(&["network", "rm"]).is_err());
+        assert!(parse(&["network", "inspect"]).is_err());
+    }
+
+    #[test]
+    fn prune_force() {
+        let cli = parse(&["network", "prune", "-f"]).unwrap();
+        match cli.command {
+            Command::Network(NetworkArgs { command: NetworkCommand::Prune(a) }) => assert!(a.force),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! The `cnet` command-line client of cnetd. `main.rs` only parses and dispatches; every
+//! command lives in a module here so that its request building and rendering can be tested
+//! without a daemon.
+
+pub mod cli;
+pub mod client;
+pub mod network;
+pub mod output;
+pub mod system;

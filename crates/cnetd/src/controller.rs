@@ -1,0 +1,818 @@
+//! The controller: owns the records (networks, sandboxes, endpoints), IPAM and the store, and drives
+//! the drivers through the CNM lifecycle. It speaks to the kernel only through cnet-kernel's sandbox
+//! operations (namespace files, moving an interface in) and never builds netlink messages itself.
+//!
+//! Every operation runs under one lock and ends in one store transaction, so what the store holds is
+//! always what the kernel was told; a failing step undoes the steps before it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use cnet_core::ipam::{self, AddressPool, PoolRequest};
+use cnet_core::{
+    DnsConfig, Driver, Endpoint, Error, Network, PortBinding, Result, ResultExt, Sandbox, SandboxInterface, Scope, id,
+};
+use cnet_kernel::{InterfaceConfig, Kernel, NetnsHandle};
+use cnet_store::{Batch, Store};
+use tokio::sync::Mutex;
+
+use crate::files;
+
+/// What `cnet network create` asks for, parsed but not yet checked against state.
+#[derive(Debug, Clone, Default)]
+pub struct NetworkRequest {
+    pub name: String,
+    pub driver: String,
+    pub pools: Vec<PoolRequest>,
+    pub options: BTreeMap<String, String>,
+    pub labels: BTreeMap<String, String>,
+    pub internal: bool,
+    pub attachable: bool,
+    pub enable_ipv6: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SandboxRequest {
+    pub container_id: String,
+    pub name: String,
+    pub hostname: String,
+    pub domainname: String,
+    pub host_network: bool,
+    pub dns: DnsConfig,
+    pub extra_hosts: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ConnectRequest {
+    pub sandbox: String,
+    pub network: String,
+    pub ipv4: Option<IpAddr>,
+    pub ipv6: Option<IpAddr>,
+    pub aliases: Vec<String>,
+    pub ports: Vec<PortBinding>,
+    pub mac: Option<String>,
+}
+
+pub struct Config {
+    pub run_dir: PathBuf,
+    pub state_dir: PathBuf,
+}
+
+#[derive(Default)]
+struct State {
+    networks: HashMap<String, Network>,
+    pools: HashMap<String, Vec<AddressPool>>,
+    endpoints: HashMap<String, Endpoint>,
+    sandboxes: HashMap<String, Sandbox>,
+}
+
+pub struct Controller {
+    cfg: Config,
+    kernel: Kernel,
+    store: Store,
+    drivers: BTreeMap<&'static str, Arc<dyn Driver>>,
+    state: Mutex<State>,
+}
+
+fn now_rfc3339() -> String {
+    // Seconds are enough for `Created`; formatting by hand keeps chrono out of the daemon.
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let days = secs / 86400;
+    let (h, m, s) = ((secs / 3600) % 24, (secs / 60) % 60, secs % 60);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + if mo <= 2 { 1 } else { 0 };
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{m:02}:{s:02}Z")
+}
+
+/// Docker's rule for network and container names.
+fn validate_name(what: &str, name: &str) -> Result<()> {
+    let mut chars = name.chars();
+    let ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+        && name.len() <= 128;
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!("invalid {what} name {name:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")))
+    }
+}
+
+impl State {
+    fn find_network(&self, reference: &str) -> Result<&Network> {
+        if let Some(n) = self.networks.values().find(|n| n.name == reference || n.id == reference) {
+            return Ok(n);
+        }
+        if id::looks_like_id_prefix(reference) {
+            let mut hits = self.networks.values().filter(|n| n.id.starts_with(reference));
+            if let (Some(n), None) = (hits.next(), hits.next()) {
+                return Ok(n);
+            }
+        }
+        Err(Error::not_found(format!("network {reference} not found")))
+    }
+
+    fn find_sandbox(&self, reference: &str) -> Result<&Sandbox> {
+        if let Some(s) = self.sandboxes.get(reference) {
+            return Ok(s);
+        }
+        if let Some(s) = self.sandboxes.values().find(|s| !s.name.is_empty() && s.name == reference) {
+            return Ok(s);
+        }
+        if id::looks_like_id_prefix(reference) {
+            let mut hits = self.sandboxes.values().filter(|s| s.id.starts_with(reference));
+            if let (Some(s), None) = (hits.next(), hits.next()) {
+                return Ok(s);
+            }
+        }
+        Err(Error::not_found(format!("sandbox {reference} not found")))
+    }
+
+    fn endpoints_of_network<'a>(&'a self, network_id: &'a str) -> impl Iterator<Item = &'a Endpoint> + 'a {
+        self.endpoints.values().filter(move |e| e.network_id == network_id)
+    }
+
+    fn endpoints_of_sandbox<'a>(&'a self, sandbox_id: &'a str) -> impl Iterator<Item = &'a Endpoint> + 'a {
+        self.endpoints.values().filter(move |e| e.sandbox_id == sandbox_id)
+    }
+
+    fn taken_subnets(&self) -> Vec<ipnetwork::IpNetwork> {
+        self.networks.values().flat_map(|n| n.pools.iter().map(|p| p.subnet)).collect()
+    }
+
+    fn release(&mut self, endpoint: &Endpoint) {
+        if let Some(pools) = self.pools.get_mut(&endpoint.network_id) {
+            for addr in [endpoint.ipv4, endpoint.ipv6].into_iter().flatten() {
+                for pool in pools.iter_mut().filter(|p| p.pool().subnet.contains(addr.ip())) {
+                    pool.release(addr.ip());
+                }
+            }
+        }
+    }
+}
+
+impl Controller {
+    /// Opens the store, restores every record into the kernel (re-creating what is missing and
+    /// removing orphans), and makes the built-in networks on first start.
+    pub async fn start(cfg: Config, kernel: Kernel, drivers: Vec<Arc<dyn Driver>>) -> anyhow::Result<Controller> {
+        let store = Store::open(&cfg.state_dir)?;
+        let drivers = drivers.into_iter().map(|d| (d.name(), d)).collect();
+        let ctl = Controller { cfg, kernel, store, drivers, state: Mutex::new(State::default()) };
+        std::fs::create_dir_all(ctl.netns_dir())?;
+        cnet_kernel::netns::bind_current(&ctl.host_netns_path())?;
+        ctl.restore().await?;
+        ctl.ensure_builtin_networks().await?;
+        Ok(ctl)
+    }
+
+    pub fn run_dir(&self) -> &Path {
+        &self.cfg.run_dir
+    }
+
+    pub fn state_dir(&self) -> &Path {
+        &self.cfg.state_dir
+    }
+
+    fn netns_dir(&self) -> PathBuf {
+        self.cfg.run_dir.join("netns")
+    }
+
+    /// The daemon's own namespace, bound at a stable path: the sandbox of every `--network host` container.
+    fn host_netns_path(&self) -> PathBuf {
+        self.netns_dir().join("host")
+    }
+
+    fn driver(&self, name: &str) -> Result<&Arc<dyn Driver>> {
+        self.drivers.get(name).ok_or_else(|| {
+            let known: Vec<&str> =
+                self.drivers.iter().filter(|(_, d)| d.capabilities().user_creatable).map(|(n, _)| *n).collect();
+            Error::invalid(format!("unknown network driver {name:?}: available drivers are {}", known.join(", ")))
+        })
+    }
+
+    async fn restore(&self) -> anyhow::Result<()> {
+        let snap = self.store.load()?;
+        let mut st = self.state.lock().await;
+        let mut batch = Batch::new();
+        for n in snap.networks {
+            st.pools.insert(n.id.clone(), n.pools.iter().cloned().map(AddressPool::new).collect());
+            st.networks.insert(n.id.clone(), n);
+        }
+        // A sandbox whose namespace is gone (the host rebooted, /run was cleared) cannot come back:
+        // its container is gone too. Drop it with its endpoints and leases.
+        for s in snap.sandboxes {
+            if s.host_network || cnet_kernel::netns::is_mounted(Path::new(&s.netns_path)) {
+                st.sandboxes.insert(s.id.clone(), s);
+            } else {
+                tracing::warn!(sandbox = %s.id, path = %s.netns_path, "sandbox namespace is gone, dropping it");
+                batch.delete_sandbox(&s.id);
+            }
+        }
+        for e in snap.endpoints {
+            if st.sandboxes.contains_key(&e.sandbox_id) && st.networks.contains_key(&e.network_id) {
+                if let Some(pools) = st.pools.get_mut(&e.network_id) {
+                    for addr in [e.ipv4, e.ipv6].into_iter().flatten() {
+                        for p in pools.iter_mut().filter(|p| p.pool().subnet.contains(addr.ip())) {
+                            p.restore(addr.ip());
+                        }
+                    }
+                }
+                st.endpoints.insert(e.id.clone(), e);
+            } else {
+                tracing::warn!(endpoint = %e.id, "endpoint of a vanished sandbox or network, dropping it");
+                batch.delete_endpoint(&e.id);
+            }
+        }
+        self.store.commit(batch)?;
+
+        for (name, driver) in &self.drivers {
+            let networks: Vec<Network> = st.networks.values().filter(|n| n.driver == *name).cloned().collect();
+            let endpoints: Vec<Endpoint> =
+                st.endpoints.values().filter(|e| networks.iter().any(|n| n.id == e.network_id)).cloned().collect();
+            driver.restore(&networks, &endpoints).await.map_err(|e| anyhow::anyhow!("restoring {name} driver: {e}"))?;
+        }
+
+        // Namespace files that no sandbox claims are leftovers of a crash between steps.
+        let claimed: Vec<PathBuf> = st.sandboxes.values().map(|s| PathBuf::from(&s.netns_path)).collect();
+        for entry in std::fs::read_dir(self.netns_dir())? {
+            let path = entry?.path();
+            if path != self.host_netns_path() && !claimed.contains(&path) {
+                tracing::info!(path = %path.display(), "removing orphan namespace");
+                cnet_kernel::netns::remove(&path)?;
+            }
+        }
+        tracing::info!(
+            networks = st.networks.len(),
+            sandboxes = st.sandboxes.len(),
+            endpoints = st.endpoints.len(),
+            "state restored"
+        );
+        Ok(())
+    }
+
+    async fn ensure_builtin_networks(&self) -> anyhow::Result<()> {
+        let existing: Vec<String> = self.state.lock().await.networks.values().map(|n| n.name.clone()).collect();
+        for (name, driver) in [("bridge", "bridge"), ("host", "host"), ("none", "none")] {
+            if existing.iter().any(|n| n == name) {
+                continue;
+            }
+            let req = NetworkRequest { name: name.into(), driver: driver.into(), ..Default::default() };
+            self.create_network_inner(req, true)
+                .await
+                .map_err(|e| anyhow::anyhow!("creating built-in network {name}: {e}"))?;
+            tracing::info!(network = name, "created built-in network");
+        }
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------ networks
+
+    pub async fn create_network(&self, req: NetworkRequest) -> Result<Network> {
+        self.create_network_inner(req, false).await
+    }
+
+    async fn create_network_inner(&self, req: NetworkRequest, builtin: bool) -> Result<Network> {
+        validate_name("network", &req.name)?;
+        let driver_name = if req.driver.is_empty() { "bridge" } else { req.driver.as_str() };
+        let driver = self.driver(driver_name)?.clone();
+        let caps = driver.capabilities();
+        if !caps.user_creatable && !builtin {
+            return Err(Error::invalid(format!(
+                "only one instance of {driver_name:?} network is allowed: it is built in, use it by name"
+            )));
+        }
+        if req.labels.keys().any(String::is_empty) {
+            return Err(Error::invalid("invalid label: empty key"));
+        }
+
+        let mut st = self.state.lock().await;
+        if st.networks.values().any(|n| n.name == req.name) {
+            return Err(Error::exists(format!("network with name {} already exists", req.name)));
+        }
+        let pools = if caps.needs_ipam { self.plan_pools(&st, &req, builtin).await? } else { vec![] };
+        let network = Network {
+            id: id::new_id(),
+            name: req.name.clone(),
+            driver: driver_name.to_string(),
+            scope: caps.scope,
+            pools,
+            options: req.options,
+            labels: req.labels,
+            internal: req.internal,
+            attachable: req.attachable,
+            enable_ipv6: req.enable_ipv6,
+            created: now_rfc3339(),
+            builtin,
+        };
+        driver.validate_network(&network)?;
+        driver.create_network(&network).await?;
+        let mut batch = Batch::new();
+        batch.put_network(&network);
+        if let Err(e) = self.store.commit(batch) {
+            let _ = driver.delete_network(&network).await;
+            return Err(Error::internal(e.to_string()));
+        }
+        st.pools.insert(network.id.clone(), network.pools.iter().cloned().map(AddressPool::new).collect());
+        st.networks.insert(network.id.clone(), network.clone());
+        tracing::info!(network = %network.name, id = %network.short_id(), driver = %network.driver, "network created");
+        Ok(network)
+    }
+
+    /// Checks the requested subnets against each other and every existing network, and picks
+    /// default subnets where none was given.
+    async fn plan_pools(&self, st: &State, req: &NetworkRequest, builtin: bool) -> Result<Vec<cnet_core::IpamPool>> {
+        let mut taken = st.taken_subnets();
+        let mut pools = Vec::new();
+        for p in &req.pools {
+            if p.subnet.is_empty() {
+                return Err(Error::invalid(
+                    "an IPAM config needs a subnet: pass --subnet with --gateway, --ip-range or --aux-address",
+                ));
+            }
+            let subnet = ipam::parse_cidr("subnet", &p.subnet)?;
+            if subnet.is_ipv6() && !req.enable_ipv6 {
+                return Err(Error::invalid(format!(
+                    "subnet {subnet} is IPv6: pass --ipv6 to enable IPv6 on the network"
+                )));
+            }
+            if let Some(other) =
+                st.networks.values().find(|n| n.pools.iter().any(|q| ipam::overlaps(&q.subnet, &subnet)))
+            {
+                return Err(Error::precondition(format!(
+                    "subnet {subnet} overlaps with network {} ({})",
+                    other.name,
+                    other.pools.iter().map(|p| p.subnet.to_string()).collect::<Vec<_>>().join(", ")
+                )));
+            }
+            if pools.iter().any(|q: &cnet_core::IpamPool| ipam::overlaps(&q.subnet, &subnet)) {
+                return Err(Error::invalid(format!("subnet {subnet} overlaps with another subnet of this request")));
+            }
+            pools.push(ipam::build_pool(p, subnet, true)?);
+            taken.push(subnet);
+        }
+        let host_routes = self.kernel.route_destinations().await.internal("listing host routes")?;
+        // Our own bridges' routes are networks we already count; other routes are the host's.
+        taken.extend(host_routes);
+        if !pools.iter().any(|p| p.subnet.is_ipv4()) {
+            let subnet = if builtin && req.name == "bridge" {
+                ipam::choose_default_bridge_subnet(&taken)?
+            } else {
+                ipam::choose_subnet(false, &taken)?
+            };
+            pools.insert(0, ipam::build_pool(&PoolRequest::default(), subnet, true)?);
+        }
+        if req.enable_ipv6 && !pools.iter().any(|p| p.subnet.is_ipv6()) {
+            let subnet = ipam::choose_subnet(true, &taken)?;
+            pools.push(ipam::build_pool(&PoolRequest::default(), subnet, true)?);
+        }
+        Ok(pools)
+    }
+
+    pub async fn list_networks(&self) -> Vec<(Network, Vec<Endpoint>)> {
+        let st = self.state.lock().await;
+        let mut out: Vec<(Network, Vec<Endpoint>)> =
+            st.networks.values().map(|n| (n.clone(), st.endpoints_of_network(&n.id).cloned().collect())).collect();
+        out.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+        out
+    }
+
+    pub async fn inspect_network(&self, reference: &str) -> Result<(Network, Vec<Endpoint>)> {
+        let st = self.state.lock().await;
+        let n = st.find_network(reference)?.clone();
+        let eps = st.endpoints_of_network(&n.id).cloned().collect();
+        Ok((n, eps))
+    }
+
+    pub async fn remove_network(&self, reference: &str) -> Result<Network> {
+        let mut st = self.state.lock().await;
+        let network = st.find_network(reference)?.clone();
+        self.remove_network_locked(&mut st, &network).await?;
+        Ok(network)
+    }
+
+    async fn remove_network_locked(&self, st: &mut State, network: &Network) -> Result<()> {
+        if network.builtin {
+            return Err(Error::precondition(format!(
+                "{} is a pre-defined network and cannot be removed",
+                network.name
+            )));
+        }
+        let active = st.endpoints_of_network(&network.id).count();
+        if active > 0 {
+            return Err(Error::precondition(format!(
+                "error while removing network: network {} id {} has active endpoints ({active})",
+                network.name, network.id
+            )));
+        }
+        self.driver(&network.driver)?.delete_network(network).await?;
+        let mut batch = Batch::new();
+        batch.delete_network(&network.id);
+        self.store.commit(batch).internal("removing network record")?;
+        st.networks.remove(&network.id);
+        st.pools.remove(&network.id);
+        tracing::info!(network = %network.name, "network removed");
+        Ok(())
+    }
+
+    pub async fn prune_networks(&self) -> Result<Vec<String>> {
+        let mut st = self.state.lock().await;
+        let candidates: Vec<Network> = st
+            .networks
+            .values()
+            .filter(|n| !n.builtin && st.endpoints_of_network(&n.id).next().is_none())
+            .cloned()
+            .collect();
+        let mut removed = Vec::new();
+        for n in candidates {
+            self.remove_network_locked(&mut st, &n).await?;
+            removed.push(n.name);
+        }
+        removed.sort();
+        Ok(removed)
+    }
+
+    // ------------------------------------------------------------------ sandboxes
+
+    pub async fn create_sandbox(&self, req: SandboxRequest) -> Result<Sandbox> {
+        let id = if req.container_id.is_empty() {
+            id::new_id()
+        } else if req.container_id.len() == 64 && id::looks_like_id_prefix(&req.container_id) {
+            req.container_id.clone()
+        } else {
+            return Err(Error::invalid(format!("invalid container id {:?}: expected 64 hex digits", req.container_id)));
+        };
+        if !req.name.is_empty() {
+            validate_name("container", &req.name)?;
+        }
+        for h in &req.extra_hosts {
+            files::parse_extra_host(h)?;
+        }
+        let mut st = self.state.lock().await;
+        if st.sandboxes.contains_key(&id) {
+            return Err(Error::exists(format!("sandbox {id} already exists")));
+        }
+        if !req.name.is_empty() && st.sandboxes.values().any(|s| s.name == req.name) {
+            return Err(Error::exists(format!("a sandbox named {:?} already exists", req.name)));
+        }
+        let netns_path = if req.host_network {
+            self.host_netns_path()
+        } else {
+            let path = self.netns_dir().join(&id);
+            cnet_kernel::netns::create(&path).internal(format!("creating namespace {}", path.display()))?;
+            path
+        };
+        let hostname = if !req.hostname.is_empty() {
+            req.hostname.clone()
+        } else if !req.name.is_empty() {
+            req.name.clone()
+        } else {
+            id::short(&id).to_string()
+        };
+        let sandbox = Sandbox {
+            id: id.clone(),
+            name: req.name,
+            hostname,
+            domainname: req.domainname,
+            netns_path: netns_path.display().to_string(),
+            host_network: req.host_network,
+            dns: req.dns,
+            extra_hosts: req.extra_hosts,
+            created: now_rfc3339(),
+        };
+        let mut batch = Batch::new();
+        batch.put_sandbox(&sandbox);
+        if let Err(e) = self.store.commit(batch) {
+            if !sandbox.host_network {
+                let _ = cnet_kernel::netns::remove(&netns_path);
+            }
+            return Err(Error::internal(e.to_string()));
+        }
+        st.sandboxes.insert(id, sandbox.clone());
+        Ok(sandbox)
+    }
+
+    pub async fn inspect_sandbox(&self, reference: &str) -> Result<(Sandbox, Vec<Endpoint>, Vec<Network>)> {
+        let st = self.state.lock().await;
+        let s = st.find_sandbox(reference)?.clone();
+        let mut eps: Vec<Endpoint> = st.endpoints_of_sandbox(&s.id).cloned().collect();
+        eps.sort_by(|a, b| a.ifname.cmp(&b.ifname));
+        let nets = eps.iter().filter_map(|e| st.networks.get(&e.network_id).cloned()).collect();
+        Ok((s, eps, nets))
+    }
+
+    pub async fn list_sandboxes(&self) -> Vec<String> {
+        let st = self.state.lock().await;
+        st.sandboxes.keys().cloned().collect()
+    }
+
+    pub async fn remove_sandbox(&self, reference: &str) -> Result<()> {
+        let mut st = self.state.lock().await;
+        let sandbox = st.find_sandbox(reference)?.clone();
+        let endpoints: Vec<Endpoint> = st.endpoints_of_sandbox(&sandbox.id).cloned().collect();
+        for ep in endpoints {
+            self.disconnect_locked(&mut st, &sandbox, &ep).await?;
+        }
+        if !sandbox.host_network {
+            cnet_kernel::netns::remove(Path::new(&sandbox.netns_path))
+                .internal(format!("removing namespace {}", sandbox.netns_path))?;
+        }
+        let mut batch = Batch::new();
+        batch.delete_sandbox(&sandbox.id);
+        self.store.commit(batch).internal("removing sandbox record")?;
+        st.sandboxes.remove(&sandbox.id);
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------ endpoints
+
+    pub async fn connect(&self, req: ConnectRequest) -> Result<(Endpoint, Network)> {
+        let mut st = self.state.lock().await;
+        let sandbox = st.find_sandbox(&req.sandbox)?.clone();
+        let network = st.find_network(&req.network)?.clone();
+        let driver = self.driver(&network.driver)?.clone();
+        let caps = driver.capabilities();
+        if sandbox.host_network == caps.needs_sandbox_netns {
+            return Err(Error::precondition(if sandbox.host_network {
+                format!("a container on the host network cannot be connected to network {}", network.name)
+            } else {
+                format!("a container with its own namespace cannot be connected to network {}", network.name)
+            }));
+        }
+        if st.endpoints_of_sandbox(&sandbox.id).any(|e| e.network_id == network.id) {
+            return Err(Error::exists(format!(
+                "endpoint with name {} already exists in network {}",
+                if sandbox.name.is_empty() { &sandbox.id } else { &sandbox.name },
+                network.name
+            )));
+        }
+        if network.name == "none" && st.endpoints_of_sandbox(&sandbox.id).next().is_some() {
+            return Err(Error::precondition("a container connected to other networks cannot join the none network"));
+        }
+        if let Some(n) = st
+            .endpoints_of_sandbox(&sandbox.id)
+            .find_map(|e| st.networks.get(&e.network_id))
+            .filter(|n| n.name == "none")
+        {
+            return Err(Error::precondition(format!(
+                "a container on the {} network cannot join other networks",
+                n.name
+            )));
+        }
+        for a in &req.aliases {
+            if a.is_empty() || a.len() > 255 {
+                return Err(Error::invalid(format!("invalid alias {a:?}")));
+            }
+        }
+        if let Some(mac) = &req.mac
+            && id::parse_mac(mac).is_none()
+        {
+            return Err(Error::invalid(format!("invalid MAC address {mac:?}")));
+        }
+
+        // Leases first: they are the cheapest to undo.
+        let (ipv4, ipv6) = if caps.needs_ipam { self.lease(&mut st, &network, &req)? } else { (None, None) };
+        let ifname = {
+            let used: Vec<String> = st.endpoints_of_sandbox(&sandbox.id).map(|e| e.ifname.clone()).collect();
+            (0..).map(|i| format!("eth{i}")).find(|n| !used.contains(n)).expect("an unused ethN exists")
+        };
+        let mac = req.mac.clone().unwrap_or_else(|| match ipv4 {
+            Some(ipnetwork::IpNetwork::V4(v4)) => id::mac_from_ipv4(v4.ip()),
+            _ => id::random_mac(),
+        });
+        let mut endpoint = Endpoint {
+            id: id::new_id(),
+            name: sandbox.name.clone(),
+            network_id: network.id.clone(),
+            sandbox_id: sandbox.id.clone(),
+            ifname,
+            mac,
+            ipv4,
+            ipv6,
+            aliases: req.aliases.clone(),
+            ports: req.ports.clone(),
+            driver_data: BTreeMap::new(),
+        };
+
+        match self.attach(&*driver, &network, &sandbox, &mut endpoint).await {
+            Ok(()) => {}
+            Err(e) => {
+                st.release(&endpoint);
+                return Err(e);
+            }
+        }
+        let mut batch = Batch::new();
+        batch.put_endpoint(&endpoint);
+        if let Err(e) = self.store.commit(batch) {
+            self.detach(&*driver, &network, &sandbox, &endpoint).await;
+            st.release(&endpoint);
+            return Err(Error::internal(e.to_string()));
+        }
+        st.endpoints.insert(endpoint.id.clone(), endpoint.clone());
+        tracing::debug!(sandbox = %sandbox.id, network = %network.name, ip = ?endpoint.ipv4, "connected");
+        Ok((endpoint, network))
+    }
+
+    fn lease(
+        &self,
+        st: &mut State,
+        network: &Network,
+        req: &ConnectRequest,
+    ) -> Result<(Option<ipnetwork::IpNetwork>, Option<ipnetwork::IpNetwork>)> {
+        let pools = st.pools.get_mut(&network.id).ok_or_else(|| Error::internal("network has no address pools"))?;
+        let mut take = |v6: bool, wanted: Option<IpAddr>| -> Result<Option<ipnetwork::IpNetwork>> {
+            let Some(pool) = pools.iter_mut().find(|p| p.pool().subnet.is_ipv6() == v6) else {
+                return match wanted {
+                    Some(ip) => Err(Error::invalid(format!(
+                        "address {ip}: network {} has no IPv{} subnet",
+                        network.name,
+                        if v6 { 6 } else { 4 }
+                    ))),
+                    None => Ok(None),
+                };
+            };
+            let ip = pool.allocate(wanted)?;
+            Ok(Some(ipnetwork::IpNetwork::new(ip, pool.pool().subnet.prefix()).expect("prefix of a valid subnet")))
+        };
+        let v4 = take(false, req.ipv4)?;
+        let v6 = if network.enable_ipv6 || req.ipv6.is_some() {
+            match take(true, req.ipv6) {
+                Ok(v6) => v6,
+                Err(e) => {
+                    if let (Some(a), Some(pool)) = (v4, pools.iter_mut().find(|p| p.pool().subnet.is_ipv4())) {
+                        pool.release(a.ip());
+                    }
+                    return Err(e);
+                }
+            }
+        } else {
+            None
+        };
+        Ok((v4, v6))
+    }
+
+    /// create_endpoint -> join -> move the interface into the sandbox -> publish ports, undoing
+    /// the steps already done when one fails.
+    async fn attach(
+        &self,
+        driver: &dyn Driver,
+        network: &Network,
+        sandbox: &Sandbox,
+        endpoint: &mut Endpoint,
+    ) -> Result<()> {
+        driver.create_endpoint(network, endpoint).await?;
+        let join = match driver.join(network, endpoint, sandbox).await {
+            Ok(j) => j,
+            Err(e) => {
+                let _ = driver.delete_endpoint(network, endpoint).await;
+                return Err(e);
+            }
+        };
+        let undo_join = async {
+            let _ = driver.leave(network, endpoint, sandbox).await;
+            let _ = driver.delete_endpoint(network, endpoint).await;
+        };
+        if let Some(interface) = &join.interface {
+            let cfg = InterfaceConfig {
+                name: endpoint.ifname.clone(),
+                mac: id::parse_mac(&endpoint.mac),
+                mtu: join.mtu,
+                addresses: [endpoint.ipv4, endpoint.ipv6].into_iter().flatten().collect(),
+                // A second network must not replace the first one's default route.
+                gateway_v4: match join.gateway_v4 {
+                    Some(IpAddr::V4(g)) if endpoint.ifname == "eth0" => Some(g),
+                    _ => None,
+                },
+                gateway_v6: match join.gateway_v6 {
+                    Some(IpAddr::V6(g)) if endpoint.ifname == "eth0" => Some(g),
+                    _ => None,
+                },
+                routes: join.static_routes.clone(),
+            };
+            if let Err(e) = self.make_sandbox_interface(sandbox, interface, &cfg).await {
+                undo_join.await;
+                return Err(Error::internal(format!("attaching to sandbox {}: {e}", id::short(&sandbox.id))));
+            }
+        }
+        if let Err(e) = driver.program_external_connectivity(network, endpoint).await {
+            if join.interface.is_some() {
+                self.remove_sandbox_interface(sandbox, endpoint).await;
+            }
+            undo_join.await;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    async fn make_sandbox_interface(
+        &self,
+        sandbox: &Sandbox,
+        interface: &SandboxInterface,
+        cfg: &InterfaceConfig,
+    ) -> cnet_kernel::Result<()> {
+        let ns = NetnsHandle::open(Path::new(&sandbox.netns_path)).await?;
+        match interface {
+            SandboxInterface::VethOnBridge { host, bridge } => {
+                self.kernel.create_veth_in_sandbox(host, bridge, &ns, cfg).await
+            }
+            SandboxInterface::Move { src } => self.kernel.move_into(src, &ns, cfg).await,
+        }
+    }
+
+    async fn remove_sandbox_interface(&self, sandbox: &Sandbox, endpoint: &Endpoint) {
+        match NetnsHandle::open(Path::new(&sandbox.netns_path)).await {
+            Ok(h) => {
+                if let Err(e) = h.delete_link(&endpoint.ifname).await {
+                    tracing::warn!(error = %e, ifname = %endpoint.ifname, "could not delete interface in sandbox");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, path = %sandbox.netns_path, "could not open sandbox namespace"),
+        }
+    }
+
+    /// The reverse of attach; errors are logged, never stop the clean-up.
+    async fn detach(&self, driver: &dyn Driver, network: &Network, sandbox: &Sandbox, endpoint: &Endpoint) {
+        if let Err(e) = driver.revoke_external_connectivity(network, endpoint).await {
+            tracing::warn!(error = %e, endpoint = %endpoint.id, "revoking published ports");
+        }
+        if driver.capabilities().needs_sandbox_netns && !sandbox.host_network {
+            self.remove_sandbox_interface(sandbox, endpoint).await;
+        }
+        if let Err(e) = driver.leave(network, endpoint, sandbox).await {
+            tracing::warn!(error = %e, endpoint = %endpoint.id, "leave");
+        }
+        if let Err(e) = driver.delete_endpoint(network, endpoint).await {
+            tracing::warn!(error = %e, endpoint = %endpoint.id, "deleting endpoint");
+        }
+    }
+
+    pub async fn disconnect(&self, sandbox: &str, network: &str) -> Result<()> {
+        let mut st = self.state.lock().await;
+        let sandbox = st.find_sandbox(sandbox)?.clone();
+        let network = st.find_network(network)?.clone();
+        let endpoint =
+            st.endpoints_of_sandbox(&sandbox.id).find(|e| e.network_id == network.id).cloned().ok_or_else(|| {
+                Error::not_found(format!(
+                    "container {} is not connected to network {}",
+                    if sandbox.name.is_empty() { id::short(&sandbox.id) } else { &sandbox.name },
+                    network.name
+                ))
+            })?;
+        self.disconnect_locked(&mut st, &sandbox, &endpoint).await
+    }
+
+    async fn disconnect_locked(&self, st: &mut State, sandbox: &Sandbox, endpoint: &Endpoint) -> Result<()> {
+        let network = st
+            .networks
+            .get(&endpoint.network_id)
+            .cloned()
+            .ok_or_else(|| Error::internal("endpoint's network vanished"))?;
+        let driver = self.driver(&network.driver)?.clone();
+        self.detach(&*driver, &network, sandbox, endpoint).await;
+        let mut batch = Batch::new();
+        batch.delete_endpoint(&endpoint.id);
+        self.store.commit(batch).internal("removing endpoint record")?;
+        st.release(endpoint);
+        st.endpoints.remove(&endpoint.id);
+        Ok(())
+    }
+
+    pub async fn counts(&self) -> (usize, usize, usize) {
+        let st = self.state.lock().await;
+        (st.networks.len(), st.sandboxes.len(), st.endpoints.len())
+    }
+
+    pub fn scope_of(&self, driver: &str) -> Scope {
+        self.drivers.get(driver).map(|d| d.capabilities().scope).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert!(validate_name("network", "private-network").is_ok());
+        assert!(validate_name("network", "a.b_c-1").is_ok());
+        let e = validate_name("network", "-bad").unwrap_err();
+        assert!(e.to_string().contains("-bad"));
+        assert!(validate_name("network", "").is_err());
+        assert!(validate_name("network", "has space").is_err());
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339() {
+        let t = now_rfc3339();
+        assert_eq!(t.len(), 20, "{t}");
+        assert!(t.starts_with("20") && t.ends_with('Z'));
+    }
+}

@@ -1,0 +1,391 @@
+//! The gRPC face of the controller: request messages in, typed values to the controller, records
+//! back out as messages, `cnet_core::Error` kinds as status codes.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use cnet_api::v1 as pb;
+use cnet_core::ipam::PoolRequest;
+use cnet_core::{DnsConfig, Endpoint, Error, Network, PortBinding, Sandbox};
+use tonic::{Request, Response, Status};
+
+use crate::controller::{ConnectRequest, Controller, NetworkRequest, SandboxRequest};
+use crate::files;
+
+pub fn status(e: Error) -> Status {
+    match e {
+        Error::NotFound(m) => Status::not_found(m),
+        Error::AlreadyExists(m) => Status::already_exists(m),
+        Error::InvalidArgument(m) => Status::invalid_argument(m),
+        Error::FailedPrecondition(m) => Status::failed_precondition(m),
+        Error::Internal(m) => Status::internal(m),
+    }
+}
+
+#[derive(Clone)]
+pub struct Api {
+    ctl: Arc<Controller>,
+    host_resolv: Arc<dyn Fn() -> String + Send + Sync>,
+}
+
+impl Api {
+    pub fn new(ctl: Arc<Controller>) -> Self {
+        Api { ctl, host_resolv: Arc::new(|| std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default()) }
+    }
+}
+
+fn network_message(n: &Network, endpoints: &[Endpoint]) -> pb::Network {
+    let config = n
+        .pools
+        .iter()
+        .map(|p| pb::IpamConfig {
+            subnet: p.subnet.to_string(),
+            gateway: p.gateway.map(|g| g.to_string()).unwrap_or_default(),
+            ip_range: p.ip_range.map(|r| r.to_string()).unwrap_or_default(),
+            aux_addresses: p.aux_addresses.iter().map(|(k, v)| (k.clone(), v.to_string())).collect(),
+        })
+        .collect();
+    pb::Network {
+        id: n.id.clone(),
+        name: n.name.clone(),
+        driver: n.driver.clone(),
+        scope: n.scope.as_str().into(),
+        ipam: Some(pb::Ipam { driver: "default".into(), config }),
+        options: n.options.clone().into_iter().collect(),
+        labels: n.labels.clone().into_iter().collect(),
+        internal: n.internal,
+        attachable: n.attachable,
+        enable_ipv6: n.enable_ipv6,
+        created: n.created.clone(),
+        builtin: n.builtin,
+        endpoints: endpoints
+            .iter()
+            .map(|e| pb::EndpointSummary {
+                endpoint_id: e.id.clone(),
+                sandbox_id: e.sandbox_id.clone(),
+                name: e.name.clone(),
+                mac_address: e.mac.clone(),
+                ipv4_address: e.ipv4.map(|a| a.to_string()).unwrap_or_default(),
+                ipv6_address: e.ipv6.map(|a| a.to_string()).unwrap_or_default(),
+            })
+            .collect(),
+    }
+}
+
+fn port_message(p: &PortBinding) -> pb::PortBinding {
+    pb::PortBinding {
+        protocol: p.protocol.as_str().into(),
+        host_ip: p.host_ip.map(|i| i.to_string()).unwrap_or_default(),
+        host_port: p.host_port.into(),
+        container_port: p.container_port.into(),
+    }
+}
+
+fn endpoint_message(e: &Endpoint, n: &Network) -> pb::Endpoint {
+    let gw = |v6: bool| {
+        let pool = if v6 { n.pool_v6() } else { n.pool_v4() };
+        let has_addr = if v6 { e.ipv6.is_some() } else { e.ipv4.is_some() };
+        pool.filter(|_| has_addr).and_then(|p| p.gateway).map(|g| g.to_string()).unwrap_or_default()
+    };
+    pb::Endpoint {
+        id: e.id.clone(),
+        name: e.name.clone(),
+        network_id: n.id.clone(),
+        network_name: n.name.clone(),
+        sandbox_id: e.sandbox_id.clone(),
+        interface_name: if e.ipv4.is_some() || e.ipv6.is_some() { e.ifname.clone() } else { String::new() },
+        mac_address: if e.ipv4.is_some() || e.ipv6.is_some() { e.mac.clone() } else { String::new() },
+        ipv4_address: e.ipv4.map(|a| a.to_string()).unwrap_or_default(),
+        ipv6_address: e.ipv6.map(|a| a.to_string()).unwrap_or_default(),
+        ipv4_gateway: gw(false),
+        ipv6_gateway: gw(true),
+        aliases: e.aliases.clone(),
+        ports: e.ports.iter().map(port_message).collect(),
+    }
+}
+
+/// Docker's network filters: every key must match; several values of one key match any.
+fn matches_filters(n: &Network, filters: &[(String, String)]) -> bool {
+    let keys: std::collections::BTreeSet<&str> = filters.iter().map(|(k, _)| k.as_str()).collect();
+    keys.into_iter().all(|key| {
+        filters.iter().filter(|(k, _)| k == key).any(|(_, v)| match key {
+            "name" => n.name.contains(v.as_str()),
+            "id" => n.id.starts_with(v.as_str()),
+            "driver" => n.driver == *v,
+            "scope" => n.scope.as_str() == v,
+            "type" => (v == "builtin") == n.builtin,
+            "label" => match v.split_once('=') {
+                Some((lk, lv)) => n.labels.get(lk).is_some_and(|x| x == lv),
+                None => n.labels.contains_key(v.as_str()),
+            },
+            _ => false,
+        })
+    })
+}
+
+fn parse_filters(raw: &[String]) -> Result<Vec<(String, String)>, Status> {
+    raw.iter()
+        .map(|f| {
+            let (k, v) = f
+                .split_once('=')
+                .ok_or_else(|| Status::invalid_argument(format!("invalid filter {f:?}: expected key=value")))?;
+            if !["name", "id", "driver", "scope", "type", "label"].contains(&k) {
+                return Err(Status::invalid_argument(format!(
+                    "invalid filter {k:?}: known filters are name, id, driver, scope, type, label"
+                )));
+            }
+            if k == "type" && v != "builtin" && v != "custom" {
+                return Err(Status::invalid_argument(format!("invalid filter type={v:?}: expected builtin or custom")));
+            }
+            Ok((k.to_string(), v.to_string()))
+        })
+        .collect()
+}
+
+fn opt_ip(what: &str, s: &str) -> Result<Option<IpAddr>, Status> {
+    if s.is_empty() { Ok(None) } else { cnet_core::ipam::parse_ip(what, s).map(Some).map_err(status) }
+}
+
+fn parse_port(p: &pb::PortBinding) -> Result<PortBinding, Status> {
+    let port = |what: &str, v: u32, zero_ok: bool| -> Result<u16, Status> {
+        match u16::try_from(v) {
+            Ok(x) if x != 0 || zero_ok => Ok(x),
+            _ => Err(Status::invalid_argument(format!("invalid {what} port {v}: expected 1 to 65535"))),
+        }
+    };
+    Ok(PortBinding {
+        protocol: p.protocol.parse().map_err(status)?,
+        host_ip: opt_ip("host address", &p.host_ip)?,
+        host_port: port("host", p.host_port, true)?,
+        container_port: port("container", p.container_port, false)?,
+    })
+}
+
+impl Api {
+    async fn sandbox_message(&self, reference: &str) -> Result<pb::Sandbox, Status> {
+        let (s, eps, nets): (Sandbox, Vec<Endpoint>, Vec<Network>) =
+            self.ctl.inspect_sandbox(reference).await.map_err(status)?;
+        let resolv = files::resolv_conf(&s, &(self.host_resolv)());
+        let hosts = files::hosts(&s, &eps);
+        Ok(pb::Sandbox {
+            id: s.id.clone(),
+            name: s.name.clone(),
+            hostname: s.hostname.clone(),
+            netns_path: s.netns_path.clone(),
+            host_network: s.host_network,
+            endpoints: eps.iter().zip(&nets).map(|(e, n)| endpoint_message(e, n)).collect(),
+            resolv_conf: resolv,
+            hosts,
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl pb::network_service_server::NetworkService for Api {
+    async fn create_network(&self, req: Request<pb::CreateNetworkRequest>) -> Result<Response<pb::Network>, Status> {
+        let r = req.into_inner();
+        let pools = r
+            .ipam
+            .map(|i| i.config)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| PoolRequest {
+                subnet: c.subnet,
+                gateway: c.gateway,
+                ip_range: c.ip_range,
+                aux_addresses: c.aux_addresses.into_iter().collect(),
+            })
+            .collect();
+        let n = self
+            .ctl
+            .create_network(NetworkRequest {
+                name: r.name,
+                driver: r.driver,
+                pools,
+                options: r.options.into_iter().collect(),
+                labels: r.labels.into_iter().collect(),
+                internal: r.internal,
+                attachable: r.attachable,
+                enable_ipv6: r.enable_ipv6,
+            })
+            .await
+            .map_err(status)?;
+        Ok(Response::new(network_message(&n, &[])))
+    }
+
+    async fn list_networks(
+        &self,
+        req: Request<pb::ListNetworksRequest>,
+    ) -> Result<Response<pb::ListNetworksResponse>, Status> {
+        let filters = parse_filters(&req.into_inner().filters)?;
+        let networks = self
+            .ctl
+            .list_networks()
+            .await
+            .iter()
+            .filter(|(n, _)| matches_filters(n, &filters))
+            .map(|(n, eps)| network_message(n, eps))
+            .collect();
+        Ok(Response::new(pb::ListNetworksResponse { networks }))
+    }
+
+    async fn inspect_network(&self, req: Request<pb::NetworkRef>) -> Result<Response<pb::Network>, Status> {
+        let (n, eps) = self.ctl.inspect_network(&req.into_inner().network).await.map_err(status)?;
+        Ok(Response::new(network_message(&n, &eps)))
+    }
+
+    async fn remove_network(
+        &self,
+        req: Request<pb::NetworkRef>,
+    ) -> Result<Response<pb::RemoveNetworkResponse>, Status> {
+        let n = self.ctl.remove_network(&req.into_inner().network).await.map_err(status)?;
+        Ok(Response::new(pb::RemoveNetworkResponse { id: n.id }))
+    }
+
+    async fn prune_networks(
+        &self,
+        _req: Request<pb::PruneNetworksRequest>,
+    ) -> Result<Response<pb::PruneNetworksResponse>, Status> {
+        let removed = self.ctl.prune_networks().await.map_err(status)?;
+        Ok(Response::new(pb::PruneNetworksResponse { removed }))
+    }
+}
+
+#[tonic::async_trait]
+impl pb::sandbox_service_server::SandboxService for Api {
+    async fn create_sandbox(&self, req: Request<pb::CreateSandboxRequest>) -> Result<Response<pb::Sandbox>, Status> {
+        let r = req.into_inner();
+        let s = self
+            .ctl
+            .create_sandbox(SandboxRequest {
+                container_id: r.container_id,
+                name: r.name,
+                hostname: r.hostname,
+                domainname: r.domainname,
+                host_network: r.host_network,
+                dns: DnsConfig { servers: r.dns_servers, search: r.dns_search, options: r.dns_options },
+                extra_hosts: r.extra_hosts,
+            })
+            .await
+            .map_err(status)?;
+        Ok(Response::new(self.sandbox_message(&s.id).await?))
+    }
+
+    async fn inspect_sandbox(&self, req: Request<pb::SandboxRef>) -> Result<Response<pb::Sandbox>, Status> {
+        Ok(Response::new(self.sandbox_message(&req.into_inner().sandbox).await?))
+    }
+
+    async fn list_sandboxes(
+        &self,
+        _req: Request<pb::ListSandboxesRequest>,
+    ) -> Result<Response<pb::ListSandboxesResponse>, Status> {
+        let mut sandboxes = Vec::new();
+        for id in self.ctl.list_sandboxes().await {
+            // A sandbox removed between the two calls is simply not listed.
+            if let Ok(s) = self.sandbox_message(&id).await {
+                sandboxes.push(s);
+            }
+        }
+        sandboxes.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
+        Ok(Response::new(pb::ListSandboxesResponse { sandboxes }))
+    }
+
+    async fn remove_sandbox(
+        &self,
+        req: Request<pb::SandboxRef>,
+    ) -> Result<Response<pb::RemoveSandboxResponse>, Status> {
+        self.ctl.remove_sandbox(&req.into_inner().sandbox).await.map_err(status)?;
+        Ok(Response::new(pb::RemoveSandboxResponse {}))
+    }
+
+    async fn connect_network(&self, req: Request<pb::ConnectRequest>) -> Result<Response<pb::Endpoint>, Status> {
+        let r = req.into_inner();
+        let ports = r.ports.iter().map(parse_port).collect::<Result<Vec<_>, _>>()?;
+        let (e, n) = self
+            .ctl
+            .connect(ConnectRequest {
+                sandbox: r.sandbox,
+                network: r.network,
+                ipv4: opt_ip("IPv4 address", &r.ipv4_address)?,
+                ipv6: opt_ip("IPv6 address", &r.ipv6_address)?,
+                aliases: r.aliases,
+                ports,
+                mac: Some(r.mac_address).filter(|m| !m.is_empty()),
+            })
+            .await
+            .map_err(status)?;
+        Ok(Response::new(endpoint_message(&e, &n)))
+    }
+
+    async fn disconnect_network(
+        &self,
+        req: Request<pb::DisconnectRequest>,
+    ) -> Result<Response<pb::DisconnectResponse>, Status> {
+        let r = req.into_inner();
+        self.ctl.disconnect(&r.sandbox, &r.network).await.map_err(status)?;
+        Ok(Response::new(pb::DisconnectResponse {}))
+    }
+}
+
+#[tonic::async_trait]
+impl pb::system_service_server::SystemService for Api {
+    async fn info(&self, _req: Request<pb::InfoRequest>) -> Result<Response<pb::InfoResponse>, Status> {
+        let (networks, sandboxes, endpoints) = self.ctl.counts().await;
+        Ok(Response::new(pb::InfoResponse {
+            version: env!("CARGO_PKG_VERSION").into(),
+            state_dir: self.ctl.state_dir().display().to_string(),
+            run_dir: self.ctl.run_dir().display().to_string(),
+            networks: networks as u32,
+            sandboxes: sandboxes as u32,
+            endpoints: endpoints as u32,
+            pid: std::process::id(),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cnet_core::Scope;
+
+    fn net(name: &str, builtin: bool) -> Network {
+        Network {
+            id: "abc123".repeat(10) + "abcd",
+            name: name.into(),
+            driver: "bridge".into(),
+            scope: Scope::Local,
+            pools: vec![],
+            options: Default::default(),
+            labels: [("env".to_string(), "lab".to_string())].into_iter().collect(),
+            internal: false,
+            attachable: false,
+            enable_ipv6: false,
+            created: String::new(),
+            builtin,
+        }
+    }
+
+    #[test]
+    fn filters() {
+        let f = |s: &[&str]| parse_filters(&s.iter().map(|x| x.to_string()).collect::<Vec<_>>()).unwrap();
+        let n = net("private-network", false);
+        assert!(matches_filters(&n, &f(&["name=private"])));
+        assert!(matches_filters(&n, &f(&["name=nomatch", "name=private"])));
+        assert!(!matches_filters(&n, &f(&["name=private", "type=builtin"])));
+        assert!(matches_filters(&n, &f(&["label=env=lab", "driver=bridge", "id=abc1"])));
+        assert!(!matches_filters(&n, &f(&["label=env=prod"])));
+        assert!(matches_filters(&net("bridge", true), &f(&["type=builtin"])));
+        assert!(parse_filters(&["colour=red".into()]).unwrap_err().message().contains("colour"));
+        assert!(parse_filters(&["type=weird".into()]).unwrap_err().message().contains("weird"));
+    }
+
+    #[test]
+    fn port_validation() {
+        let p = pb::PortBinding { protocol: "udp".into(), host_ip: "".into(), host_port: 0, container_port: 53 };
+        assert_eq!(parse_port(&p).unwrap().protocol, cnet_core::Protocol::Udp);
+        let bad = pb::PortBinding { container_port: 70000, ..p.clone() };
+        assert!(parse_port(&bad).unwrap_err().message().contains("70000"));
+        let bad = pb::PortBinding { protocol: "icmp".into(), ..p };
+        assert!(parse_port(&bad).unwrap_err().message().contains("icmp"));
+    }
+}

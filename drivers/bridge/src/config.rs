@@ -1,0 +1,122 @@
+//! The bridge driver's options, parsed and checked into a typed value before anything is made.
+
+use cnet_core::options::{self, parse_bool, parse_mtu, validate_ifname};
+use cnet_core::{Error, Network, Result};
+
+/// The default bridge network's device.
+pub const DEFAULT_BRIDGE_DEVICE: &str = "cnet0";
+
+const KNOWN: &[&str] = &[
+    options::BRIDGE_NAME,
+    options::BRIDGE_ENABLE_ICC,
+    options::BRIDGE_ENABLE_IP_MASQUERADE,
+    options::BRIDGE_HOST_BINDING_IPV4,
+    options::BRIDGE_DEFAULT_BRIDGE,
+    options::DRIVER_MTU,
+];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BridgeConfig {
+    pub device: String,
+    pub mtu: Option<u32>,
+    pub icc: bool,
+    pub masquerade: bool,
+    pub host_binding_ipv4: Option<std::net::Ipv4Addr>,
+}
+
+impl BridgeConfig {
+    pub fn from_network(net: &Network) -> Result<BridgeConfig> {
+        for key in net.options.keys() {
+            if !KNOWN.contains(&key.as_str()) {
+                return Err(Error::invalid(format!(
+                    "unknown option {key:?} for the bridge driver: known options are {}",
+                    KNOWN.join(", ")
+                )));
+            }
+        }
+        let device = match net.option(options::BRIDGE_NAME) {
+            Some(name) => {
+                validate_ifname(options::BRIDGE_NAME, name)?;
+                name.to_string()
+            }
+            None if net.builtin => DEFAULT_BRIDGE_DEVICE.to_string(),
+            None => format!("br-{}", net.short_id()),
+        };
+        let mtu = net.option(options::DRIVER_MTU).map(|v| parse_mtu(options::DRIVER_MTU, v)).transpose()?;
+        let flag = |key: &str| net.option(key).map(|v| parse_bool(key, v)).transpose();
+        let host_binding_ipv4 = net
+            .option(options::BRIDGE_HOST_BINDING_IPV4)
+            .map(|v| {
+                v.parse().map_err(|_| {
+                    Error::invalid(format!(
+                        "invalid value {v:?} for option {}: expected an IPv4 address",
+                        options::BRIDGE_HOST_BINDING_IPV4
+                    ))
+                })
+            })
+            .transpose()?;
+        Ok(BridgeConfig {
+            device,
+            mtu,
+            icc: flag(options::BRIDGE_ENABLE_ICC)?.unwrap_or(true),
+            masquerade: flag(options::BRIDGE_ENABLE_IP_MASQUERADE)?.unwrap_or(true) && !net.internal,
+            host_binding_ipv4,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cnet_core::Scope;
+
+    fn net(opts: &[(&str, &str)]) -> Network {
+        Network {
+            id: "0123456789abcdef".repeat(4),
+            name: "n".into(),
+            driver: "bridge".into(),
+            scope: Scope::Local,
+            pools: vec![],
+            options: opts.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            labels: Default::default(),
+            internal: false,
+            attachable: false,
+            enable_ipv6: false,
+            created: String::new(),
+            builtin: false,
+        }
+    }
+
+    #[test]
+    fn defaults() {
+        let c = BridgeConfig::from_network(&net(&[])).unwrap();
+        assert_eq!(c.device, "br-0123456789ab");
+        assert!(c.icc && c.masquerade);
+        assert_eq!(c.mtu, None);
+    }
+
+    #[test]
+    fn options_are_parsed_and_bad_values_named() {
+        let c = BridgeConfig::from_network(&net(&[
+            ("com.docker.network.bridge.name", "lab0"),
+            ("com.docker.network.driver.mtu", "1400"),
+            ("com.docker.network.bridge.enable_icc", "false"),
+        ]))
+        .unwrap();
+        assert_eq!((c.device.as_str(), c.mtu, c.icc), ("lab0", Some(1400), false));
+        let e = BridgeConfig::from_network(&net(&[("com.docker.network.driver.mtu", "9")])).unwrap_err();
+        assert!(e.to_string().contains("\"9\""), "{e}");
+        let e = BridgeConfig::from_network(&net(&[("colour", "blue")])).unwrap_err();
+        assert!(e.to_string().contains("colour"), "{e}");
+        let e = BridgeConfig::from_network(&net(&[("com.docker.network.bridge.name", "a-name-that-is-too-long")]))
+            .unwrap_err();
+        assert!(e.to_string().contains("a-name-that-is-too-long"), "{e}");
+    }
+
+    #[test]
+    fn internal_networks_never_masquerade() {
+        let mut n = net(&[]);
+        n.internal = true;
+        assert!(!BridgeConfig::from_network(&n).unwrap().masquerade);
+    }
+}

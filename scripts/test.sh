@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs every check and test of cnet: formatting, clippy, unit tests and the end-to-end tests, which
+# need root (they make network namespaces; each test makes and removes its own, in parallel).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" != 0 ]; then
+    echo "scripts/test.sh: the end-to-end tests need root (network namespaces, nftables); run it as root" >&2
+    exit 1
+fi
+for tool in nft nsenter unshare ip busybox; do
+    command -v "$tool" >/dev/null || { echo "scripts/test.sh: $tool is missing: run ./scripts/setup.sh first" >&2; exit 1; }
+done
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+# The end-to-end tests run the cnetd and cnet binaries, which `cargo test` does not build for them.
+cargo build --workspace --bins
+cargo test --workspace

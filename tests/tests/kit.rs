@@ -1,0 +1,271 @@
+//! Self-tests of the namespace test kit. They need root but not cnetd.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use cnet_tests::{Ns, TestHost, Upstream, fetch, host_links, link, unique_name};
+
+/// Whether `pid` is gone (or a zombie, which holds no namespaces), waiting up to 2 s.
+fn gone(pid: u32) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // pid (comm) STATE ...
+        let state = stat.rsplit(") ").next().and_then(|rest| rest.chars().next());
+        if stat.is_empty() || state == Some('Z') {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The pids of processes whose network namespace is `netns` (a `/proc/PID/ns/net` link target).
+fn processes_in(netns: &Path) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| std::fs::read_link(format!("/proc/{pid}/ns/net")).ok().as_deref() == Some(netns))
+        .collect()
+}
+
+#[test]
+fn two_linked_namespaces_ping_each_other() {
+    let a = Ns::new();
+    let b = Ns::new();
+    let (a_if, b_if) = (unique_name("kta"), unique_name("ktb"));
+    link(&a, &a_if, "192.0.2.1/24", &b, &b_if, "192.0.2.2/24");
+    a.run_ok("busybox ping -c 1 -W 2 192.0.2.2");
+    b.run_ok("busybox ping -c 1 -W 2 192.0.2.1");
+    assert!(a.has_link(&a_if) && !a.has_link(&b_if), "{:?}", a.links());
+    assert!(b.has_link(&b_if), "{:?}", b.links());
+    let host = host_links();
+    assert!(!host.contains(&a_if) && !host.contains(&b_if), "{host:?}");
+    assert!(a.addrs(&a_if).contains("inet 192.0.2.1/24"));
+}
+
+#[test]
+fn lo_is_up_and_namespaces_are_distinct() {
+    let a = Ns::new();
+    let b = Ns::with_mount_ns();
+    for ns in [&a, &b] {
+        ns.run_ok("busybox ping -c 1 -W 2 127.0.0.1");
+        assert_eq!(ns.links(), ["lo"]);
+    }
+    let net = |pid: u32| std::fs::read_link(format!("/proc/{pid}/ns/net")).unwrap();
+    assert_ne!(net(a.pid()), net(b.pid()));
+    assert_ne!(net(a.pid()), std::fs::read_link("/proc/self/ns/net").unwrap());
+    assert!(b.has_mount_ns() && !a.has_mount_ns());
+}
+
+#[test]
+fn mount_namespace_is_private() {
+    let ns = Ns::with_mount_ns();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    ns.run_ok(&format!("mount -t tmpfs cnet-kit-tmpfs {d} && echo inside > {d}/marker"));
+    assert_eq!(ns.run_ok(&format!("cat {d}/marker")), "inside\n");
+    assert!(ns.run_ok("cat /proc/self/mountinfo").contains(&d.to_string()));
+    // Not visible from the test's own mount namespace.
+    assert!(!dir.path().join("marker").exists());
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mountinfo.contains(&d.to_string()), "{mountinfo}");
+    drop(ns);
+    // With the namespace gone, nothing is mounted there and the directory goes away cleanly.
+    let path = dir.path().to_path_buf();
+    dir.close().unwrap();
+    assert!(!path.exists());
+}
+
+#[test]
+fn drop_kills_everything_and_leaves_no_links() {
+    let before = host_links();
+    let a = Ns::with_mount_ns();
+    let b = Ns::new();
+    let (a_if, b_if) = (unique_name("ktd"), unique_name("kte"));
+    link(&a, &a_if, "203.0.113.1/24", &b, &b_if, "203.0.113.2/24");
+    let bridge = unique_name("ktbr");
+    a.run_ok(&format!("ip link add {bridge} type bridge && ip link set {bridge} up"));
+    // A stray daemon (reparented away from the kit) and a kit-managed background process.
+    let stray: u32 = b.run_ok("sleep 1000 >/dev/null 2>&1 </dev/null & echo $!").trim().parse().unwrap();
+    let bg = a.spawn("sleep", &["1000"]);
+    let bg_pid = bg.pid();
+    let (a_pid, b_pid) = (a.pid(), b.pid());
+    let a_net = std::fs::read_link(format!("/proc/{a_pid}/ns/net")).unwrap();
+    let b_net = std::fs::read_link(format!("/proc/{b_pid}/ns/net")).unwrap();
+    assert!(processes_in(&b_net).contains(&stray));
+
+    drop(bg);
+    drop(a);
+    drop(b);
+
+    for pid in [a_pid, b_pid, stray, bg_pid] {
+        assert!(gone(pid), "process {pid} is still alive after the drop");
+    }
+    assert_eq!(processes_in(&a_net), Vec::<u32>::new());
+    assert_eq!(processes_in(&b_net), Vec::<u32>::new());
+    let after = host_links();
+    let new: Vec<&String> = after.iter().filter(|l| !before.contains(l)).collect();
+    assert!(new.is_empty(), "new links in the host namespace: {new:?}");
+}
+
+#[test]
+fn drop_cleans_up_after_a_panic() {
+    let pid = std::sync::Mutex::new(0);
+    let result = std::panic::catch_unwind(|| {
+        let ns = Ns::with_mount_ns();
+        *pid.lock().unwrap() = ns.pid();
+        ns.run_ok("exit 3");
+    });
+    let err = result.unwrap_err();
+    let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(msg.contains("exit 3") && msg.contains("exit status: 3"), "{msg}");
+    let pid = *pid.lock().unwrap();
+    assert!(pid != 0 && gone(pid), "holder {pid} survived the panic");
+}
+
+#[test]
+fn upstream_serves_its_file_to_a_third_namespace() {
+    let host = TestHost::new();
+    let up = Upstream::new(&host);
+    let body = host.ns().run_ok(&fetch(&up.url(), 5));
+    assert_eq!(body, up.body());
+
+    let client = Ns::new();
+    link(up.ns(), "c0", "203.0.113.1/24", &client, "eth0", "203.0.113.2/24");
+    let body = client.run_ok(&fetch("http://203.0.113.1/hello.txt", 5));
+    assert_eq!(body, up.body());
+
+    // No route back to anything else: only NAT can make a container reach it.
+    let routes = up.ns().run_ok("ip route");
+    assert!(!routes.contains("default"), "{routes}");
+    assert_eq!(up.addr(), "198.51.100.2");
+    assert!(host.ns().has_link("up0"));
+}
+
+#[test]
+fn test_host_runs_commands_in_bind_mounted_netns_and_cleans_up() {
+    let host = TestHost::new();
+    let netns_dir = host.run_dir().join("netns");
+    let path = netns_dir.join("sb1");
+    let p = path.display().to_string();
+    // What cnetd does for a sandbox: a netns bind-mounted at run/netns/<id>, in the host's own
+    // private mount namespace.
+    host.ns().run_ok(&format!("mkdir -p {} && touch {p} && unshare --net={p} true", netns_dir.display()));
+    assert_eq!(host.netns_files(), ["sb1"]);
+    let out = host.in_netns(&p, "ip").args(["-o", "link"]).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(cnet_tests::parse_links(&String::from_utf8_lossy(&out.stdout)), ["lo"]);
+    host.run_in_ok(&p, "ip link add kv0 type veth peer name kv1");
+    assert!(!host.ns().has_link("kv0"));
+    assert!(host.run_in_ok(&p, "ip -o link").contains("kv0"));
+    // The bind mount is not on the real host.
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mountinfo.contains(&p), "{mountinfo}");
+    assert!(host.nft_table().is_empty());
+    assert!(host.links_starting("br-").is_empty());
+
+    let dir = host.dir().to_path_buf();
+    let holder = host.ns().pid();
+    drop(host);
+    assert!(gone(holder), "holder {holder} survived");
+    assert!(!dir.exists(), "{} was not removed", dir.display());
+}
+
+#[test]
+fn cnet_binaries_are_found_or_explained() {
+    // Either the binaries exist (after `cargo build --workspace --bins`) or the panic says how
+    // to build them.
+    let result = std::panic::catch_unwind(|| cnet_tests::bin("cnetd"));
+    match result {
+        Ok(path) => assert!(path.is_file()),
+        Err(err) => {
+            let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
+            assert!(msg.contains("cargo build --workspace --bins"), "{msg}");
+        }
+    }
+}
+
+/// The stand-in daemon `src/bin/fake-cnetd.rs` (cargo builds it for the integration tests).
+fn fake_cnetd() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_BIN_EXE_fake-cnetd"))
+}
+
+#[tokio::test]
+async fn daemon_lifecycle_start_info_sigterm_restart_sigkill() {
+    let mut host = TestHost::new();
+    host.start_daemon(&fake_cnetd());
+    let pid = host.cnetd_pid().unwrap();
+    // cnetd runs inside the host's namespaces.
+    let net = |pid: u32| std::fs::read_link(format!("/proc/{pid}/ns/net")).unwrap();
+    assert_eq!(net(pid), net(host.ns().pid()));
+    let mut api = host.api().await;
+    let info = api.info().await;
+    assert_eq!(info.pid, pid);
+    assert_eq!(info.run_dir, host.run_dir().display().to_string());
+    assert_eq!(info.state_dir, host.state_dir().display().to_string());
+    drop(api);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+
+    let status = host.kill_cnetd(cnet_tests::SIGTERM);
+    assert!(status.success(), "{status}");
+    assert!(host.cnetd_pid().is_none());
+    assert!(gone(pid));
+
+    host.start_daemon(&fake_cnetd());
+    let pid = host.cnetd_pid().unwrap();
+    assert_eq!(host.api().await.info().await.pid, pid);
+    let status = host.kill_cnetd(cnet_tests::SIGKILL);
+    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(9));
+    let log = host.log();
+    assert!(log.contains("start #1") && log.contains("start #2"), "{log}");
+    assert!(log.contains("fake cnetd stopped"), "{log}");
+
+    // A daemon left running is killed by the drop.
+    host.start_daemon(&fake_cnetd());
+    let pid = host.cnetd_pid().unwrap();
+    let dir = host.dir().to_path_buf();
+    drop(host);
+    assert!(gone(pid), "cnetd {pid} survived the drop");
+    assert!(!dir.exists());
+}
+
+#[test]
+fn start_reports_a_daemon_that_dies() {
+    let mut host = TestHost::new();
+    let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        host.start_daemon(std::path::Path::new("/bin/false"))
+    }))
+    .unwrap_err();
+    let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(msg.contains("exited during startup"), "{msg}");
+    assert!(host.cnetd_pid().is_none());
+}
+
+#[tokio::test]
+async fn cli_talks_to_the_daemon_inside_the_host() {
+    let mut host = TestHost::new();
+    host.start_daemon(&fake_cnetd());
+    let out = host.cnet_ok(&["info"]);
+    let pid = host.cnetd_pid().unwrap();
+    assert!(out.contains(&pid.to_string()), "{out}");
+}
+
+/// A connected client must answer the daemon's GOAWAY for a graceful stop to finish, so its
+/// runtime has to keep running while the test thread blocks in `kill_cnetd`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_with_a_connected_client() {
+    let mut host = TestHost::new();
+    host.start_daemon(&fake_cnetd());
+    let mut api = host.api().await;
+    api.info().await;
+    let started = Instant::now();
+    let (status, _host) =
+        tokio::task::spawn_blocking(move || (host.kill_cnetd(cnet_tests::SIGTERM), host)).await.unwrap();
+    assert!(status.success(), "{status}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    drop(api);
+}
