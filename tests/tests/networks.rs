@@ -407,13 +407,15 @@ async fn teardown_leaves_nothing_behind() {
     let (host, mut api) = daemon().await;
     let chains_before = chains(&host.nft_table());
     let veths_before = host.links_starting("veth");
+    // Daemon-wide files (cnetd binds its own netns at run/netns/host) stay; per-sandbox ones go.
+    let netns_before = host.netns_files();
 
     host.cnet_ok(&["network", "create", "tmpnet"]);
     let net = api.network("tmpnet").await;
     let (subnet, _) = ipv4_config(&net);
     let sandbox = api.create_sandbox("a").await;
     api.connect(&sandbox.id, "tmpnet").await;
-    assert_eq!(host.netns_files().len(), 1, "{:?}", host.netns_files());
+    assert_eq!(host.netns_files().len(), netns_before.len() + 1, "{:?}", host.netns_files());
     assert!(host.links_starting("veth").len() > veths_before.len());
 
     api.disconnect(&sandbox.id, "tmpnet").await;
@@ -423,7 +425,7 @@ async fn teardown_leaves_nothing_behind() {
 
     assert_eq!(host.links_starting("br-"), Vec::<String>::new());
     assert_eq!(host.links_starting("veth"), veths_before);
-    assert_eq!(host.netns_files(), Vec::<String>::new(), "netns files left");
+    assert_eq!(host.netns_files(), netns_before, "sandbox netns files left");
     let nft = host.nft_table();
     let left: Vec<String> = chains(&nft).difference(&chains_before).cloned().collect();
     assert!(left.is_empty(), "chains left: {left:?}\n{nft}");

@@ -66,6 +66,8 @@ pub fn bind_socket(path: &Path) -> anyhow::Result<tokio::net::UnixListener> {
     Ok(listener)
 }
 
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Serves the API until `shutdown` resolves. Network state is left in place: containers keep
 /// their connectivity while the daemon is down, and the next start restores from the store.
 pub async fn serve(
@@ -78,11 +80,27 @@ pub async fn serve(
         let next = l.accept().await.map(|(stream, _)| stream);
         Some((next, l))
     });
-    tonic::transport::Server::builder()
+    // After the shutdown signal, tonic waits for connected clients to go; a client that never
+    // does must not keep the daemon from stopping.
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let signalled = async move {
+        shutdown.await;
+        let _ = stop_tx.send(());
+    };
+    let server = tonic::transport::Server::builder()
         .add_service(NetworkServiceServer::new(api.clone()))
         .add_service(SandboxServiceServer::new(api.clone()))
         .add_service(SystemServiceServer::new(api))
-        .serve_with_incoming_shutdown(incoming, shutdown)
-        .await
-        .context("serving the API")
+        .serve_with_incoming_shutdown(incoming, signalled);
+    tokio::pin!(server);
+    tokio::select! {
+        served = &mut server => served.context("serving the API"),
+        _ = async {
+            let _ = stop_rx.await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } => {
+            tracing::warn!("clients still connected {SHUTDOWN_GRACE:?} after the shutdown signal: closing anyway");
+            Ok(())
+        }
+    }
 }
