@@ -4,7 +4,7 @@
 //!
 //! Runs a release cnetd inside its own namespaces with the test kit (nothing touches the host):
 //!     cargo build --release --bins -p cnetd -p cnet
-//!     CNET_BIN_DIR=target/release cargo run --release -p cnet-benches --bin connect-latency [-- SAMPLES]
+//!     CNET_BIN_DIR=$PWD/target/release cargo run --release -p cnet-benches --bin connect-latency [-- SAMPLES [SETTLE_MS]]
 
 use std::time::{Duration, Instant};
 
@@ -29,6 +29,7 @@ fn rss_kib(pid: u32) -> u64 {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let samples: usize = std::env::args().nth(1).map(|s| s.parse()).transpose()?.unwrap_or(100);
+    let settle = Duration::from_millis(std::env::args().nth(2).map(|s| s.parse()).transpose()?.unwrap_or(0));
     let mut host = TestHost::new();
     host.start_cnetd();
     let channel = host.channel().await;
@@ -45,42 +46,61 @@ async fn main() -> anyhow::Result<()> {
     .await?;
 
     let mut filler: Vec<String> = Vec::new();
-    async fn connect_one(sandboxes: &mut SandboxServiceClient<tonic::transport::Channel>) -> anyhow::Result<String> {
+    /// One connect; returns the sandbox id and the time of its two calls.
+    async fn connect_one(
+        sandboxes: &mut SandboxServiceClient<tonic::transport::Channel>,
+    ) -> anyhow::Result<(String, Duration, Duration)> {
+        let t = Instant::now();
         let sb = sandboxes.create_sandbox(CreateSandboxRequest::default()).await?.into_inner();
+        let created = t.elapsed();
+        let t = Instant::now();
         sandboxes
             .connect_network(ConnectRequest { sandbox: sb.id.clone(), network: "bench".into(), ..Default::default() })
             .await?;
-        Ok(sb.id)
+        Ok((sb.id, created, t.elapsed()))
     }
 
-    println!("| endpoints already on the network | samples | median | p99 | cnetd RSS |");
-    println!("|---|---|---|---|---|");
+    println!(
+        "| endpoints already on the network | samples | connect median | connect p99 | of which CreateSandbox (median) | of which ConnectNetwork (median) | cnetd RSS |"
+    );
+    println!("|---|---|---|---|---|---|---|");
     for target in [1usize, 100, 1000] {
         while filler.len() < target {
-            filler.push(connect_one(&mut sandboxes).await?);
+            filler.push(connect_one(&mut sandboxes).await?.0);
         }
-        let mut times = Vec::with_capacity(samples);
-        let mut made = Vec::with_capacity(samples);
+        let (mut total, mut create, mut join) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..samples {
-            let t = Instant::now();
-            made.push(connect_one(&mut sandboxes).await?);
-            times.push(t.elapsed());
+            let (id, c, j) = connect_one(&mut sandboxes).await?;
+            total.push(c + j);
+            create.push(c);
+            join.push(j);
+            // Removed at once, so every sample sees exactly `target` endpoints (and a bridge stays
+            // under the kernel's 1024 ports).
+            sandboxes.remove_sandbox(SandboxRef { sandbox: id }).await?;
+            // The kernel frees a namespace's devices asynchronously after removal, under the
+            // rtnl lock; let that finish so it is not counted in the next sample.
+            tokio::time::sleep(settle).await;
         }
         let rss = rss_kib(host.cnetd_pid().expect("cnetd is running"));
-        for id in made {
-            sandboxes.remove_sandbox(SandboxRef { sandbox: id }).await?;
+        for v in [&mut total, &mut create, &mut join] {
+            v.sort();
         }
-        times.sort();
+        let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1e3);
         println!(
-            "| {target} | {samples} | {:.2} ms | {:.2} ms | {:.1} MiB |",
-            percentile(&times, 0.5).as_secs_f64() * 1e3,
-            percentile(&times, 0.99).as_secs_f64() * 1e3,
+            "| {target} | {samples} | {} | {} | {} | {} | {:.1} MiB |",
+            ms(percentile(&total, 0.5)),
+            ms(percentile(&total, 0.99)),
+            ms(percentile(&create, 0.5)),
+            ms(percentile(&join, 0.5)),
             rss as f64 / 1024.0
         );
     }
     let t = Instant::now();
     for id in filler.drain(..) {
         sandboxes.remove_sandbox(SandboxRef { sandbox: id }).await?;
+    }
+    if let Some(path) = std::env::var_os("CNET_BENCH_KEEP_LOG") {
+        std::fs::write(path, host.log())?;
     }
     println!("\nremoving 1000 sandboxes took {:.2} s", t.elapsed().as_secs_f64());
     Ok(())

@@ -108,7 +108,7 @@ impl TestHost {
             .arg(self.run_dir())
             .arg("--state-dir")
             .arg(self.state_dir())
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", std::env::var("CNET_TEST_LOG").unwrap_or_else(|_| "info".into()))
             .stdout(log.try_clone().expect("dup cnetd.log"))
             .stderr(log);
         let child = spawn_tied(cmd).unwrap_or_else(|e| panic!("cannot start {}: {e}", cnetd.display()));

@@ -136,7 +136,7 @@ impl Kernel {
         cfg.validate()?;
         let bridge_index = self.nl.link_index(bridge).await?;
         let mut peer = LinkUnspec::new_with_name(&cfg.name).setns_by_fd(ns.ns_fd());
-        let mut b = LinkVeth::new(host, &cfg.name).controller(bridge_index).up();
+        let mut b = LinkVeth::new(host, &cfg.name).controller(bridge_index);
         if let Some(mac) = cfg.mac {
             peer = peer.address(mac.to_vec());
         }
@@ -151,6 +151,11 @@ impl Kernel {
             self.nl.err(what, e)
         })?;
         let configured = async {
+            // A bridge port needs no address of its own; without IPv6 it sends no DAD, router
+            // solicitations or MLD reports for the bridge to flood to every container. (A
+            // kernel without IPv6 has nothing to turn off.)
+            let _ = crate::sysctl::set_interface_sysctl("ipv6", host, "disable_ipv6", "1");
+            self.nl.set_up(host).await?;
             let index = ns.link_index(&cfg.name).await?;
             ns.configure_addressing(index, cfg).await
         };

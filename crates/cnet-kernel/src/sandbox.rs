@@ -97,7 +97,12 @@ impl NetnsHandle {
         let name = cfg.name.as_str();
         if cfg.uses_ipv6() {
             let ifname = name.to_string();
-            self.run(move || sysctl::set_interface_sysctl("ipv6", &ifname, "accept_dad", "0")).await??;
+            self.run(move || -> Result<()> {
+                // Sandboxes start with IPv6 off on new interfaces (see netns::create).
+                sysctl::set_interface_sysctl("ipv6", &ifname, "disable_ipv6", "0")?;
+                sysctl::set_interface_sysctl("ipv6", &ifname, "accept_dad", "0")
+            })
+            .await??;
         }
         for addr in &cfg.addresses {
             self.nl.add_address_index(index, name, *addr).await?;

@@ -536,6 +536,7 @@ impl Controller {
 
     pub async fn connect(&self, req: ConnectRequest) -> Result<(Endpoint, Network)> {
         let mut st = self.state.lock().await;
+        let started = std::time::Instant::now();
         let sandbox = st.find_sandbox(&req.sandbox)?.clone();
         let network = st.find_network(&req.network)?.clone();
         let driver = self.driver(&network.driver)?.clone();
@@ -602,6 +603,7 @@ impl Controller {
             driver_data: BTreeMap::new(),
         };
 
+        let leased = started.elapsed();
         match self.attach(&*driver, &network, &sandbox, &mut endpoint).await {
             Ok(()) => {}
             Err(e) => {
@@ -609,6 +611,7 @@ impl Controller {
                 return Err(e);
             }
         }
+        let attached = started.elapsed();
         let mut batch = Batch::new();
         batch.put_endpoint(&endpoint);
         if let Err(e) = self.store.commit(batch) {
@@ -617,7 +620,15 @@ impl Controller {
             return Err(Error::internal(e.to_string()));
         }
         st.endpoints.insert(endpoint.id.clone(), endpoint.clone());
-        tracing::debug!(sandbox = %sandbox.id, network = %network.name, ip = ?endpoint.ipv4, "connected");
+        tracing::debug!(
+            sandbox = %id::short(&sandbox.id),
+            network = %network.name,
+            ip = ?endpoint.ipv4,
+            ?leased,
+            ?attached,
+            total = ?started.elapsed(),
+            "connected"
+        );
         Ok((endpoint, network))
     }
 
@@ -699,6 +710,12 @@ impl Controller {
             };
             if let Err(e) = self.make_sandbox_interface(sandbox, interface, &cfg).await {
                 undo_join.await;
+                if e.errno() == Some(nix::libc::EXFULL) {
+                    return Err(Error::precondition(format!(
+                        "network {} is full: a Linux bridge takes at most 1024 ports",
+                        network.name
+                    )));
+                }
                 return Err(Error::internal(format!("attaching to sandbox {}: {e}", id::short(&sandbox.id))));
             }
         }
