@@ -1,0 +1,1 @@
+//! Images without a registry: the built-in busybox image and imported tarballs.
