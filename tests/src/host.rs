@@ -65,6 +65,11 @@ impl TestHost {
         self.dir().join("state")
     }
 
+    /// The container runtime's root (`cnet --root`): `DIR/runtime`.
+    pub fn runtime_dir(&self) -> PathBuf {
+        self.dir().join("runtime")
+    }
+
     pub fn socket(&self) -> PathBuf {
         self.run_dir().join("cnetd.sock")
     }
@@ -97,6 +102,16 @@ impl TestHost {
     /// [`TestHost::start_cnetd`] with another binary taking cnetd's flags (a stand-in daemon, a
     /// release build…).
     pub fn start_daemon(&mut self, cnetd: &Path) {
+        self.start_daemon_with(cnetd, &[]);
+    }
+
+    /// [`TestHost::start_cnetd`] with extra flags (e.g. `--dns 198.51.100.2`). A restart needs them
+    /// again.
+    pub fn start_cnetd_with(&mut self, args: &[&str]) {
+        self.start_daemon_with(&bin("cnetd"), args);
+    }
+
+    fn start_daemon_with(&mut self, cnetd: &Path, args: &[&str]) {
         assert!(self.cnetd.is_none(), "cnetd is already running");
         self.starts += 1;
         let mut log = OpenOptions::new().create(true).append(true).open(self.log_path()).expect("open cnetd.log");
@@ -108,6 +123,7 @@ impl TestHost {
             .arg(self.run_dir())
             .arg("--state-dir")
             .arg(self.state_dir())
+            .args(args)
             .env("RUST_LOG", std::env::var("CNET_TEST_LOG").unwrap_or_else(|_| "info".into()))
             .stdout(log.try_clone().expect("dup cnetd.log"))
             .stderr(log);
@@ -180,13 +196,15 @@ impl TestHost {
         Api::new(self.channel().await, self.log_path())
     }
 
-    /// Runs the `cnet` CLI inside the host: `cnet -H SOCKET args…` (killed after 60 s).
+    /// Runs the `cnet` CLI inside the host: `cnet -H SOCKET --root DIR/runtime args…` (killed after 60 s).
     pub fn cnet(&self, args: &[&str]) -> Output {
         let mut cmd = self.ns.cmd("timeout");
         cmd.args(["-k", "5", CLI_TIMEOUT_SECS])
             .arg(bin("cnet"))
             .arg("-H")
             .arg(self.socket())
+            .arg("--root")
+            .arg(self.runtime_dir())
             .args(args)
             .env_remove("CNET_SOCKET");
         cmd.output().unwrap_or_else(|e| panic!("cannot run cnet {args:?}: {e}"))

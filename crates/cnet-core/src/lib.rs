@@ -8,6 +8,7 @@ pub mod id;
 pub mod ipam;
 pub mod model;
 pub mod options;
+pub mod portspec;
 
 pub use driver::{Capabilities, Driver, JoinInfo, SandboxInterface};
 pub use error::{Error, Result, ResultExt};

@@ -12,6 +12,12 @@
 //!     set masq4_own   { type ipv4_addr . ifname; flags interval; } # subnet . its own bridge
 //!     set masq6       { type ipv6_addr; flags interval; }
 //!     set masq6_own   { type ipv6_addr . ifname; flags interval; }
+//!     # published ports, one pair of maps per kind (nft 1.0.6 cannot do concatenated map data):
+//!     map dnat4_addr     { type ipv4_addr . inet_proto . inet_service : ipv4_addr; }    # on one host address
+//!     map dnat4_port     { type ipv4_addr . inet_proto . inet_service : inet_service; }
+//!     map dnat4_any_addr { type inet_proto . inet_service : ipv4_addr; }                # on every host address
+//!     map dnat4_any_port { type inet_proto . inet_service : inet_service; }
+//!     map dnat6_addr, dnat6_port, dnat6_any_addr, dnat6_any_port                        # the same for IPv6
 //!
 //!     chain forward {
 //!         type filter hook forward priority filter; policy accept;
@@ -19,15 +25,23 @@
 //!         iifname . oifname @bridge_self accept
 //!         iifname @internal drop
 //!         oifname @internal drop
+//!         ct status dnat accept                          # published ports, from any network
 //!         iifname @bridges oifname @bridges drop
 //!     }
 //!     chain postrouting {
 //!         type nat hook postrouting priority srcnat; policy accept;
+//!         ct status dnat iifname . oifname @bridge_self masquerade     # hairpin
+//!         ip saddr 127.0.0.0/8 oifname @bridges masquerade            # from the host's 127.0.0.1
 //!         ip saddr @masq4 ip saddr . oifname != @masq4_own masquerade
 //!         ip6 saddr @masq6 ip6 saddr . oifname != @masq6_own masquerade
 //!     }
-//!     chain prerouting { type nat hook prerouting priority dstnat; policy accept; }  # published ports
-//!     chain output { type nat hook output priority dstnat; policy accept; }          # published ports
+//!     chain prerouting {
+//!         type nat hook prerouting priority dstnat; policy accept;
+//!         meta nfproto ipv4 fib daddr type local dnat ip to ip daddr . meta l4proto . th dport map @dnat4_addr : ip daddr . meta l4proto . th dport map @dnat4_port
+//!         meta nfproto ipv4 fib daddr type local dnat ip to meta l4proto . th dport map @dnat4_any_addr : meta l4proto . th dport map @dnat4_any_port
+//!         (the same two for ipv6)
+//!     }
+//!     chain output { type nat hook output priority -100; ... }   # the same four rules, for the host itself
 //! }
 //! ```
 //!
@@ -38,21 +52,31 @@
 //! `nftables` crate 0.6 cannot declare a map whose data type is `verdict` (`SetType` has no such
 //! variant), and the flat sets need no per-network chains at all.
 //!
-//! `prerouting` and `output` stay empty until port publishing: it adds its DNAT rule there, with two
-//! maps keyed `ip daddr . meta l4proto . th dport` (one for the address, one for the port: nft 1.0.6
-//! cannot do concatenated map data in JSON).
+//! Published ports are elements of the `dnat*` maps, so a packet costs two hash lookups whatever the
+//! number of ports (and only the first packet of a connection: nat chains see nothing else). A
+//! port on one host address is keyed (address . protocol . port); a port on every address
+//! (`-p 8080:80`) is keyed (protocol . port) and matched for any packet whose destination is local
+//! (`fib daddr type local`), which covers every address the host has or will have. The `output`
+//! chain does the same for connections the host itself opens: to 127.0.0.1 this needs
+//! `route_localnet=1` on the bridge (the bridge driver sets it) and the 127.0.0.0/8 masquerade, or
+//! the reply could not come back. A container reaching a published port on its own bridge is
+//! masqueraded (hairpin), or the reply would go straight back over the bridge, un-NATed;
+//! `ct status dnat accept` lets published ports through the isolation between networks.
 
 use std::borrow::Cow;
 use std::collections::HashSet;
 
 use ipnetwork::IpNetwork;
 use nftables::batch::Batch;
-use nftables::expr::{Elem, Expression, Meta, MetaKey, NamedExpression, Payload, PayloadField, Prefix};
-use nftables::schema::{Chain, Element, NfCmd, NfListObject, Rule, Set, SetFlag, SetType, SetTypeValue, Table};
-use nftables::stmt::{Match, Operator, Statement};
+use nftables::expr::{
+    CT, Elem, Expression, Fib, FibFlag, FibResult, Map as ExprMap, Meta, MetaKey, NamedExpression, Payload,
+    PayloadField, Prefix,
+};
+use nftables::schema::{Chain, Element, Map, NfCmd, NfListObject, Rule, Set, SetFlag, SetType, SetTypeValue, Table};
+use nftables::stmt::{Match, NAT, NATFamily, Operator, Statement};
 use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
 
-use crate::NetworkRules;
+use crate::{NetworkRules, PortRule};
 
 pub const SET_BRIDGES: &str = "bridges";
 pub const SET_BRIDGE_SELF: &str = "bridge_self";
@@ -62,6 +86,15 @@ pub const SET_MASQ4: &str = "masq4";
 pub const SET_MASQ4_OWN: &str = "masq4_own";
 pub const SET_MASQ6: &str = "masq6";
 pub const SET_MASQ6_OWN: &str = "masq6_own";
+
+pub const MAP_DNAT4_ADDR: &str = "dnat4_addr";
+pub const MAP_DNAT4_PORT: &str = "dnat4_port";
+pub const MAP_DNAT4_ANY_ADDR: &str = "dnat4_any_addr";
+pub const MAP_DNAT4_ANY_PORT: &str = "dnat4_any_port";
+pub const MAP_DNAT6_ADDR: &str = "dnat6_addr";
+pub const MAP_DNAT6_PORT: &str = "dnat6_port";
+pub const MAP_DNAT6_ANY_ADDR: &str = "dnat6_any_addr";
+pub const MAP_DNAT6_ANY_PORT: &str = "dnat6_any_port";
 
 pub const CHAIN_FORWARD: &str = "forward";
 pub const CHAIN_POSTROUTING: &str = "postrouting";
@@ -88,6 +121,27 @@ const SETS: [SetSpec; 8] = [
     SetSpec { name: SET_MASQ4_OWN, key: &[SetType::Ipv4Addr, SetType::Ifname], interval: true },
     SetSpec { name: SET_MASQ6, key: &[SetType::Ipv6Addr], interval: true },
     SetSpec { name: SET_MASQ6_OWN, key: &[SetType::Ipv6Addr, SetType::Ifname], interval: true },
+];
+
+struct MapSpec {
+    name: &'static str,
+    key: &'static [SetType],
+    data: SetType,
+}
+
+const PROTO_PORT: &[SetType] = &[SetType::InetProto, SetType::InetService];
+const ADDR4_PROTO_PORT: &[SetType] = &[SetType::Ipv4Addr, SetType::InetProto, SetType::InetService];
+const ADDR6_PROTO_PORT: &[SetType] = &[SetType::Ipv6Addr, SetType::InetProto, SetType::InetService];
+
+const MAPS: [MapSpec; 8] = [
+    MapSpec { name: MAP_DNAT4_ADDR, key: ADDR4_PROTO_PORT, data: SetType::Ipv4Addr },
+    MapSpec { name: MAP_DNAT4_PORT, key: ADDR4_PROTO_PORT, data: SetType::InetService },
+    MapSpec { name: MAP_DNAT4_ANY_ADDR, key: PROTO_PORT, data: SetType::Ipv4Addr },
+    MapSpec { name: MAP_DNAT4_ANY_PORT, key: PROTO_PORT, data: SetType::InetService },
+    MapSpec { name: MAP_DNAT6_ADDR, key: ADDR6_PROTO_PORT, data: SetType::Ipv6Addr },
+    MapSpec { name: MAP_DNAT6_PORT, key: ADDR6_PROTO_PORT, data: SetType::InetService },
+    MapSpec { name: MAP_DNAT6_ANY_ADDR, key: PROTO_PORT, data: SetType::Ipv6Addr },
+    MapSpec { name: MAP_DNAT6_ANY_PORT, key: PROTO_PORT, data: SetType::InetService },
 ];
 
 /// Creates the table with everything in it. `create` (not `add`) for the table itself: if it exists
@@ -125,9 +179,9 @@ pub fn remove_network(table: &str, net: &NetworkRules) -> Batch<'static> {
     batch
 }
 
-/// Replaces the table by exactly these networks: delete it (added first, so a missing table is no
-/// error) and create it again with all elements, in one transaction.
-pub fn sync(table: &str, nets: &[NetworkRules]) -> Batch<'static> {
+/// Replaces the table by exactly these networks and published ports: delete it (added first, so a
+/// missing table is no error) and create it again with all elements, in one transaction.
+pub fn sync(table: &str, nets: &[NetworkRules], ports: &[PortRule]) -> Batch<'static> {
     let mut batch = delete_table(table);
     batch.add(NfListObject::Table(table_obj(table)));
     for obj in layout(table) {
@@ -136,7 +190,62 @@ pub fn sync(table: &str, nets: &[NetworkRules]) -> Batch<'static> {
     for net in nets {
         batch.add_all(add_network(table, net).to_nftables().objects.into_owned());
     }
+    if !ports.is_empty() {
+        batch.add_all(add_ports(table, ports).to_nftables().objects.into_owned());
+    }
     batch
+}
+
+/// Publishes ports: one element in the address map and one in the port map for each, labelled
+/// with its owner. Keys must be new (the caller checks conflicts): nft refuses an existing key
+/// with other data, and then the whole transaction.
+pub fn add_ports(table: &str, ports: &[PortRule]) -> Batch<'static> {
+    let mut batch = Batch::new();
+    for (map, elems) in port_elements(ports, true) {
+        batch.add(element(table, map, elems));
+    }
+    batch
+}
+
+/// Unpublishes ports. Each element is added first, so a missing one is no error.
+pub fn remove_ports(table: &str, ports: &[PortRule]) -> Batch<'static> {
+    let elems = port_elements(ports, false);
+    let mut batch = Batch::new();
+    for (map, elems) in &elems {
+        batch.add(element(table, map, elems.clone()));
+    }
+    for (map, elems) in elems {
+        batch.delete(element(table, map, elems));
+    }
+    batch
+}
+
+/// The map elements of published ports, per map (in the order of [`MAPS`]), empty maps left out.
+fn port_elements(ports: &[PortRule], label: bool) -> Vec<(&'static str, Vec<Expression<'static>>)> {
+    let mut out: Vec<(&'static str, Vec<Expression<'static>>)> = MAPS.iter().map(|m| (m.name, vec![])).collect();
+    for p in ports {
+        let proto = || string(p.proto.as_str());
+        let port = || Expression::Number(u32::from(p.host_port));
+        let key = match p.host_addr {
+            Some(addr) => concat(vec![string(&addr.to_string()), proto(), port()]),
+            None => concat(vec![proto(), port()]),
+        };
+        let key = if label && !p.owner.is_empty() { labelled(key, &p.owner) } else { key };
+        let (addr_map, port_map) = match (p.is_ipv4(), p.host_addr.is_some()) {
+            (true, true) => (MAP_DNAT4_ADDR, MAP_DNAT4_PORT),
+            (true, false) => (MAP_DNAT4_ANY_ADDR, MAP_DNAT4_ANY_PORT),
+            (false, true) => (MAP_DNAT6_ADDR, MAP_DNAT6_PORT),
+            (false, false) => (MAP_DNAT6_ANY_ADDR, MAP_DNAT6_ANY_PORT),
+        };
+        for (map, data) in
+            [(addr_map, string(&p.dest.to_string())), (port_map, Expression::Number(u32::from(p.dest_port)))]
+        {
+            let slot = out.iter_mut().find(|(m, _)| *m == map).expect("every map is listed");
+            slot.1.push(Expression::List(vec![key.clone(), data]));
+        }
+    }
+    out.retain(|(_, elems)| !elems.is_empty());
+    out
 }
 
 /// Deletes the table; added first, so a missing table is no error.
@@ -151,6 +260,7 @@ pub fn delete_table(table: &str) -> Batch<'static> {
 pub fn layout(table: &str) -> Vec<NfListObject<'static>> {
     let mut objs: Vec<NfListObject<'static>> =
         SETS.iter().map(|spec| NfListObject::Set(Box::new(set(table, spec)))).collect();
+    objs.extend(MAPS.iter().map(|spec| NfListObject::Map(Box::new(map(table, spec)))));
     objs.extend([
         chain(table, CHAIN_FORWARD, NfChainType::Filter, NfHook::Forward, PRIO_FILTER),
         chain(table, CHAIN_POSTROUTING, NfChainType::NAT, NfHook::Postrouting, PRIO_SRCNAT),
@@ -163,6 +273,7 @@ pub fn layout(table: &str) -> Vec<NfListObject<'static>> {
         (vec![is(iif_oif(), SET_BRIDGE_SELF), Statement::Accept(None)], "traffic that stays on one bridge"),
         (vec![is(meta(MetaKey::Iifname), SET_INTERNAL), drop()], "internal: nothing out of the bridge"),
         (vec![is(meta(MetaKey::Oifname), SET_INTERNAL), drop()], "internal: nothing into the bridge"),
+        (vec![ct_status_dnat(), Statement::Accept(None)], "published ports, from any network"),
         (
             vec![is(meta(MetaKey::Iifname), SET_BRIDGES), is(meta(MetaKey::Oifname), SET_BRIDGES), drop()],
             "nothing between two cnet bridges",
@@ -171,6 +282,26 @@ pub fn layout(table: &str) -> Vec<NfListObject<'static>> {
     for (expr, comment) in forward {
         objs.push(rule(table, CHAIN_FORWARD, expr, comment));
     }
+    objs.push(rule(
+        table,
+        CHAIN_POSTROUTING,
+        vec![ct_status_dnat(), is(iif_oif(), SET_BRIDGE_SELF), Statement::Masquerade(None)],
+        "hairpin: a published port reached from its own bridge",
+    ));
+    objs.push(rule(
+        table,
+        CHAIN_POSTROUTING,
+        vec![
+            Statement::Match(Match {
+                left: payload("ip", "saddr"),
+                right: prefix(&"127.0.0.0/8".parse().expect("a valid prefix")),
+                op: Operator::EQ,
+            }),
+            is(meta(MetaKey::Oifname), SET_BRIDGES),
+            Statement::Masquerade(None),
+        ],
+        "published ports reached from the host on 127.0.0.0/8",
+    ));
     for (proto, set, own, comment) in [
         ("ip", SET_MASQ4, SET_MASQ4_OWN, "outbound NAT from IPv4 subnets"),
         ("ip6", SET_MASQ6, SET_MASQ6_OWN, "outbound NAT from IPv6 subnets"),
@@ -187,7 +318,70 @@ pub fn layout(table: &str) -> Vec<NfListObject<'static>> {
         ];
         objs.push(rule(table, CHAIN_POSTROUTING, expr, comment));
     }
+    for chain in [CHAIN_PREROUTING, CHAIN_OUTPUT] {
+        for (ip, family, addr_map, port_map, any_addr, any_port) in [
+            ("ip", NATFamily::IP, MAP_DNAT4_ADDR, MAP_DNAT4_PORT, MAP_DNAT4_ANY_ADDR, MAP_DNAT4_ANY_PORT),
+            ("ip6", NATFamily::IP6, MAP_DNAT6_ADDR, MAP_DNAT6_PORT, MAP_DNAT6_ANY_ADDR, MAP_DNAT6_ANY_PORT),
+        ] {
+            let one = || concat(vec![payload(ip, "daddr"), meta(MetaKey::L4proto), payload("th", "dport")]);
+            let any = || concat(vec![meta(MetaKey::L4proto), payload("th", "dport")]);
+            objs.push(rule(
+                table,
+                chain,
+                dnat_rule(ip, family, one, addr_map, port_map),
+                "published ports on one host address",
+            ));
+            objs.push(rule(
+                table,
+                chain,
+                dnat_rule(ip, family, any, any_addr, any_port),
+                "published ports on every host address",
+            ));
+        }
+    }
     objs
+}
+
+/// `meta nfproto F fib daddr type local dnat F to KEY map @addr_map : KEY map @port_map`
+fn dnat_rule(
+    ip: &'static str,
+    family: NATFamily,
+    key: impl Fn() -> Expression<'static>,
+    addr_map: &str,
+    port_map: &str,
+) -> Vec<Statement<'static>> {
+    let lookup =
+        |map: &str| Expression::Named(NamedExpression::Map(Box::new(ExprMap { key: key(), data: set_ref(map) })));
+    vec![
+        Statement::Match(Match {
+            left: meta(MetaKey::Nfproto),
+            right: string(if ip == "ip" { "ipv4" } else { "ipv6" }),
+            op: Operator::EQ,
+        }),
+        Statement::Match(Match {
+            left: Expression::Named(NamedExpression::Fib(Fib {
+                result: FibResult::Type,
+                flags: HashSet::from([FibFlag::Daddr]),
+            })),
+            right: string("local"),
+            op: Operator::EQ,
+        }),
+        Statement::DNAT(Some(NAT {
+            addr: Some(lookup(addr_map)),
+            family: Some(family),
+            port: Some(lookup(port_map)),
+            flags: None,
+        })),
+    ]
+}
+
+/// `ct status dnat`
+fn ct_status_dnat() -> Statement<'static> {
+    Statement::Match(Match {
+        left: Expression::Named(NamedExpression::CT(CT { key: Cow::Borrowed("status"), family: None, dir: None })),
+        right: string("dnat"),
+        op: Operator::IN,
+    })
 }
 
 /// The elements that stand for one network, per set, in a fixed order; empty sets left out.
@@ -232,6 +426,24 @@ fn set(table: &str, spec: &SetSpec) -> Set<'static> {
         set_type,
         policy: None,
         flags: spec.interval.then(|| HashSet::from([SetFlag::Interval])),
+        elem: None,
+        timeout: None,
+        gc_interval: None,
+        size: None,
+        comment: None,
+    }
+}
+
+fn map(table: &str, spec: &MapSpec) -> Map<'static> {
+    Map {
+        family: NfFamily::INet,
+        table: owned(table),
+        name: Cow::Borrowed(spec.name),
+        handle: None,
+        set_type: SetTypeValue::Concatenated(Cow::Borrowed(spec.key)),
+        map: SetTypeValue::Single(spec.data),
+        policy: None,
+        flags: None,
         elem: None,
         timeout: None,
         gc_interval: None,

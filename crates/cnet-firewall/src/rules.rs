@@ -1,6 +1,7 @@
 //! What the firewall must know about one network, and its validation.
 
 use std::collections::HashSet;
+use std::net::IpAddr;
 
 use ipnetwork::IpNetwork;
 
@@ -77,6 +78,91 @@ impl NetworkRules {
         }
         Ok(())
     }
+}
+
+/// Transport protocols a port can be published for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Proto {
+    Tcp,
+    Udp,
+    Sctp,
+}
+
+impl Proto {
+    /// nft's name (an `inet_proto` value).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
+            Proto::Sctp => "sctp",
+        }
+    }
+}
+
+/// One published port of one address family: packets for (host address, protocol, host port)
+/// are DNATed to (`dest`, `dest_port`).
+///
+/// `host_addr: None` means every local address of the host of `dest`'s family (the wildcard
+/// maps, matched for packets whose destination is local); `Some` must be of `dest`'s family and
+/// must not be unspecified (0.0.0.0 or ::, which mean the wildcard: pass None).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PortRule {
+    pub proto: Proto,
+    pub host_addr: Option<IpAddr>,
+    pub host_port: u16,
+    pub dest: IpAddr,
+    pub dest_port: u16,
+    /// Shown as the comment of the map elements (the container's name), at most 128 bytes.
+    pub owner: String,
+}
+
+impl PortRule {
+    pub fn is_ipv4(&self) -> bool {
+        self.dest.is_ipv4()
+    }
+
+    /// The part nft keys on: two rules with the same key cannot both be in the table.
+    pub fn key(&self) -> (Proto, Option<IpAddr>, u16, bool) {
+        (self.proto, self.host_addr, self.host_port, self.is_ipv4())
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        let invalid = |reason: String| Error::Invalid { network: format!("port {}", self.host_port), reason };
+        if self.host_port == 0 || self.dest_port == 0 {
+            return Err(invalid("ports must be 1-65535 (allocate host port 0 before)".into()));
+        }
+        if let Some(addr) = self.host_addr {
+            if addr.is_ipv4() != self.dest.is_ipv4() {
+                return Err(invalid(format!(
+                    "host address {addr} and container address {} differ in family",
+                    self.dest
+                )));
+            }
+            if addr.is_unspecified() {
+                return Err(invalid(format!("host address {addr} is the wildcard: pass None")));
+            }
+        }
+        if self.owner.len() > 128 || self.owner.contains('"') {
+            return Err(invalid(format!("owner {:?} must be at most 128 bytes with no quote", self.owner)));
+        }
+        Ok(())
+    }
+}
+
+/// Validates published ports for [`crate::Firewall::sync`] and [`crate::Firewall::add_ports`]: each
+/// one, plus no two with the same key (nft would refuse the second with other data).
+pub(crate) fn validate_ports(ports: &[PortRule]) -> Result<()> {
+    let mut keys = HashSet::new();
+    for p in ports {
+        p.validate()?;
+        if !keys.insert(p.key()) {
+            return Err(Error::Invalid {
+                network: format!("port {}", p.host_port),
+                reason: format!("{} port {} on {:?} is given twice", p.proto.as_str(), p.host_port, p.host_addr),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Validates a whole set of networks for [`crate::Firewall::sync`]: each one, plus no shared id or

@@ -2,8 +2,8 @@
 
 mod common;
 
-use cnet_firewall::{Error, Firewall, NetworkRules};
-use common::{chains, elems, in_netns, listing, net, rules, sh, values};
+use cnet_firewall::{Error, Firewall, NetworkRules, PortRule, Proto};
+use common::{chains, elems, in_netns, listing, map_entries, net, rules, sh, values};
 use serde_json::{Value, json};
 
 const TABLE: &str = "cnettest";
@@ -49,10 +49,10 @@ fn assert_web_and_backend(l: &Value) {
 
 fn assert_base_layout(l: &Value) {
     assert_eq!(chains(l), ["forward", "output", "postrouting", "prerouting"]);
-    assert_eq!(rules(l, "forward").len(), 5, "{l:#}");
-    assert_eq!(rules(l, "postrouting").len(), 2, "{l:#}");
-    assert!(rules(l, "prerouting").is_empty());
-    assert!(rules(l, "output").is_empty());
+    assert_eq!(rules(l, "forward").len(), 6, "{l:#}");
+    assert_eq!(rules(l, "postrouting").len(), 4, "{l:#}");
+    assert_eq!(rules(l, "prerouting").len(), 4, "{l:#}");
+    assert_eq!(rules(l, "output").len(), 4, "{l:#}");
 }
 
 #[test]
@@ -176,12 +176,12 @@ fn sync_after_delete_table_restores_exactly() {
         fw.remove_network(&web()).await.unwrap();
         assert!(!fw.table_exists().await.unwrap());
 
-        fw.sync(&[web(), backend()]).await.unwrap();
+        fw.sync(&[web(), backend()], &[]).await.unwrap();
         let synced = listing(&fw).await;
         assert_eq!(synced, incremental, "sync must equal the incremental adds");
         assert_web_and_backend(&synced);
 
-        fw.sync(&[web(), backend()]).await.unwrap();
+        fw.sync(&[web(), backend()], &[]).await.unwrap();
         assert_eq!(listing(&fw).await, synced, "sync twice must give the same table");
     });
 }
@@ -197,10 +197,10 @@ fn sync_leaves_no_leftovers() {
         // Someone added a rule by hand: sync removes it too.
         sh(&format!("nft add rule inet {TABLE} forward iifname lo drop"));
 
-        fw.sync(&[backend()]).await.unwrap();
+        fw.sync(&[backend()], &[]).await.unwrap();
         assert_eq!(listing(&fw).await, backend_only);
 
-        fw.sync(&[]).await.unwrap();
+        fw.sync(&[], &[]).await.unwrap();
         let empty = listing(&fw).await;
         assert!(values(&empty, "bridges").is_empty());
         assert_base_layout(&empty);
@@ -226,7 +226,7 @@ EOF");
         let fw = Firewall::new(TABLE);
         fw.ensure_table().await.unwrap();
         fw.add_network(&web()).await.unwrap();
-        fw.sync(&[web(), backend()]).await.unwrap();
+        fw.sync(&[web(), backend()], &[]).await.unwrap();
         fw.remove_network(&web()).await.unwrap();
         assert!(fw.table_exists().await.unwrap());
         fw.delete_table().await.unwrap();
@@ -250,9 +250,74 @@ fn invalid_rules_change_nothing() {
 
         // Two masqueraded networks with overlapping subnets cannot be synced.
         let overlapping = net("aaaa", "br-aaaa", &["172.18.128.0/17"]);
-        let err = fw.sync(&[web(), overlapping]).await.unwrap_err();
+        let err = fw.sync(&[web(), overlapping], &[]).await.unwrap_err();
         assert!(matches!(err, Error::Invalid { .. }), "{err:?}");
 
         assert_eq!(listing(&fw).await, before);
+    });
+}
+
+fn port(proto: Proto, host: Option<&str>, host_port: u16, dest: &str, dest_port: u16) -> PortRule {
+    PortRule {
+        proto,
+        host_addr: host.map(|h| h.parse().unwrap()),
+        host_port,
+        dest: dest.parse().unwrap(),
+        dest_port,
+        owner: "web".into(),
+    }
+}
+
+#[test]
+fn ports_are_map_elements_and_survive_a_deleted_table() {
+    in_netns(|| async {
+        let fw = Firewall::new(TABLE);
+        fw.ensure_table().await.unwrap();
+        fw.add_network(&web()).await.unwrap();
+        let no_ports = listing(&fw).await;
+        let wild = port(Proto::Tcp, None, 8080, "172.18.0.2", 80);
+        let local = port(Proto::Udp, Some("127.0.0.1"), 5353, "172.18.0.2", 53);
+        let six = port(Proto::Tcp, Some("::1"), 8080, "fd00:18::2", 80);
+        fw.add_ports(&[wild.clone(), local.clone(), six.clone()]).await.unwrap();
+        let l = listing(&fw).await;
+        let c = |v: Value| json!({ "concat": v });
+        let web = Some("web".to_string());
+        assert_eq!(
+            map_entries(&l, "dnat4_any_addr"),
+            vec![(c(json!(["tcp", 8080])), json!("172.18.0.2"), web.clone())]
+        );
+        assert_eq!(map_entries(&l, "dnat4_any_port"), vec![(c(json!(["tcp", 8080])), json!(80), web.clone())]);
+        assert_eq!(
+            map_entries(&l, "dnat4_addr"),
+            vec![(c(json!(["127.0.0.1", "udp", 5353])), json!("172.18.0.2"), web.clone())]
+        );
+        assert_eq!(map_entries(&l, "dnat4_port"), vec![(c(json!(["127.0.0.1", "udp", 5353])), json!(53), web.clone())]);
+        assert_eq!(map_entries(&l, "dnat6_addr"), vec![(c(json!(["::1", "tcp", 8080])), json!("fd00:18::2"), web)]);
+        assert!(map_entries(&l, "dnat6_any_addr").is_empty());
+        assert_base_layout(&l);
+
+        // The same key with other data is refused, and nothing changes.
+        let clash = port(Proto::Tcp, None, 8080, "172.18.0.9", 80);
+        assert!(fw.add_ports(&[clash]).await.is_err());
+        assert_eq!(listing(&fw).await, l);
+
+        // Deleted by hand: repair rebuilds exactly; so does sync from the records.
+        sh(&format!("nft delete table inet {TABLE}"));
+        assert!(fw.repair().await.unwrap());
+        assert!(!fw.repair().await.unwrap());
+        assert_eq!(listing(&fw).await, l);
+        fw.sync(&[self::web()], &[wild.clone(), local.clone(), six.clone()]).await.unwrap();
+        assert_eq!(listing(&fw).await, l);
+
+        // Deleted by hand, then a change: the change rebuilds it too.
+        sh(&format!("nft delete table inet {TABLE}"));
+        let extra = port(Proto::Tcp, None, 9090, "172.18.0.3", 90);
+        fw.add_ports(std::slice::from_ref(&extra)).await.unwrap();
+        fw.remove_ports(std::slice::from_ref(&extra)).await.unwrap();
+        assert_eq!(listing(&fw).await, l);
+
+        fw.remove_ports(&[wild, local.clone(), six]).await.unwrap();
+        fw.remove_ports(&[local]).await.unwrap(); // missing is no error
+        assert_eq!(listing(&fw).await, no_ports);
     });
 }

@@ -131,7 +131,7 @@ fn masquerade_isolation_internal_and_icc() {
         let net_b = rules("bbbbbbbbbbbb", "brB", "10.10.2.0/24");
         let net_c = NetworkRules { internal: true, ..rules("cccccccccccc", "brC", "10.10.3.0/24") };
         let fw = Firewall::new(TABLE);
-        fw.sync(&[net_a.clone(), net_b.clone(), net_c.clone()]).await.unwrap();
+        fw.sync(&[net_a.clone(), net_b.clone(), net_c.clone()], &[]).await.unwrap();
 
         assert!(a1.reaches(OUTSIDE), "masquerade: a1 -> outside");
         assert!(b1.reaches(OUTSIDE), "masquerade: b1 -> outside");

@@ -24,6 +24,10 @@ pub struct Cli {
     )]
     pub host: PathBuf,
 
+    /// Root directory of the container runtime's state
+    #[arg(long = "root", value_name = "DIR", env = "CNET_ROOT", default_value = cnet_runtime::DEFAULT_ROOT, global = true)]
+    pub root: PathBuf,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -37,13 +41,301 @@ pub enum Command {
     Create(NetworkCreateArgs),
     /// Display system-wide information
     Info(InfoArgs),
+    /// Create and run a new container from an image
+    Run(Box<RunArgs>),
+    /// List containers
+    #[command(visible_alias = "container-ls")]
+    Ps(PsArgs),
+    /// Start one or more stopped containers
+    Start(ContainersArgs),
+    /// Stop one or more running containers
+    Stop(StopArgs),
+    /// Kill one or more running containers
+    Kill(KillArgs),
+    /// Remove one or more containers
+    Rm(RmArgs),
+    /// Fetch the logs of a container
+    Logs(LogsArgs),
+    /// Execute a command in a running container
+    Exec(ExecArgs),
+    /// Return low-level information on containers
+    Inspect(ContainersArgs),
+    /// Display the running processes of a container
+    Top(TopArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(ContainersArgs),
+    /// Manage images
+    Image(ImageArgs),
+    /// Import the contents from a tarball to create an image (shorthand for `cnet image import`)
+    Import(ImageImportArgs),
+    /// List images (shorthand for `cnet image ls`)
+    Images(ImageLsArgs),
+    /// Remove one or more images (shorthand for `cnet image rm`)
+    Rmi(ImageRmArgs),
+    /// Runs the supervisor of a container (started by the CLI itself)
+    #[command(name = "__supervise", hide = true)]
+    Supervise(SuperviseArgs),
+}
+
+/// Flags of `cnet run`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct RunArgs {
+    /// Run container in background and print container ID
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Keep STDIN open even if not attached
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Allocate a pseudo-TTY
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// Automatically remove the container when it exits
+    #[arg(long)]
+    pub rm: bool,
+    /// Assign a name to the container
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Container host name
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// Connect a container to a network (repeatable; default "bridge"; "host", "none")
+    #[arg(long = "network", visible_alias = "net", value_name = "NETWORK")]
+    pub networks: Vec<String>,
+    /// IPv4 address (e.g., 172.30.100.104) on the first network
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// Add network-scoped alias for the container (on the first network)
+    #[arg(long = "network-alias", value_name = "ALIAS")]
+    pub network_aliases: Vec<String>,
+    /// Set environment variables
+    #[arg(short = 'e', long = "env", value_name = "VAR=VALUE")]
+    pub env: Vec<String>,
+    /// Working directory inside the container
+    #[arg(short = 'w', long = "workdir")]
+    pub workdir: Option<String>,
+    /// Restart policy to apply when a container exits (no, always, unless-stopped, on-failure[:N])
+    #[arg(long, default_value = "no")]
+    pub restart: String,
+    /// Publish a container's port(s) to the host
+    #[arg(short = 'p', long = "publish", value_name = "[IP:]HOST:CONTAINER[/PROTO]")]
+    pub publish: Vec<String>,
+    /// Set custom DNS servers
+    #[arg(long)]
+    pub dns: Vec<String>,
+    /// Set custom DNS search domains
+    #[arg(long = "dns-search")]
+    pub dns_search: Vec<String>,
+    /// Set DNS options
+    #[arg(long = "dns-option")]
+    pub dns_option: Vec<String>,
+    /// Add a custom host-to-IP mapping (host:ip)
+    #[arg(long = "add-host", value_name = "HOST:IP")]
+    pub add_host: Vec<String>,
+    /// Overwrite the default ENTRYPOINT of the image
+    #[arg(long)]
+    pub entrypoint: Option<String>,
+    /// The image to run
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
+    /// The command and its arguments
+    #[arg(value_name = "COMMAND", trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+/// Flags of `cnet ps`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct PsArgs {
+    /// Show all containers (default shows just running)
+    #[arg(short, long)]
+    pub all: bool,
+    /// Only display container IDs
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Don't truncate output
+    #[arg(long)]
+    pub no_trunc: bool,
+}
+
+/// One or more containers (name, id or unique id prefix).
+#[derive(Debug, Clone, Default, Args)]
+pub struct ContainersArgs {
+    #[arg(value_name = "CONTAINER", required = true)]
+    pub containers: Vec<String>,
+}
+
+/// Flags of `cnet stop`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct StopArgs {
+    /// Seconds to wait before killing the container
+    #[arg(short = 't', long = "time", visible_alias = "timeout", default_value_t = 10)]
+    pub time: u64,
+    #[arg(value_name = "CONTAINER", required = true)]
+    pub containers: Vec<String>,
+}
+
+/// Flags of `cnet kill`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct KillArgs {
+    /// Signal to send to the container
+    #[arg(short = 's', long = "signal", default_value = "KILL")]
+    pub signal: String,
+    #[arg(value_name = "CONTAINER", required = true)]
+    pub containers: Vec<String>,
+}
+
+/// Flags of `cnet rm`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct RmArgs {
+    /// Force the removal of a running container (uses SIGKILL)
+    #[arg(short, long)]
+    pub force: bool,
+    #[arg(value_name = "CONTAINER", required = true)]
+    pub containers: Vec<String>,
+}
+
+/// Flags of `cnet logs`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct LogsArgs {
+    /// Follow log output
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Show timestamps
+    #[arg(short, long)]
+    pub timestamps: bool,
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+}
+
+/// Flags of `cnet exec`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ExecArgs {
+    /// Keep STDIN open even if not attached
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Allocate a pseudo-TTY
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// Set environment variables
+    #[arg(short = 'e', long = "env", value_name = "VAR=VALUE")]
+    pub env: Vec<String>,
+    /// Working directory inside the container
+    #[arg(short = 'w', long = "workdir")]
+    pub workdir: Option<String>,
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+    /// The command and its arguments
+    #[arg(value_name = "COMMAND", required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+/// Flags of `cnet top`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct TopArgs {
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+}
+
+/// `cnet image ...`
+#[derive(Debug, Args)]
+pub struct ImageArgs {
+    #[command(subcommand)]
+    pub command: ImageCommand,
+}
+
+/// `cnet image` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// Import the contents from a tarball to create an image
+    Import(ImageImportArgs),
+    /// List images
+    #[command(visible_alias = "list")]
+    Ls(ImageLsArgs),
+    /// Remove one or more images
+    #[command(visible_alias = "remove")]
+    Rm(ImageRmArgs),
+}
+
+/// Flags of `cnet image import`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ImageImportArgs {
+    /// A root filesystem tarball or a `docker save` archive
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// NAME[:TAG]
+    #[arg(value_name = "REPOSITORY[:TAG]")]
+    pub reference: String,
+}
+
+/// Flags of `cnet image ls`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ImageLsArgs {
+    /// Only show image IDs
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Don't truncate output
+    #[arg(long)]
+    pub no_trunc: bool,
+}
+
+/// Flags of `cnet image rm`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ImageRmArgs {
+    #[arg(value_name = "IMAGE", required = true)]
+    pub images: Vec<String>,
+}
+
+/// `cnet __supervise ID`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct SuperviseArgs {
+    /// Relay output to the first client
+    #[arg(long)]
+    pub attach: bool,
+    pub id: String,
 }
 
 /// `cnet network ...`
 #[derive(Debug, Args)]
 pub struct NetworkArgs {
     #[command(subcommand)]
-    pub command: NetworkCommand,
+    pub command: NetworkSubcommand,
+}
+
+/// `cnet network` subcommands: those of cnetd's networks, and those on containers.
+#[derive(Debug, Subcommand)]
+pub enum NetworkSubcommand {
+    #[command(flatten)]
+    Network(NetworkCommand),
+    /// Connect a container to a network
+    Connect(NetworkConnectArgs),
+    /// Disconnect a container from a network
+    Disconnect(NetworkDisconnectArgs),
+}
+
+/// Flags of `cnet network connect`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct NetworkConnectArgs {
+    /// IPv4 address (e.g., 172.30.100.104)
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// Add network-scoped alias for the container
+    #[arg(long = "alias")]
+    pub aliases: Vec<String>,
+    #[arg(value_name = "NETWORK")]
+    pub network: String,
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+}
+
+/// Flags of `cnet network disconnect`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct NetworkDisconnectArgs {
+    /// Force the container to disconnect from a network
+    #[arg(short, long)]
+    pub force: bool,
+    #[arg(value_name = "NETWORK")]
+    pub network: String,
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
 }
 
 /// `cnet network` subcommands.
@@ -258,7 +550,7 @@ mod tests {
         let long: Vec<&str> = ["network", "create"].iter().chain(&args).copied().collect();
         let short: Vec<&str> = ["create"].iter().chain(&args).copied().collect();
         let a = match parse(&long).unwrap().command {
-            Command::Network(NetworkArgs { command: NetworkCommand::Create(a) }) => a,
+            Command::Network(NetworkArgs { command: NetworkSubcommand::Network(NetworkCommand::Create(a)) }) => a,
             other => panic!("{other:?}"),
         };
         let b = match parse(&short).unwrap().command {
@@ -299,7 +591,7 @@ mod tests {
             let cli =
                 parse(&["network", sub, "-q", "--no-trunc", "-f", "driver=bridge", "--filter", "label=a=b"]).unwrap();
             match cli.command {
-                Command::Network(NetworkArgs { command: NetworkCommand::Ls(a) }) => {
+                Command::Network(NetworkArgs { command: NetworkSubcommand::Network(NetworkCommand::Ls(a)) }) => {
                     assert!(a.quiet && a.no_trunc);
                     assert_eq!(a.filters, ["driver=bridge", "label=a=b"]);
                 }
@@ -312,7 +604,9 @@ mod tests {
     fn rm_alias_and_required_args() {
         let cli = parse(&["network", "remove", "a", "b"]).unwrap();
         match cli.command {
-            Command::Network(NetworkArgs { command: NetworkCommand::Rm(a) }) => assert_eq!(a.networks, ["a", "b"]),
+            Command::Network(NetworkArgs { command: NetworkSubcommand::Network(NetworkCommand::Rm(a)) }) => {
+                assert_eq!(a.networks, ["a", "b"])
+            }
             other => panic!("{other:?}"),
         }
         assert!(parse(&["network", "rm"]).is_err());
@@ -323,7 +617,9 @@ mod tests {
     fn prune_force() {
         let cli = parse(&["network", "prune", "-f"]).unwrap();
         match cli.command {
-            Command::Network(NetworkArgs { command: NetworkCommand::Prune(a) }) => assert!(a.force),
+            Command::Network(NetworkArgs { command: NetworkSubcommand::Network(NetworkCommand::Prune(a)) }) => {
+                assert!(a.force)
+            }
             other => panic!("{other:?}"),
         }
     }

@@ -31,6 +31,11 @@ impl Daemon {
         &self.socket
     }
 
+    /// The channel itself, for clients built elsewhere (the container runtime's).
+    pub fn channel(&self) -> Channel {
+        self.channel.clone()
+    }
+
     pub fn networks(&self) -> NetworkServiceClient<Channel> {
         NetworkServiceClient::new(self.channel.clone())
     }

@@ -4,6 +4,8 @@
 
 pub mod cli;
 pub mod client;
+pub mod container;
+pub mod image;
 pub mod network;
 pub mod output;
 pub mod system;

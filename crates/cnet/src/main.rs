@@ -2,13 +2,24 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use cnet::cli::{Cli, Command};
-use cnet::{client, network, system};
+use cnet::cli::{Cli, Command, NetworkSubcommand};
+use cnet::{client, container, image, network, system};
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli).await {
+    // The supervisor must stay single-threaded (it clones the container's init): it runs before,
+    // and without, the tokio runtime.
+    if let Command::Supervise(args) = &cli.command {
+        return container::supervise(&cli, args);
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(err) if client::is_broken_pipe(&err) => ExitCode::FAILURE,
         Err(err) => {
@@ -21,9 +32,30 @@ async fn main() -> ExitCode {
 /// One arm per top-level command; each hands off to the module implementing it.
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let socket = cli.host.as_path();
+    let ctx = container::Ctx::new(&cli);
     match cli.command {
-        Command::Network(args) => network::run(socket, args.command).await,
+        Command::Network(args) => match args.command {
+            NetworkSubcommand::Network(command) => network::run(socket, command).await,
+            NetworkSubcommand::Connect(args) => container::network_connect(&ctx, &args).await,
+            NetworkSubcommand::Disconnect(args) => container::network_disconnect(&ctx, &args).await,
+        },
         Command::Create(args) => network::create(socket, &args, &mut std::io::stdout().lock()).await,
         Command::Info(args) => system::info(socket, &args).await,
+        Command::Run(args) => container::run(&ctx, &args).await,
+        Command::Ps(args) => container::ps(&ctx, &args).await,
+        Command::Start(args) => container::start(&ctx, &args),
+        Command::Stop(args) => container::stop(&ctx, &args),
+        Command::Kill(args) => container::kill(&ctx, &args),
+        Command::Rm(args) => container::rm(&ctx, &args).await,
+        Command::Logs(args) => container::logs(&ctx, &args),
+        Command::Exec(args) => container::exec(&ctx, &args),
+        Command::Inspect(args) => container::inspect(&ctx, &args).await,
+        Command::Top(args) => container::top(&ctx, &args),
+        Command::Wait(args) => container::wait(&ctx, &args),
+        Command::Image(args) => image::run(&ctx, args.command),
+        Command::Import(args) => image::import(&ctx, &args),
+        Command::Images(args) => image::ls(&ctx, &args),
+        Command::Rmi(args) => image::rm(&ctx, &args),
+        Command::Supervise(_) => unreachable!("handled before the runtime starts"),
     }
 }

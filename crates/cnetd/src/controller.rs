@@ -58,6 +58,8 @@ pub struct ConnectRequest {
 pub struct Config {
     pub run_dir: PathBuf,
     pub state_dir: PathBuf,
+    /// Upstream resolvers of the embedded DNS; empty: the host's.
+    pub dns: Vec<IpAddr>,
 }
 
 #[derive(Default)]
@@ -74,6 +76,7 @@ pub struct Controller {
     store: Store,
     drivers: BTreeMap<&'static str, Arc<dyn Driver>>,
     state: Mutex<State>,
+    dns: crate::dns::Dns,
 }
 
 fn now_rfc3339() -> String {
@@ -166,7 +169,8 @@ impl Controller {
     pub async fn start(cfg: Config, kernel: Kernel, drivers: Vec<Arc<dyn Driver>>) -> anyhow::Result<Controller> {
         let store = Store::open(&cfg.state_dir)?;
         let drivers = drivers.into_iter().map(|d| (d.name(), d)).collect();
-        let ctl = Controller { cfg, kernel, store, drivers, state: Mutex::new(State::default()) };
+        let dns = crate::dns::Dns::new(&cfg.dns);
+        let ctl = Controller { cfg, kernel, store, drivers, state: Mutex::new(State::default()), dns };
         std::fs::create_dir_all(ctl.netns_dir())?;
         cnet_kernel::netns::bind_current(&ctl.host_netns_path())?;
         ctl.restore().await?;
@@ -250,6 +254,7 @@ impl Controller {
                 cnet_kernel::netns::remove(&path)?;
             }
         }
+        self.dns.restore(&st.sandboxes, &st.endpoints, &st.networks).await;
         tracing::info!(
             networks = st.networks.len(),
             sandboxes = st.sandboxes.len(),
@@ -529,6 +534,7 @@ impl Controller {
         batch.delete_sandbox(&sandbox.id);
         self.store.commit(batch).internal("removing sandbox record")?;
         st.sandboxes.remove(&sandbox.id);
+        self.dns.sandbox_removed(&sandbox);
         Ok(())
     }
 
@@ -579,6 +585,8 @@ impl Controller {
             return Err(Error::invalid(format!("invalid MAC address {mac:?}")));
         }
 
+        // Published ports are checked (and random host ports picked) before anything is made.
+        let ports = cnet_core::portspec::resolve_ports(&network, &req.ports, st.endpoints.values())?;
         // Leases first: they are the cheapest to undo.
         let (ipv4, ipv6) = if caps.needs_ipam { self.lease(&mut st, &network, &req)? } else { (None, None) };
         let ifname = {
@@ -599,7 +607,7 @@ impl Controller {
             ipv4,
             ipv6,
             aliases: req.aliases.clone(),
-            ports: req.ports.clone(),
+            ports,
             driver_data: BTreeMap::new(),
         };
 
@@ -620,6 +628,7 @@ impl Controller {
             return Err(Error::internal(e.to_string()));
         }
         st.endpoints.insert(endpoint.id.clone(), endpoint.clone());
+        self.dns.endpoint_added(&sandbox, &endpoint, &network).await;
         tracing::debug!(
             sandbox = %id::short(&sandbox.id),
             network = %network.name,
@@ -799,6 +808,7 @@ impl Controller {
         self.store.commit(batch).internal("removing endpoint record")?;
         st.release(endpoint);
         st.endpoints.remove(&endpoint.id);
+        self.dns.endpoint_removed(endpoint);
         Ok(())
     }
 

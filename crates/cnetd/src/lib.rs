@@ -3,6 +3,7 @@
 //! only parses flags and wires these together, so tests and benches can run the same code.
 
 pub mod controller;
+pub mod dns;
 pub mod files;
 pub mod server;
 
@@ -25,24 +26,65 @@ pub struct DaemonConfig {
     pub state_dir: PathBuf,
     /// Name of the nftables table (family inet) cnet owns.
     pub nft_table: String,
+    /// How often the firewall watcher checks that cnet's nftables table still exists (and rebuilds
+    /// it if someone deleted it); zero turns the watcher off.
+    pub firewall_check_interval: std::time::Duration,
+    /// Upstream resolvers of the embedded DNS (`--dns`); empty: the host's.
+    pub dns: Vec<std::net::IpAddr>,
 }
 
 /// Builds the drivers and the controller, restoring state; what `cnetd` does before it serves.
 pub async fn start_controller(cfg: &DaemonConfig) -> anyhow::Result<Arc<Controller>> {
     let kernel = cnet_kernel::Kernel::connect().await.context("opening netlink")?;
     let firewall = Arc::new(cnet_firewall::Firewall::new(&cfg.nft_table));
-    let drivers: Vec<Arc<dyn Driver>> = vec![
-        Arc::new(cnet_driver_bridge::BridgeDriver::new(kernel.clone(), firewall.clone())),
-        Arc::new(cnet_driver_host::HostDriver),
-        Arc::new(cnet_driver_none::NoneDriver),
-    ];
+    let bridge = Arc::new(cnet_driver_bridge::BridgeDriver::new(kernel.clone(), firewall.clone()));
+    let drivers: Vec<Arc<dyn Driver>> =
+        vec![bridge.clone(), Arc::new(cnet_driver_host::HostDriver), Arc::new(cnet_driver_none::NoneDriver)];
     let ctl = Controller::start(
-        controller::Config { run_dir: cfg.run_dir.clone(), state_dir: cfg.state_dir.clone() },
+        controller::Config { run_dir: cfg.run_dir.clone(), state_dir: cfg.state_dir.clone(), dns: cfg.dns.clone() },
         kernel,
         drivers,
     )
     .await?;
+    spawn_firewall_watcher(bridge, cfg.firewall_check_interval);
     Ok(Arc::new(ctl))
+}
+
+/// Every `interval`, checks that cnet's nftables table exists and, if someone deleted it, rebuilds
+/// it exactly (networks and published ports) in one transaction.
+fn spawn_firewall_watcher(bridge: Arc<cnet_driver_bridge::BridgeDriver>, interval: std::time::Duration) {
+    if interval.is_zero() {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            match bridge.resync_firewall().await {
+                Ok(true) => tracing::warn!("the nftables table was deleted behind cnetd's back: rebuilt it"),
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "checking the nftables table"),
+            }
+        }
+    });
+}
+
+/// Parses a duration flag: `2s`, `500ms`, `1m`, or plain seconds (`2`, `0.5`).
+pub fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
+    let (num, unit) = match s.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let v: f64 = num.parse().map_err(|_| format!("invalid duration {s:?}: expected e.g. 2s, 500ms, 1m"))?;
+    let secs = match unit {
+        "ms" => v / 1000.0,
+        "s" => v,
+        "m" => v * 60.0,
+        _ => return Err(format!("invalid duration {s:?}: the unit must be ms, s or m")),
+    };
+    std::time::Duration::try_from_secs_f64(secs).map_err(|e| format!("invalid duration {s:?}: {e}"))
 }
 
 /// Binds the API socket: stale socket files from a crash are replaced, the mode is 0660 (root and

@@ -21,6 +21,12 @@ struct Args {
     /// The nftables table (family inet) cnet owns.
     #[arg(long, default_value = "cnet")]
     nft_table: String,
+    /// How often to check that the nftables table exists, rebuilding it if it was deleted (0: never).
+    #[arg(long, default_value = "2s", value_parser = cnetd::parse_interval)]
+    firewall_check_interval: std::time::Duration,
+    /// Upstream DNS server of the embedded resolver (repeatable); default: the host's resolv.conf.
+    #[arg(long = "dns", value_name = "IP")]
+    dns: Vec<std::net::IpAddr>,
     /// Log filter (tracing env-filter syntax), overridden by RUST_LOG.
     #[arg(long, default_value = "info")]
     log_level: String,
@@ -48,6 +54,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         run_dir: args.run_dir,
         state_dir: args.state_dir,
         nft_table: args.nft_table,
+        firewall_check_interval: args.firewall_check_interval,
+        dns: args.dns,
     };
     let listener = cnetd::bind_socket(&cfg.socket)?;
     let ctl = cnetd::start_controller(&cfg).await.context("starting cnetd")?;

@@ -165,7 +165,11 @@ impl Api {
     async fn sandbox_message(&self, reference: &str) -> Result<pb::Sandbox, Status> {
         let (s, eps, nets): (Sandbox, Vec<Endpoint>, Vec<Network>) =
             self.ctl.inspect_sandbox(reference).await.map_err(status)?;
-        let resolv = files::resolv_conf(&s, &(self.host_resolv)());
+        let resolv = if nets.iter().any(crate::dns::enabled) {
+            files::embedded_resolv_conf(&s, &(self.host_resolv)())
+        } else {
+            files::resolv_conf(&s, &(self.host_resolv)())
+        };
         let hosts = files::hosts(&s, &eps);
         Ok(pb::Sandbox {
             id: s.id.clone(),

@@ -33,6 +33,15 @@ impl BridgeDriver {
     }
 }
 
+impl BridgeDriver {
+    /// If cnet's nftables table is gone (deleted by hand), rebuilds it, in one transaction, with
+    /// every network's rules and every published port programmed since the start. Returns whether
+    /// it had to. cnetd's firewall watcher calls this every few seconds.
+    pub async fn resync_firewall(&self) -> Result<bool> {
+        self.firewall.repair().await.internal("rebuilding the firewall table")
+    }
+}
+
 /// Host-side veth names are `veth<7 hex>`: recognisable, so a restart can tell cnet's orphans from
 /// anybody else's links.
 fn host_veth_name() -> String {
@@ -115,6 +124,35 @@ impl Driver for BridgeDriver {
         })
     }
 
+    async fn program_external_connectivity(&self, network: &Network, endpoint: &Endpoint) -> Result<()> {
+        if endpoint.ports.is_empty() {
+            return Ok(());
+        }
+        if network.internal {
+            return Err(cnet_core::Error::invalid(format!(
+                "network {} is internal: it cannot publish ports",
+                network.name
+            )));
+        }
+        let cfg = BridgeConfig::from_network(network)?;
+        let rules = steps::port_rules(&cfg, endpoint);
+        self.firewall
+            .add_ports(&rules)
+            .await
+            .internal(format!("publishing ports of {}", cnet_core::portspec::holder_name(endpoint)))
+    }
+
+    async fn revoke_external_connectivity(&self, network: &Network, endpoint: &Endpoint) -> Result<()> {
+        if endpoint.ports.is_empty() {
+            return Ok(());
+        }
+        let cfg = BridgeConfig::from_network(network)?;
+        self.firewall
+            .remove_ports(&steps::port_rules(&cfg, endpoint))
+            .await
+            .internal(format!("unpublishing ports of {}", cnet_core::portspec::holder_name(endpoint)))
+    }
+
     async fn restore(&self, networks: &[Network], endpoints: &[Endpoint]) -> Result<()> {
         let mut rules = Vec::new();
         let mut devices = HashSet::new();
@@ -126,8 +164,16 @@ impl Driver for BridgeDriver {
             rules.push(steps::firewall_rules(&cfg, network));
             devices.insert(cfg.device.clone());
         }
-        // One transaction replaces whatever the table held with exactly these networks' rules.
-        self.firewall.sync(&rules).await.internal("restoring firewall rules")?;
+        // One transaction replaces whatever the table held with exactly these networks' rules and
+        // their endpoints' published ports.
+        let mut ports = Vec::new();
+        for endpoint in endpoints {
+            let Some(network) = networks.iter().find(|n| n.id == endpoint.network_id) else { continue };
+            if !network.internal {
+                ports.extend(steps::port_rules(&BridgeConfig::from_network(network)?, endpoint));
+            }
+        }
+        self.firewall.sync(&rules, &ports).await.internal("restoring firewall rules")?;
 
         let mut vethes = HashSet::new();
         for endpoint in endpoints {

@@ -2,8 +2,10 @@
 
 use std::collections::HashSet;
 
-use cnet_core::{Network, Result, ResultExt};
-use cnet_firewall::{Firewall, NetworkRules};
+use std::net::IpAddr;
+
+use cnet_core::{Endpoint, Network, Protocol, Result, ResultExt};
+use cnet_firewall::{Firewall, NetworkRules, PortRule, Proto};
 use cnet_kernel::Kernel;
 use ipnetwork::IpNetwork;
 
@@ -53,6 +55,10 @@ pub fn setup_forwarding(cfg: &BridgeConfig, network: &Network) -> Result<()> {
         return Ok(());
     }
     cnet_kernel::set_sysctl("net.ipv4.ip_forward", "1").internal("enabling IPv4 forwarding")?;
+    // Published ports reached from the host on 127.0.0.1 are DNATed out of the bridge with their
+    // loopback source (masqueraded on the way out); the kernel routes such packets only with this.
+    cnet_kernel::set_interface_sysctl("ipv4", &cfg.device, "route_localnet", "1")
+        .internal(format!("setting route_localnet on {}", cfg.device))?;
     if network.enable_ipv6 {
         cnet_kernel::set_sysctl("net.ipv6.conf.all.forwarding", "1").internal("enabling IPv6 forwarding")?;
     }
@@ -68,6 +74,42 @@ pub fn firewall_rules(cfg: &BridgeConfig, network: &Network) -> NetworkRules {
         internal: network.internal,
         icc: cfg.icc,
     }
+}
+
+/// The DNAT rules of an endpoint's published ports. A binding without a host address (after the
+/// network's `host_binding_ipv4`) is published on every host address of each family the endpoint
+/// has an address of; 0.0.0.0 and :: on every address of theirs; any other address on itself.
+pub fn port_rules(cfg: &BridgeConfig, endpoint: &Endpoint) -> Vec<PortRule> {
+    let owner = cnet_core::portspec::holder_name(endpoint).to_string();
+    let dest4 = endpoint.ipv4.map(|a| a.ip());
+    let dest6 = endpoint.ipv6.map(|a| a.ip());
+    let mut rules = Vec::new();
+    for b in &endpoint.ports {
+        let proto = match b.protocol {
+            Protocol::Tcp => Proto::Tcp,
+            Protocol::Udp => Proto::Udp,
+            Protocol::Sctp => Proto::Sctp,
+        };
+        let host = b.host_ip.or(cfg.host_binding_ipv4.map(IpAddr::V4));
+        let targets: Vec<(Option<IpAddr>, Option<IpAddr>)> = match host {
+            None => vec![(None, dest4), (None, dest6)],
+            Some(a) if a.is_unspecified() => vec![(None, if a.is_ipv4() { dest4 } else { dest6 })],
+            Some(a) => vec![(Some(a), if a.is_ipv4() { dest4 } else { dest6 })],
+        };
+        for (host_addr, dest) in targets {
+            if let Some(dest) = dest {
+                rules.push(PortRule {
+                    proto,
+                    host_addr,
+                    host_port: b.host_port,
+                    dest,
+                    dest_port: b.container_port,
+                    owner: owner.clone(),
+                });
+            }
+        }
+    }
+    rules
 }
 
 /// Outbound NAT, isolation from other networks, ICC and internal-ness, in one nft transaction.

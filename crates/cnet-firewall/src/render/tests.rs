@@ -4,6 +4,7 @@ use nftables::batch::Batch;
 use serde_json::{Value, json};
 
 use super::*;
+use crate::Proto;
 
 fn to_json(batch: Batch<'_>) -> Value {
     serde_json::to_value(batch.to_nftables()).unwrap()
@@ -88,7 +89,7 @@ fn masq_rule(proto: &str, set: &str, own: &str, comment: &str) -> Value {
 
 /// Every `add` that [`layout`] renders for table "t".
 fn expected_layout() -> Vec<Value> {
-    vec![
+    let mut out = vec![
         set("bridges", json!("ifname"), false),
         set("bridge_self", json!(["ifname", "ifname"]), false),
         set("icc_off", json!(["ifname", "ifname"]), false),
@@ -97,6 +98,14 @@ fn expected_layout() -> Vec<Value> {
         set("masq4_own", json!(["ipv4_addr", "ifname"]), true),
         set("masq6", json!("ipv6_addr"), true),
         set("masq6_own", json!(["ipv6_addr", "ifname"]), true),
+        map("dnat4_addr", json!(["ipv4_addr", "inet_proto", "inet_service"]), "ipv4_addr"),
+        map("dnat4_port", json!(["ipv4_addr", "inet_proto", "inet_service"]), "inet_service"),
+        map("dnat4_any_addr", json!(["inet_proto", "inet_service"]), "ipv4_addr"),
+        map("dnat4_any_port", json!(["inet_proto", "inet_service"]), "inet_service"),
+        map("dnat6_addr", json!(["ipv6_addr", "inet_proto", "inet_service"]), "ipv6_addr"),
+        map("dnat6_port", json!(["ipv6_addr", "inet_proto", "inet_service"]), "inet_service"),
+        map("dnat6_any_addr", json!(["inet_proto", "inet_service"]), "ipv6_addr"),
+        map("dnat6_any_port", json!(["inet_proto", "inet_service"]), "inet_service"),
         chain("forward", "filter", "forward", 0),
         chain("postrouting", "nat", "postrouting", 100),
         chain("prerouting", "nat", "prerouting", -100),
@@ -121,6 +130,7 @@ fn expected_layout() -> Vec<Value> {
             json!([lookup(meta("oifname"), "internal"), { "drop": null }]),
             "internal: nothing into the bridge",
         ),
+        rule("forward", json!([ct_dnat(), { "accept": null }]), "published ports, from any network"),
         rule(
             "forward",
             json!([
@@ -130,9 +140,64 @@ fn expected_layout() -> Vec<Value> {
             ]),
             "nothing between two cnet bridges",
         ),
+        rule(
+            "postrouting",
+            json!([ct_dnat(), lookup(iif_oif(), "bridge_self"), { "masquerade": null }]),
+            "hairpin: a published port reached from its own bridge",
+        ),
+        rule(
+            "postrouting",
+            json!([
+                { "match": {
+                    "op": "==",
+                    "left": { "payload": { "protocol": "ip", "field": "saddr" } },
+                    "right": pfx("127.0.0.0", 8)
+                } },
+                lookup(meta("oifname"), "bridges"),
+                { "masquerade": null }
+            ]),
+            "published ports reached from the host on 127.0.0.0/8",
+        ),
         masq_rule("ip", "masq4", "masq4_own", "outbound NAT from IPv4 subnets"),
         masq_rule("ip6", "masq6", "masq6_own", "outbound NAT from IPv6 subnets"),
-    ]
+    ];
+    for chain in ["prerouting", "output"] {
+        for (ip, nfproto, v) in [("ip", "ipv4", "4"), ("ip6", "ipv6", "6")] {
+            let one = json!({ "concat": [
+                { "payload": { "protocol": ip, "field": "daddr" } },
+                meta("l4proto"),
+                { "payload": { "protocol": "th", "field": "dport" } }
+            ] });
+            let any = json!({ "concat": [meta("l4proto"), { "payload": { "protocol": "th", "field": "dport" } }] });
+            for (key, maps, comment) in [
+                (one, ["addr", "port"], "published ports on one host address"),
+                (any, ["any_addr", "any_port"], "published ports on every host address"),
+            ] {
+                out.push(rule(
+                    chain,
+                    json!([
+                        { "match": { "op": "==", "left": meta("nfproto"), "right": nfproto } },
+                        { "match": { "op": "==", "left": { "fib": { "result": "type", "flags": ["daddr"] } }, "right": "local" } },
+                        { "dnat": {
+                            "family": ip,
+                            "addr": { "map": { "key": key.clone(), "data": format!("@dnat{v}_{}", maps[0]) } },
+                            "port": { "map": { "key": key, "data": format!("@dnat{v}_{}", maps[1]) } }
+                        } }
+                    ]),
+                    comment,
+                ));
+            }
+        }
+    }
+    out
+}
+
+fn ct_dnat() -> Value {
+    json!({ "match": { "op": "in", "left": { "ct": { "key": "status" } }, "right": "dnat" } })
+}
+
+fn map(name: &str, key: Value, data: &str) -> Value {
+    json!({ "add": { "map": { "family": "inet", "table": "t", "name": name, "type": key, "map": data } } })
 }
 
 fn table(cmd: &str) -> Value {
@@ -252,11 +317,105 @@ fn sync_replaces_the_table_with_exactly_the_given_networks() {
     expected.extend(expected_layout());
     expected.extend(adds(web_elements(), "0123456789ab"));
     expected.extend(adds(backend_elements(), "fedcba987654"));
-    assert_eq!(to_json(sync("t", &[web(), backend()])), doc(expected));
+    assert_eq!(to_json(sync("t", &[web(), backend()], &[])), doc(expected));
 
     let mut empty = vec![table("add"), table("delete"), table("add")];
     empty.extend(expected_layout());
-    assert_eq!(to_json(sync("t", &[])), doc(empty));
+    assert_eq!(to_json(sync("t", &[], &[])), doc(empty.clone()));
+
+    empty.extend(to_json(add_ports("t", &ports()))["nftables"].as_array().unwrap().iter().cloned());
+    assert_eq!(to_json(sync("t", &[], &ports())), doc(empty));
+}
+
+fn ports() -> Vec<PortRule> {
+    let rule = |proto, host: Option<&str>, host_port, dest: &str, dest_port, owner: &str| PortRule {
+        proto,
+        host_addr: host.map(|h| h.parse().unwrap()),
+        host_port,
+        dest: dest.parse().unwrap(),
+        dest_port,
+        owner: owner.into(),
+    };
+    vec![
+        rule(Proto::Tcp, None, 8080, "172.18.0.2", 80, "web"),
+        rule(Proto::Udp, Some("127.0.0.1"), 5353, "172.18.0.2", 53, "web"),
+        rule(Proto::Tcp, None, 8080, "fd00:1::2", 80, "web"),
+        rule(Proto::Tcp, Some("::1"), 9000, "fd00:1::2", 90, ""),
+        rule(Proto::Tcp, None, 8081, "172.18.0.3", 81, "db"),
+    ]
+}
+
+fn entry(key: Value, data: Value) -> Value {
+    json!([key, data])
+}
+
+#[test]
+fn add_ports_adds_a_labelled_pair_of_elements_per_port() {
+    let c = |parts: Value| json!({ "concat": parts });
+    let l = |v: Value, owner: &str| labelled(v, owner);
+    let expected = vec![
+        element(
+            "add",
+            "dnat4_addr",
+            json!([entry(l(c(json!(["127.0.0.1", "udp", 5353])), "web"), json!("172.18.0.2"))]),
+        ),
+        element("add", "dnat4_port", json!([entry(l(c(json!(["127.0.0.1", "udp", 5353])), "web"), json!(53))])),
+        element(
+            "add",
+            "dnat4_any_addr",
+            json!([
+                entry(l(c(json!(["tcp", 8080])), "web"), json!("172.18.0.2")),
+                entry(l(c(json!(["tcp", 8081])), "db"), json!("172.18.0.3"))
+            ]),
+        ),
+        element(
+            "add",
+            "dnat4_any_port",
+            json!([
+                entry(l(c(json!(["tcp", 8080])), "web"), json!(80)),
+                entry(l(c(json!(["tcp", 8081])), "db"), json!(81))
+            ]),
+        ),
+        element("add", "dnat6_addr", json!([entry(c(json!(["::1", "tcp", 9000])), json!("fd00:1::2"))])),
+        element("add", "dnat6_port", json!([entry(c(json!(["::1", "tcp", 9000])), json!(90))])),
+        element("add", "dnat6_any_addr", json!([entry(l(c(json!(["tcp", 8080])), "web"), json!("fd00:1::2"))])),
+        element("add", "dnat6_any_port", json!([entry(l(c(json!(["tcp", 8080])), "web"), json!(80))])),
+    ];
+    assert_eq!(to_json(add_ports("t", &ports())), doc(expected));
+    assert_eq!(to_json(add_ports("t", &[])), doc(vec![]));
+}
+
+#[test]
+fn remove_ports_adds_then_deletes_plain_elements() {
+    let c = |parts: Value| json!({ "concat": parts });
+    let one = &ports()[..1];
+    let elems = |cmd: &str| {
+        vec![
+            element(cmd, "dnat4_any_addr", json!([entry(c(json!(["tcp", 8080])), json!("172.18.0.2"))])),
+            element(cmd, "dnat4_any_port", json!([entry(c(json!(["tcp", 8080])), json!(80))])),
+        ]
+    };
+    let mut expected = elems("add");
+    expected.extend(elems("delete"));
+    assert_eq!(to_json(remove_ports("t", one)), doc(expected));
+}
+
+#[test]
+fn port_rules_are_validated() {
+    let mut p = ports();
+    assert!(crate::rules::validate_ports(&p).is_ok());
+    p.push(p[0].clone());
+    assert!(crate::rules::validate_ports(&p).is_err());
+    let bad = |f: fn(&mut PortRule)| {
+        let mut r = ports()[0].clone();
+        f(&mut r);
+        r.validate().unwrap_err()
+    };
+    bad(|r| r.host_port = 0);
+    bad(|r| r.dest_port = 0);
+    bad(|r| r.host_addr = Some("::1".parse().unwrap()));
+    bad(|r| r.host_addr = Some("0.0.0.0".parse().unwrap()));
+    bad(|r| r.owner = "a\"b".into());
 }
 
 #[test]

@@ -59,8 +59,10 @@ pub async fn listing(fw: &Firewall) -> Value {
     objects.retain(|o| o.get("metainfo").is_none());
     for object in objects.iter_mut() {
         strip_handles(object);
-        if let Some(elems) = object.pointer_mut("/set/elem").and_then(Value::as_array_mut) {
-            elems.sort_by_key(|e| e.to_string());
+        for kind in ["/set/elem", "/map/elem"] {
+            if let Some(elems) = object.pointer_mut(kind).and_then(Value::as_array_mut) {
+                elems.sort_by_key(|e| e.to_string());
+            }
         }
     }
     value
@@ -113,4 +115,25 @@ pub fn chains(listing: &Value) -> Vec<String> {
     let mut names: Vec<String> = objects(listing, "chain").map(|c| c["name"].as_str().unwrap().to_owned()).collect();
     names.sort();
     names
+}
+
+/// The entries of a map as `(key, value, comment)`, sorted.
+pub fn map_entries(listing: &Value, map: &str) -> Vec<(Value, Value, Option<String>)> {
+    let map =
+        objects(listing, "map").find(|m| m["name"] == map).unwrap_or_else(|| panic!("no map {map} in {listing:#}"));
+    let mut out: Vec<(Value, Value, Option<String>)> = map
+        .get("elem")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            let (key, data) = (e[0].clone(), e[1].clone());
+            match key.get("elem") {
+                Some(inner) => (inner["val"].clone(), data, inner["comment"].as_str().map(String::from)),
+                None => (key, data, None),
+            }
+        })
+        .collect();
+    out.sort_by_key(|(k, _, _)| k.to_string());
+    out
 }

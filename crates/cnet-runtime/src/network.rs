@@ -1,0 +1,109 @@
+//! The runtime's calls to cnetd: one sandbox per container (its id is the container id), one
+//! endpoint per network. The runtime never touches network state itself.
+
+use cnet_api::v1::sandbox_service_client::SandboxServiceClient;
+use cnet_api::v1::{
+    ConnectRequest, CreateSandboxRequest, DisconnectRequest, Endpoint, ListSandboxesRequest, PortBinding, Sandbox,
+    SandboxRef,
+};
+use tonic::transport::Channel;
+
+use crate::error::Result;
+use crate::spec::{ContainerSpec, NetworkAttachment, NetworkMode};
+
+/// A client of cnetd's sandbox service.
+#[derive(Debug, Clone)]
+pub struct Cnetd {
+    sandboxes: SandboxServiceClient<Channel>,
+}
+
+impl Cnetd {
+    pub fn new(channel: Channel) -> Cnetd {
+        Cnetd { sandboxes: SandboxServiceClient::new(channel) }
+    }
+
+    /// Dials cnetd on `socket`.
+    pub async fn connect(socket: &std::path::Path) -> Result<Cnetd> {
+        let channel = cnet_api::connect(socket).await.map_err(|e| {
+            crate::error::Error::Invalid(format!(
+                "Cannot connect to cnetd at {}: is the daemon running? ({e})",
+                socket.display()
+            ))
+        })?;
+        Ok(Cnetd::new(channel))
+    }
+
+    /// `CreateSandbox` for a new container.
+    pub async fn create_sandbox(
+        &mut self,
+        id: &str,
+        name: &str,
+        hostname: &str,
+        spec: &ContainerSpec,
+    ) -> Result<Sandbox> {
+        let request = CreateSandboxRequest {
+            container_id: id.to_string(),
+            name: name.to_string(),
+            hostname: hostname.to_string(),
+            domainname: String::new(),
+            host_network: NetworkMode::of(&spec.networks) == NetworkMode::Host,
+            dns_servers: spec.dns.clone(),
+            dns_search: spec.dns_search.clone(),
+            dns_options: spec.dns_options.clone(),
+            extra_hosts: spec.extra_hosts.clone(),
+        };
+        Ok(self.sandboxes.create_sandbox(request).await?.into_inner())
+    }
+
+    /// `ConnectNetwork`: a new endpoint of the sandbox on `net`.
+    pub async fn connect_network(
+        &mut self,
+        sandbox: &str,
+        net: &NetworkAttachment,
+        ports: &[cnet_core::PortBinding],
+    ) -> Result<Endpoint> {
+        let request = ConnectRequest {
+            sandbox: sandbox.to_string(),
+            network: net.network.clone(),
+            ipv4_address: net.ipv4.clone(),
+            ipv6_address: String::new(),
+            aliases: net.aliases.clone(),
+            ports: ports.iter().map(port_message).collect(),
+            mac_address: String::new(),
+        };
+        Ok(self.sandboxes.connect_network(request).await?.into_inner())
+    }
+
+    pub async fn disconnect_network(&mut self, sandbox: &str, network: &str, force: bool) -> Result<()> {
+        let request = DisconnectRequest { sandbox: sandbox.to_string(), network: network.to_string(), force };
+        self.sandboxes.disconnect_network(request).await?;
+        Ok(())
+    }
+
+    pub async fn inspect_sandbox(&mut self, sandbox: &str) -> Result<Sandbox> {
+        Ok(self.sandboxes.inspect_sandbox(SandboxRef { sandbox: sandbox.to_string() }).await?.into_inner())
+    }
+
+    pub async fn list_sandboxes(&mut self) -> Result<Vec<Sandbox>> {
+        Ok(self.sandboxes.list_sandboxes(ListSandboxesRequest {}).await?.into_inner().sandboxes)
+    }
+
+    /// `RemoveSandbox`: leaves every network (freeing leases) and removes the namespace. A sandbox
+    /// that is already gone is not an error.
+    pub async fn remove_sandbox(&mut self, sandbox: &str) -> Result<()> {
+        match self.sandboxes.remove_sandbox(SandboxRef { sandbox: sandbox.to_string() }).await {
+            Ok(_) => Ok(()),
+            Err(s) if s.code() == tonic::Code::NotFound => Ok(()),
+            Err(s) => Err(s.into()),
+        }
+    }
+}
+
+fn port_message(p: &cnet_core::PortBinding) -> PortBinding {
+    PortBinding {
+        protocol: p.protocol.as_str().to_string(),
+        host_ip: p.host_ip.map(|ip| ip.to_string()).unwrap_or_default(),
+        host_port: u32::from(p.host_port),
+        container_port: u32::from(p.container_port),
+    }
+}

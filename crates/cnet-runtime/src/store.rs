@@ -1,0 +1,181 @@
+//! The runtime's directory: `<root>/containers/<id>/` (one per container), `<root>/names/<name>`
+//! (a symlink to the id: creating it is how a name is claimed, atomically), `<root>/images/`.
+//!
+//! A container directory holds `config.json` (written once), `state.json` (see [`crate::state`]),
+//! `container.log` (JSON lines), `hostname`, `hosts`, `resolv.conf` (bind-mounted into the
+//! container), `upper/` and `work/` (the overlay's writable layer), `rootfs/` (its mount point, in
+//! the container's mount namespace only) and `supervisor.sock` while a supervisor runs.
+
+use std::fs;
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Context, Error, Result, at};
+use crate::image::ImageStore;
+use crate::spec::ContainerConfig;
+use crate::state::State;
+
+pub const CONFIG_FILE: &str = "config.json";
+
+/// A container as found on disk.
+#[derive(Debug, Clone)]
+pub struct Container {
+    pub config: ContainerConfig,
+    /// Reconciled with the processes that really run (see [`State::reconciled`]).
+    pub state: State,
+    pub dir: PathBuf,
+}
+
+impl Container {
+    pub fn id(&self) -> &str {
+        &self.config.id
+    }
+
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    /// Reads the record again (after a command changed it).
+    pub fn reload(&self) -> Result<Container> {
+        load(&self.dir)
+    }
+}
+
+/// The runtime: where its state lives, the cnetd socket, and how to start a supervisor.
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    root: PathBuf,
+    socket: PathBuf,
+    /// The binary started as `EXE __supervise ...` (the `cnet` CLI itself).
+    supervisor_exe: PathBuf,
+}
+
+impl Runtime {
+    /// Opens (creating if needed) the runtime's directories under `root`.
+    pub fn open(root: &Path, socket: &Path, supervisor_exe: &Path) -> Result<Runtime> {
+        for sub in ["containers", "names"] {
+            let dir = root.join(sub);
+            fs::create_dir_all(&dir).context(|| at("creating", &dir))?;
+        }
+        Ok(Runtime {
+            root: root.to_path_buf(),
+            socket: socket.to_path_buf(),
+            supervisor_exe: supervisor_exe.to_path_buf(),
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    pub fn supervisor_exe(&self) -> &Path {
+        &self.supervisor_exe
+    }
+
+    pub fn images(&self) -> Result<ImageStore> {
+        Ok(ImageStore::open(&self.root.join("images"))?)
+    }
+
+    pub fn container_dir(&self, id: &str) -> PathBuf {
+        self.root.join("containers").join(id)
+    }
+
+    /// Every complete container (directories without a `config.json` are creations in progress).
+    pub fn list(&self) -> Result<Vec<Container>> {
+        let dir = self.root.join("containers");
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&dir).context(|| at("reading", &dir))? {
+            let entry = entry.context(|| at("reading", &dir))?;
+            match load(&entry.path()) {
+                Ok(c) => out.push(c),
+                Err(Error::Io { source, .. }) if source.kind() == ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        out.sort_by(|a, b| b.config.created.cmp(&a.config.created));
+        Ok(out)
+    }
+
+    /// Docker's lookup: a full id, then a name, then a unique id prefix.
+    pub fn find(&self, reference: &str) -> Result<Container> {
+        let reference = reference.strip_prefix('/').unwrap_or(reference);
+        let missing = || Error::NoSuchContainer(reference.to_string());
+        if reference.is_empty() || reference.contains("..") || reference.contains('/') {
+            return Err(missing());
+        }
+        if reference.len() == 64
+            && let Ok(c) = load(&self.container_dir(reference))
+        {
+            return Ok(c);
+        }
+        if let Ok(id) = fs::read_link(self.root.join("names").join(reference))
+            && let Ok(c) = load(&self.container_dir(&id.to_string_lossy()))
+        {
+            return Ok(c);
+        }
+        if !reference.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(missing());
+        }
+        let dir = self.root.join("containers");
+        let mut hits = Vec::new();
+        for entry in fs::read_dir(&dir).context(|| at("reading", &dir))?.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with(reference) && entry.path().join(CONFIG_FILE).exists() {
+                hits.push(name);
+            }
+        }
+        match hits.len() {
+            0 => Err(missing()),
+            1 => load(&self.container_dir(&hits[0])),
+            _ => Err(Error::Invalid(format!("multiple IDs found with provided prefix: {reference}"))),
+        }
+    }
+
+    /// Claims `name` for container `id`; Docker's message if another container has it.
+    pub fn reserve_name(&self, name: &str, id: &str) -> Result<()> {
+        let link = self.root.join("names").join(name);
+        loop {
+            match std::os::unix::fs::symlink(id, &link) {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                    let owner = fs::read_link(&link).map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
+                    if !owner.is_empty() && self.container_dir(&owner).exists() {
+                        return Err(Error::Conflict(format!(
+                            "Conflict. The container name \"/{name}\" is already in use by container \"{owner}\". \
+                             You have to remove (or rename) that container to be able to reuse that name."
+                        )));
+                    }
+                    // A claim left by a creation that died: take it over.
+                    let _ = fs::remove_file(&link);
+                }
+                Err(e) => return Err(Error::Io { context: at("creating", &link), source: e }),
+            }
+        }
+    }
+
+    /// Gives `name` up, if container `id` holds it.
+    pub fn release_name(&self, name: &str, id: &str) {
+        let link = self.root.join("names").join(name);
+        if fs::read_link(&link).is_ok_and(|p| p.as_os_str() == id) {
+            let _ = fs::remove_file(&link);
+        }
+    }
+
+    /// Whether any container uses the image with this id.
+    pub fn containers_using_image(&self, image_id: &str) -> Result<Vec<Container>> {
+        Ok(self.list()?.into_iter().filter(|c| c.config.image_id == image_id).collect())
+    }
+}
+
+/// Loads the container in `dir`.
+pub fn load(dir: &Path) -> Result<Container> {
+    let path = dir.join(CONFIG_FILE);
+    let text = fs::read(&path).context(|| at("reading", &path))?;
+    let config: ContainerConfig = serde_json::from_slice(&text).context(|| at("parsing", &path))?;
+    let state = State::load(dir).unwrap_or_default().reconciled(&config.id);
+    Ok(Container { config, state, dir: dir.to_path_buf() })
+}

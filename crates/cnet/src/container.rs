@@ -1,0 +1,659 @@
+//! `cnet run|ps|start|stop|kill|rm|logs|exec|inspect|top|wait` and `cnet network
+//! connect|disconnect`: a thin layer over `cnet_runtime`, which does the work. Output follows Docker's.
+//!
+//! Foreground `cnet run` (no `-d`) is a client of the container's supervisor: the supervisor owns
+//! the container's stdio (pipes, or the pty master with `-t`) and relays it to the CLI over the
+//! socketpair it was started with; the CLI relays its stdin back with `-i`, and exits with the
+//! container's exit code. A `-d` container therefore never depends on the CLI that started it.
+
+use std::io::{self, IsTerminal, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use cnet_runtime::channel::{Frame, Message};
+use cnet_runtime::exec::ExecOptions;
+use cnet_runtime::logs::{LogReader, Stream};
+use cnet_runtime::network::Cnetd;
+use cnet_runtime::spec::{ContainerSpec, NetworkAttachment, PortSpec};
+use cnet_runtime::{Container, Runtime, Status, lifecycle};
+use serde_json::{Value, json};
+
+use crate::cli::{
+    Cli, ContainersArgs, ExecArgs, KillArgs, LogsArgs, NetworkConnectArgs, NetworkDisconnectArgs, PsArgs, RmArgs,
+    RunArgs, StopArgs, SuperviseArgs, TopArgs,
+};
+use crate::client::{self, Daemon};
+use crate::output::{Table, pretty_json, short_id};
+
+/// What every container command needs: where the runtime lives and where cnetd listens.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    pub root: PathBuf,
+    pub socket: PathBuf,
+}
+
+impl Ctx {
+    pub fn new(cli: &Cli) -> Ctx {
+        Ctx { root: cli.root.clone(), socket: cli.host.clone() }
+    }
+
+    pub fn runtime(&self) -> anyhow::Result<Runtime> {
+        let exe = std::env::current_exe().context("finding the cnet binary")?;
+        Ok(Runtime::open(&self.root, &self.socket, &exe)?)
+    }
+
+    pub async fn cnetd(&self) -> anyhow::Result<Cnetd> {
+        let daemon = Daemon::connect(&self.socket).await?;
+        Ok(Cnetd::new(daemon.channel()))
+    }
+}
+
+/// `cnet __supervise ID`: the body of a container's supervisor process.
+pub fn supervise(cli: &Cli, args: &SuperviseArgs) -> ExitCode {
+    let ctx = Ctx::new(cli);
+    match ctx.runtime() {
+        Ok(rt) => ExitCode::from(cnet_runtime::supervisor::main(&rt, &args.id, args.attach).clamp(0, 255) as u8),
+        Err(e) => {
+            eprintln!("{e:#}");
+            ExitCode::from(125)
+        }
+    }
+}
+
+fn exit(code: i32) -> ExitCode {
+    ExitCode::from(code.clamp(0, 255) as u8)
+}
+
+// ------------------------------------------------------------------ run
+
+/// The spec of `cnet run`'s flags (pure: tested without a daemon).
+pub fn build_spec(args: &RunArgs) -> anyhow::Result<ContainerSpec> {
+    let mut networks: Vec<NetworkAttachment> = args
+        .networks
+        .iter()
+        .map(|n| NetworkAttachment { network: n.clone(), ipv4: String::new(), aliases: vec![] })
+        .collect();
+    if networks.is_empty() {
+        networks.push(NetworkAttachment { network: "bridge".into(), ipv4: String::new(), aliases: vec![] });
+    }
+    networks[0].ipv4 = args.ip.clone().unwrap_or_default();
+    networks[0].aliases = args.network_aliases.clone();
+    let mut ports = Vec::new();
+    for p in &args.publish {
+        ports.extend(cnet_core::portspec::parse_publish(p)?);
+    }
+    let env =
+        args.env
+            .iter()
+            .filter_map(|e| {
+                if e.contains('=') { Some(e.clone()) } else { std::env::var(e).ok().map(|v| format!("{e}={v}")) }
+            })
+            .collect();
+    let mut spec = ContainerSpec {
+        name: args.name.clone(),
+        hostname: args.hostname.clone(),
+        image: args.image.clone(),
+        command: args.command.clone(),
+        entrypoint: args.entrypoint.as_ref().map(|e| if e.is_empty() { vec![] } else { vec![e.clone()] }),
+        env,
+        working_dir: args.workdir.clone(),
+        tty: args.tty,
+        interactive: args.interactive,
+        auto_remove: args.rm,
+        restart: args.restart.parse()?,
+        networks,
+        ports,
+        dns: args.dns.clone(),
+        dns_search: args.dns_search.clone(),
+        dns_options: args.dns_option.clone(),
+        extra_hosts: args.add_host.clone(),
+    };
+    spec.validate()?;
+    Ok(spec)
+}
+
+/// `cnet run`: create, start, and (without `-d`) relay the output and exit with the container's code.
+/// Errors of cnet itself exit 125; a program that cannot run 126 or 127, as Docker.
+pub async fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<ExitCode> {
+    match run_inner(ctx, args).await {
+        Ok(code) => Ok(code),
+        Err(err) => {
+            eprintln!("cnet: {}", client::render_error(&err));
+            let code = err.downcast_ref::<cnet_runtime::Error>().map_or(125, cnet_runtime::Error::exit_code);
+            Ok(exit(code))
+        }
+    }
+}
+
+async fn run_inner(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<ExitCode> {
+    let spec = build_spec(args)?;
+    let rt = ctx.runtime()?;
+    let mut cnetd = ctx.cnetd().await?;
+    let c = lifecycle::create(&rt, &mut cnetd, spec).await?;
+    let stream = match lifecycle::start(&rt, &c, !args.detach) {
+        Ok(s) => s,
+        Err(e) => {
+            // `run` leaves nothing behind when the program cannot start.
+            if let Err(cleanup) = lifecycle::remove_stopped(&rt, &c, &mut cnetd).await {
+                eprintln!("cnet: removing the container that did not start: {cleanup}");
+            }
+            return Err(e.into());
+        }
+    };
+    if args.detach {
+        println!("{}", c.id());
+        return Ok(ExitCode::SUCCESS);
+    }
+    drop(cnetd);
+    let code = attach(stream, args.interactive, args.tty)?;
+    Ok(exit(code))
+}
+
+/// Relays the supervisor's output frames to stdout/stderr (and stdin to it with `-i`) until
+/// the container exits; its exit code.
+fn attach(stream: UnixStream, interactive: bool, tty: bool) -> anyhow::Result<i32> {
+    let raw = tty && io::stdin().is_terminal();
+    let saved = if raw { enter_raw_mode() } else { None };
+    if interactive {
+        let mut writer = stream.try_clone().context("cloning the supervisor connection")?;
+        if tty && let Some((rows, cols)) = terminal_size() {
+            let _ = Frame::Message(Message::Resize { rows, cols }).write_to(&mut writer);
+        }
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            let mut stdin = io::stdin();
+            loop {
+                match stdin.read(&mut buf) {
+                    Ok(0) | Err(_) => {
+                        let _ = Frame::StdinEof.write_to(&mut writer);
+                        break;
+                    }
+                    Ok(n) => {
+                        if Frame::Stdin(buf[..n].to_vec()).write_to(&mut writer).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+    }
+    let mut reader = io::BufReader::new(stream);
+    let (mut out, mut err) = (io::stdout(), io::stderr());
+    let code = loop {
+        match Frame::read_from(&mut reader) {
+            Ok(Some(Frame::Stdout(data))) => {
+                out.write_all(&data)?;
+                out.flush()?;
+            }
+            Ok(Some(Frame::Stderr(data))) => {
+                err.write_all(&data)?;
+                err.flush()?;
+            }
+            Ok(Some(Frame::Message(Message::Exited { exit_code }))) => break exit_code,
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => break 125,
+        }
+    };
+    if let Some(t) = saved {
+        let _ = nix::sys::termios::tcsetattr(io::stdin(), nix::sys::termios::SetArg::TCSANOW, &t);
+    }
+    Ok(code)
+}
+
+fn enter_raw_mode() -> Option<nix::sys::termios::Termios> {
+    use nix::sys::termios;
+    let saved = termios::tcgetattr(io::stdin()).ok()?;
+    let mut raw = saved.clone();
+    termios::cfmakeraw(&mut raw);
+    termios::tcsetattr(io::stdin(), termios::SetArg::TCSANOW, &raw).ok()?;
+    Some(saved)
+}
+
+fn terminal_size() -> Option<(u16, u16)> {
+    let mut ws = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
+    // SAFETY: TIOCGWINSZ writes a winsize.
+    let r = unsafe { libc::ioctl(0, libc::TIOCGWINSZ, &mut ws) };
+    (r == 0 && ws.ws_row > 0).then_some((ws.ws_row, ws.ws_col))
+}
+
+// ------------------------------------------------------------------ ps
+
+/// Docker's PORTS cell: `0.0.0.0:8080->80/tcp, ...`.
+pub fn format_ports(ports: &[PortSpec]) -> String {
+    ports
+        .iter()
+        .map(|p| {
+            let ip = if p.host_ip.is_empty() { "0.0.0.0" } else { &p.host_ip };
+            format!("{ip}:{}->{}/{}", p.host_port, p.container_port, p.protocol)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Docker's STATUS cell.
+pub fn format_status(c: &Container) -> String {
+    let ago = |t: &str| cnet_runtime::time::since(t).map(cnet_runtime::time::human_duration).unwrap_or_default();
+    match c.state.status {
+        Status::Created => "Created".into(),
+        Status::Running => format!("Up {}", ago(&c.state.started_at)),
+        Status::Restarting => format!("Restarting ({}) {} ago", c.state.exit_code, ago(&c.state.finished_at)),
+        Status::Exited if c.state.finished_at.is_empty() => format!("Exited ({})", c.state.exit_code),
+        Status::Exited => format!("Exited ({}) {} ago", c.state.exit_code, ago(&c.state.finished_at)),
+    }
+}
+
+/// Docker's COMMAND cell: quoted, cut at 20 characters with an ellipsis.
+pub fn format_command(c: &Container, no_trunc: bool) -> String {
+    let cmd = c.config.command_line();
+    if no_trunc || cmd.chars().count() <= 20 {
+        format!("\"{cmd}\"")
+    } else {
+        format!("\"{}…\"", cmd.chars().take(19).collect::<String>())
+    }
+}
+
+pub async fn ps(ctx: &Ctx, args: &PsArgs) -> anyhow::Result<ExitCode> {
+    let rt = ctx.runtime()?;
+    let containers: Vec<Container> = rt.list()?.into_iter().filter(|c| args.all || c.state.is_running()).collect();
+    let mut out = io::stdout().lock();
+    let id = |c: &Container| if args.no_trunc { c.id().to_string() } else { short_id(c.id()).to_string() };
+    if args.quiet {
+        for c in &containers {
+            writeln!(out, "{}", id(c))?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut table = Table::new(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]);
+    for c in &containers {
+        let created = cnet_runtime::time::since(&c.config.created)
+            .map(|d| format!("{} ago", cnet_runtime::time::human_duration(d)))
+            .unwrap_or_default();
+        let ports = if c.state.is_running() { format_ports(&c.config.ports) } else { String::new() };
+        table.row([
+            id(c),
+            c.config.image.clone(),
+            format_command(c, args.no_trunc),
+            created,
+            format_status(c),
+            ports,
+            c.name().to_string(),
+        ]);
+    }
+    out.write_all(table.render().as_bytes())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+// ------------------------------------------------------------------ start, stop, kill, rm, wait
+
+/// Runs `f` on each container, printing the reference on success and the error on failure, as
+/// Docker does for commands taking several containers; exit 1 if any failed.
+fn each(refs: &[String], mut f: impl FnMut(&str) -> anyhow::Result<()>) -> ExitCode {
+    let mut failed = false;
+    for r in refs {
+        match f(r) {
+            Ok(()) => println!("{r}"),
+            Err(e) => {
+                eprintln!("{}", client::render_error(&e));
+                failed = true;
+            }
+        }
+    }
+    if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+}
+
+pub fn start(ctx: &Ctx, args: &ContainersArgs) -> anyhow::Result<ExitCode> {
+    let rt = ctx.runtime()?;
+    Ok(each(&args.containers, |r| {
+        let c = rt.find(r)?;
+        if !c.state.is_running() {
+            lifecycle::start(&rt, &c, false)?;
+        }
+        Ok(())
+    }))
+}
+
+pub fn stop(ctx: &Ctx, args: &StopArgs) -> anyhow::Result<ExitCode> {
+    let rt = ctx.runtime()?;
+    Ok(each(&args.containers, |r| Ok(lifecycle::stop(&rt.find(r)?, args.time)?)))
+}
+
+/// A signal by name (`KILL`, `SIGKILL`) or number.
+pub fn parse_signal(s: &str) -> anyhow::Result<i32> {
+    if let Ok(n) = s.parse::<i32>() {
+        return Ok(n);
+    }
+    let name = s.to_ascii_uppercase();
+    let name = if name.starts_with("SIG") { name } else { format!("SIG{name}") };
+    match name.parse::<nix::sys::signal::Signal>() {
+        Ok(sig) => Ok(sig as i32),
+        Err(_) => bail!("invalid signal: {s}"),
+    }
+}
+
+pub fn kill(ctx: &Ctx, args: &KillArgs) -> anyhow::Result<ExitCode> {
+    let rt = ctx.runtime()?;
+    let signal = parse_signal(&args.signal)?;
+    Ok(each(&args.containers, |r| Ok(lifecycle::kill(&rt.find(r)?, signal)?)))
+}
+
+pub async fn rm(ctx: &Ctx, args: &RmArgs) -> anyhow::Result<ExitCode> {
+    let rt = ctx.runtime()?;
+    let mut cnetd = ctx.cnetd().await?;
+    let mut failed = false;
+    for r in &args.containers {
+        let result = match rt.find(r) {
+            Ok(c) => lifecycle::remove(&rt, &mut cnetd, &c, args.force).await,
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(()) => println!("{r}"),
+            Err(e) => {
+                eprintln!("{}", client::render_error(&e.into()));
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+pub fn wait(ctx: &Ctx, args: &ContainersArgs) -> anyhow::Result<ExitCode> {
+    let rt = ctx.runtime()?;
+    let mut failed = false;
+    for r in &args.containers {
+        match rt.find(r).and_then(|c| lifecycle::wait(&c)) {
+            Ok(code) => println!("{code}"),
+            Err(e) => {
+                eprintln!("{}", client::render_error(&e.into()));
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+// ------------------------------------------------------------------ logs, exec, top
+
+pub fn logs(ctx: &Ctx, args: &LogsArgs) -> anyhow::Result<ExitCode> {
+    let rt = ctx.runtime()?;
+    let c = rt.find(&args.container)?;
+    let mut reader = LogReader::open(&c.dir)?;
+    let (mut out, mut err) = (io::stdout(), io::stderr());
+    loop {
+        while let Some(e) = reader.next_entry() {
+            let line = if args.timestamps { format!("{} {}", e.time, e.log) } else { e.log };
+            match e.stream {
+                Stream::Stdout => out.write_all(line.as_bytes())?,
+                Stream::Stderr => err.write_all(line.as_bytes())?,
+            }
+        }
+        out.flush()?;
+        if !args.follow {
+            break;
+        }
+        match c.reload() {
+            Ok(now) if now.state.is_running() => std::thread::sleep(Duration::from_millis(100)),
+            _ => {
+                // One last read for what was written before the end.
+                while let Some(e) = reader.next_entry() {
+                    match e.stream {
+                        Stream::Stdout => out.write_all(e.log.as_bytes())?,
+                        Stream::Stderr => err.write_all(e.log.as_bytes())?,
+                    }
+                }
+                break;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn exec(ctx: &Ctx, args: &ExecArgs) -> anyhow::Result<ExitCode> {
+    let rt = ctx.runtime()?;
+    let c = rt.find(&args.container)?;
+    let opts = ExecOptions {
+        command: args.command.clone(),
+        env: args.env.clone(),
+        working_dir: args.workdir.clone(),
+        interactive: args.interactive,
+        tty: args.tty,
+    };
+    let code = cnet_runtime::exec::exec(&c, &opts)?;
+    Ok(exit(code))
+}
+
+pub fn top(ctx: &Ctx, args: &TopArgs) -> anyhow::Result<ExitCode> {
+    let rt = ctx.runtime()?;
+    let c = rt.find(&args.container)?;
+    let mut table = Table::new(["PID", "USER", "TIME", "COMMAND"]);
+    for p in cnet_runtime::top::top(&c)? {
+        table.row([p.pid.to_string(), p.user, p.time, p.command]);
+    }
+    io::stdout().write_all(table.render().as_bytes())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+// ------------------------------------------------------------------ inspect
+
+/// `docker inspect`'s shape for a container; `sandbox` is cnetd's view of its networks, if reachable.
+pub fn inspect_json(c: &Container, sandbox: Option<&cnet_api::v1::Sandbox>) -> Value {
+    let s = &c.state;
+    let mut networks = serde_json::Map::new();
+    let mut ports = serde_json::Map::new();
+    let (mut first_ip, mut first_gw, mut first_mac, mut first_len) = (String::new(), String::new(), String::new(), 0);
+    if let Some(sb) = sandbox {
+        for (i, ep) in sb.endpoints.iter().enumerate() {
+            let (ip, len) = match ep.ipv4_address.split_once('/') {
+                Some((ip, len)) => (ip.to_string(), len.parse::<u32>().unwrap_or(0)),
+                None => (ep.ipv4_address.clone(), 0),
+            };
+            if i == 0 {
+                first_ip = ip.clone();
+                first_gw = ep.ipv4_gateway.clone();
+                first_mac = ep.mac_address.clone();
+                first_len = len;
+            }
+            networks.insert(
+                ep.network_name.clone(),
+                json!({
+                    "Aliases": ep.aliases,
+                    "NetworkID": ep.network_id,
+                    "EndpointID": ep.id,
+                    "Gateway": ep.ipv4_gateway,
+                    "IPAddress": ip,
+                    "IPPrefixLen": len,
+                    "GlobalIPv6Address": ep.ipv6_address.split('/').next().unwrap_or(""),
+                    "IPv6Gateway": ep.ipv6_gateway,
+                    "MacAddress": ep.mac_address,
+                    "DNSNames": [c.name(), short_id(c.id())],
+                }),
+            );
+            for p in &ep.ports {
+                let key = format!("{}/{}", p.container_port, p.protocol);
+                let binding = json!({"HostIp": if p.host_ip.is_empty() { "0.0.0.0" } else { &p.host_ip }, "HostPort": p.host_port.to_string()});
+                match ports.get_mut(&key) {
+                    Some(Value::Array(v)) => v.push(binding),
+                    _ => {
+                        ports.insert(key, json!([binding]));
+                    }
+                }
+            }
+        }
+    }
+    json!({
+        "Id": c.id(),
+        "Created": c.config.created,
+        "Path": c.config.path,
+        "Args": c.config.args,
+        "State": {
+            "Status": s.status.as_str(),
+            "Running": s.status == Status::Running,
+            "Paused": false,
+            "Restarting": s.status == Status::Restarting,
+            "OOMKilled": false,
+            "Dead": false,
+            "Pid": s.pid,
+            "ExitCode": s.exit_code,
+            "Error": s.error,
+            "StartedAt": if s.started_at.is_empty() { "0001-01-01T00:00:00Z" } else { &s.started_at },
+            "FinishedAt": if s.finished_at.is_empty() { "0001-01-01T00:00:00Z" } else { &s.finished_at },
+        },
+        "Image": format!("sha256:{}", c.config.image_id),
+        "ResolvConfPath": c.dir.join("resolv.conf"),
+        "HostnamePath": c.dir.join("hostname"),
+        "HostsPath": c.dir.join("hosts"),
+        "LogPath": c.dir.join(cnet_runtime::logs::LOG_FILE),
+        "Name": format!("/{}", c.name()),
+        "RestartCount": s.restart_count,
+        "Driver": "overlay",
+        "HostConfig": {
+            "NetworkMode": c.config.network_mode(),
+            "RestartPolicy": {"Name": c.config.restart.name(), "MaximumRetryCount": c.config.restart.max_retries()},
+            "AutoRemove": c.config.auto_remove,
+            "Dns": c.config.dns,
+            "DnsOptions": c.config.dns_options,
+            "DnsSearch": c.config.dns_search,
+            "ExtraHosts": c.config.extra_hosts,
+            "PortBindings": c.config.ports.iter().map(|p| (format!("{}/{}", p.container_port, p.protocol), json!([{"HostIp": p.host_ip, "HostPort": p.host_port.to_string()}]))).collect::<serde_json::Map<_, _>>(),
+        },
+        "GraphDriver": {
+            "Name": "overlay",
+            "Data": {
+                "LowerDir": c.config.image_rootfs,
+                "UpperDir": c.dir.join("upper"),
+                "WorkDir": c.dir.join("work"),
+                "MergedDir": c.dir.join("rootfs"),
+            },
+        },
+        "Config": {
+            "Hostname": c.config.hostname,
+            "Tty": c.config.tty,
+            "OpenStdin": c.config.open_stdin,
+            "Env": c.config.env,
+            "Cmd": std::iter::once(&c.config.path).chain(&c.config.args).collect::<Vec<_>>(),
+            "Image": c.config.image,
+            "WorkingDir": c.config.working_dir,
+        },
+        "NetworkSettings": {
+            "SandboxID": c.id(),
+            "SandboxKey": c.config.netns_path,
+            "Ports": ports,
+            "Gateway": first_gw,
+            "IPAddress": first_ip,
+            "IPPrefixLen": first_len,
+            "MacAddress": first_mac,
+            "Networks": networks,
+        },
+    })
+}
+
+pub async fn inspect(ctx: &Ctx, args: &ContainersArgs) -> anyhow::Result<ExitCode> {
+    let rt = ctx.runtime()?;
+    let mut cnetd = ctx.cnetd().await.ok();
+    let mut items = Vec::new();
+    let mut failed = false;
+    for r in &args.containers {
+        match rt.find(r) {
+            Ok(c) => {
+                let sandbox = match cnetd.as_mut() {
+                    Some(d) => d.inspect_sandbox(c.id()).await.ok(),
+                    None => None,
+                };
+                items.push(inspect_json(&c, sandbox.as_ref()));
+            }
+            Err(e) => {
+                eprintln!("Error: {e}");
+                failed = true;
+            }
+        }
+    }
+    print!("{}", pretty_json(&items)?);
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+// ------------------------------------------------------------------ network connect/disconnect
+
+pub async fn network_connect(ctx: &Ctx, args: &NetworkConnectArgs) -> anyhow::Result<ExitCode> {
+    let rt = ctx.runtime()?;
+    let c = rt.find(&args.container)?;
+    let mut cnetd = ctx.cnetd().await?;
+    let net = NetworkAttachment {
+        network: args.network.clone(),
+        ipv4: args.ip.clone().unwrap_or_default(),
+        aliases: args.aliases.clone(),
+    };
+    lifecycle::connect_network(&mut cnetd, &c, &net).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn network_disconnect(ctx: &Ctx, args: &NetworkDisconnectArgs) -> anyhow::Result<ExitCode> {
+    let rt = ctx.runtime()?;
+    let c = rt.find(&args.container)?;
+    let mut cnetd = ctx.cnetd().await?;
+    lifecycle::disconnect_network(&mut cnetd, &c, &args.network, args.force).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn run_args(args: &[&str]) -> RunArgs {
+        match Cli::try_parse_from(["cnet", "run"].iter().chain(args)).unwrap().command {
+            crate::cli::Command::Run(a) => *a,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn run_flags_become_a_spec() {
+        let a = run_args(&[
+            "-d",
+            "--name",
+            "web",
+            "--network",
+            "n1",
+            "--ip",
+            "10.0.0.5",
+            "--network-alias",
+            "www",
+            "-p",
+            "8080:80",
+            "-e",
+            "A=1",
+            "--restart",
+            "on-failure:2",
+            "busybox",
+            "sh",
+            "-c",
+            "echo hi",
+        ]);
+        assert!(a.detach);
+        assert_eq!(a.command, ["sh", "-c", "echo hi"]);
+        let s = build_spec(&a).unwrap();
+        assert_eq!(s.networks[0].network, "n1");
+        assert_eq!(s.networks[0].ipv4, "10.0.0.5");
+        assert_eq!(s.networks[0].aliases, ["www"]);
+        assert_eq!(s.ports.len(), 1);
+        assert_eq!(s.restart, cnet_runtime::RestartPolicy::OnFailure(2));
+        assert_eq!(format_ports(&[PortSpec::from(&s.ports[0])]), "0.0.0.0:8080->80/tcp");
+    }
+
+    #[test]
+    fn bad_flags_are_refused_before_anything() {
+        assert!(build_spec(&run_args(&["--restart", "sometimes", "busybox"])).is_err());
+        assert!(build_spec(&run_args(&["--rm", "--restart", "always", "busybox"])).is_err());
+        assert!(build_spec(&run_args(&["--network", "host", "--network", "n1", "busybox"])).is_err());
+    }
+
+    #[test]
+    fn signals() {
+        assert_eq!(parse_signal("KILL").unwrap(), 9);
+        assert_eq!(parse_signal("SIGTERM").unwrap(), 15);
+        assert_eq!(parse_signal("10").unwrap(), 10);
+        assert!(parse_signal("NOPE").is_err());
+    }
+}

@@ -1,0 +1,165 @@
+//! The glue between the controller and the embedded DNS (`cnet-dns`), Docker's 127.0.0.11.
+//!
+//! Sandboxes with an endpoint on a user-defined network (any non-builtin network) get a resolver
+//! on 127.0.0.11:53 (UDP and TCP) inside their namespace, bound on a throwaway thread that enters
+//! the namespace and served on the daemon's runtime. It answers the names of the containers on the
+//! sandbox's networks and forwards everything else, from the daemon's namespace, to the sandbox's
+//! own `--dns` servers or else the daemon's upstreams (`cnetd --dns`, else the host's resolv.conf).
+//!
+//! The controller calls the hooks below after each change is committed; they only log on failure
+//! (a resolver that could not be bound must not undo a working connect).
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use cnet_core::{Endpoint, Network, Sandbox, id};
+use cnet_dns::{EndpointRecord, Resolver};
+
+use crate::files;
+
+/// Where the resolver listens inside every sandbox.
+const LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 11)), 53);
+const HOST_RESOLV_CONF: &str = "/etc/resolv.conf";
+/// systemd-resolved's list of its real upstreams, when /etc/resolv.conf points at its stub.
+const SYSTEMD_RESOLV_CONF: &str = "/run/systemd/resolve/resolv.conf";
+
+/// Whether containers on `network` get the embedded DNS: user-defined networks do; the built-in
+/// `bridge`, `host` and `none` do not (as Docker).
+pub fn enabled(network: &Network) -> bool {
+    !network.builtin
+}
+
+pub struct Dns {
+    resolver: Resolver,
+}
+
+fn socket_addrs(ips: impl IntoIterator<Item = IpAddr>) -> Vec<SocketAddr> {
+    ips.into_iter().map(|ip| SocketAddr::new(ip, 53)).collect()
+}
+
+/// The host's upstream resolvers, loopback stubs replaced by their real upstreams where known.
+pub fn host_upstreams() -> Vec<IpAddr> {
+    let etc = std::fs::read_to_string(HOST_RESOLV_CONF).unwrap_or_default();
+    let stub = std::fs::read_to_string(SYSTEMD_RESOLV_CONF).ok();
+    files::upstream_servers(&etc, stub.as_deref())
+}
+
+impl Dns {
+    /// `servers`: `cnetd --dns`; empty means the host's resolvers.
+    pub fn new(servers: &[IpAddr]) -> Dns {
+        let upstreams = if servers.is_empty() { host_upstreams() } else { servers.to_vec() };
+        if upstreams.is_empty() {
+            tracing::warn!(
+                "no upstream DNS servers (none in {HOST_RESOLV_CONF}, no --dns): only container names resolve"
+            );
+        } else {
+            tracing::info!(?upstreams, "embedded DNS forwards to");
+        }
+        Dns { resolver: Resolver::new(socket_addrs(upstreams)) }
+    }
+
+    /// The resolver itself (for counts in tests and benches).
+    pub fn resolver(&self) -> &Resolver {
+        &self.resolver
+    }
+
+    fn record(sandbox: &Sandbox, endpoint: &Endpoint, network: &Network) -> EndpointRecord {
+        let mut names: Vec<String> = Vec::with_capacity(endpoint.aliases.len() + 3);
+        names.extend([endpoint.name.clone(), sandbox.hostname.clone()].into_iter().filter(|n| !n.is_empty()));
+        names.extend(endpoint.aliases.iter().cloned());
+        // Docker answers to the short container id too.
+        names.push(id::short(&sandbox.id).to_string());
+        let own = [&endpoint.name, &sandbox.hostname].into_iter().find(|n| !n.is_empty()).cloned();
+        EndpointRecord {
+            endpoint_id: endpoint.id.clone(),
+            sandbox_id: sandbox.id.clone(),
+            network_id: network.id.clone(),
+            network_name: network.name.clone(),
+            ptr_name: format!("{}.{}", own.unwrap_or_else(|| id::short(&sandbox.id).to_string()), network.name),
+            names,
+            ipv4: match endpoint.ipv4.map(|a| a.ip()) {
+                Some(IpAddr::V4(a)) => Some(a),
+                _ => None,
+            },
+            ipv6: match endpoint.ipv6.map(|a| a.ip()) {
+                Some(IpAddr::V6(a)) => Some(a),
+                _ => None,
+            },
+        }
+    }
+
+    /// After a connect: the endpoint's names join its network's records, and the sandbox gets its
+    /// resolver if it has none yet.
+    pub async fn endpoint_added(&self, sandbox: &Sandbox, endpoint: &Endpoint, network: &Network) {
+        if !enabled(network) || sandbox.host_network {
+            return;
+        }
+        let rec = Self::record(sandbox, endpoint, network);
+        tracing::debug!(?rec, "DNS records added");
+        self.resolver.add_endpoint(&rec);
+        self.ensure_listener(sandbox).await;
+    }
+
+    /// After a disconnect. The sandbox keeps its resolver (its resolv.conf names 127.0.0.11): it
+    /// goes on forwarding.
+    pub fn endpoint_removed(&self, endpoint: &Endpoint) {
+        self.resolver.remove_endpoint(&endpoint.network_id, &endpoint.id);
+    }
+
+    /// After a sandbox is removed: its listener stops and its records go.
+    pub fn sandbox_removed(&self, sandbox: &Sandbox) {
+        self.resolver.remove_sandbox(&sandbox.id);
+    }
+
+    /// At start: every record, and a resolver for every sandbox on a user-defined network.
+    pub async fn restore(
+        &self,
+        sandboxes: &HashMap<String, Sandbox>,
+        endpoints: &HashMap<String, Endpoint>,
+        networks: &HashMap<String, Network>,
+    ) {
+        // Per sandbox in join order (eth0, eth1, ...), which orders its networks' precedence.
+        let mut eps: Vec<&Endpoint> = endpoints.values().collect();
+        eps.sort_by_key(|e| (e.sandbox_id.as_str(), e.ifname.len(), e.ifname.as_str()));
+        let mut served = Vec::new();
+        for ep in eps {
+            let (Some(sandbox), Some(network)) = (sandboxes.get(&ep.sandbox_id), networks.get(&ep.network_id)) else {
+                continue;
+            };
+            if enabled(network) && !sandbox.host_network {
+                self.resolver.add_endpoint(&Self::record(sandbox, ep, network));
+                if served.last() != Some(&sandbox.id) {
+                    served.push(sandbox.id.clone());
+                }
+            }
+        }
+        for id in &served {
+            self.ensure_listener(&sandboxes[id]).await;
+        }
+        tracing::info!(
+            sandboxes = self.resolver.listeners(),
+            records = self.resolver.records(),
+            "embedded DNS restored"
+        );
+    }
+
+    async fn ensure_listener(&self, sandbox: &Sandbox) {
+        if self.resolver.has_listener(&sandbox.id) {
+            return;
+        }
+        let path = PathBuf::from(&sandbox.netns_path);
+        let bound = tokio::task::spawn_blocking(move || cnet_kernel::netns::run_in(&path, || cnet_dns::bind(LISTEN)))
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()))
+            .and_then(|r| r.map_err(|e| e.to_string()));
+        let own: Vec<IpAddr> = sandbox.dns.servers.iter().filter_map(|s| s.parse().ok()).collect();
+        let result = bound.and_then(|(udp, tcp)| {
+            self.resolver.serve_sandbox(&sandbox.id, udp, tcp, Some(socket_addrs(own))).map_err(|e| e.to_string())
+        });
+        if let Err(e) = result {
+            tracing::warn!(sandbox = %id::short(&sandbox.id), error = %e, "cannot start the embedded DNS in the sandbox");
+        }
+    }
+}
