@@ -191,6 +191,24 @@ async fn names_resolve_on_user_networks_only() {
 }
 
 #[tokio::test]
+async fn ipv6_networks_answer_aaaa_and_ip6_ptr() {
+    let lab = &mut lab().await;
+    let (host, api) = (&lab.host, &mut lab.api);
+    let req = CreateNetworkRequest { name: "v6net".into(), enable_ipv6: true, ..Default::default() };
+    api.networks.create_network(req).await.unwrap_or_else(|e| panic!("CreateNetwork(v6net): {e}"));
+    let (a, _) = api.sandbox_on("a", "v6net").await;
+    let (_, eb) = api.sandbox_on("b", "v6net").await;
+    let v6 = addr_of(&eb.ipv6_address).to_string();
+    assert!(v6.contains(':'), "b has no IPv6 address: {eb:?}");
+
+    assert_eq!(a_of(host, &a, "b"), vec![ip(&eb)]);
+    let aaaa = dig(host, &a, "AAAA b");
+    let answers: Vec<std::net::Ipv6Addr> = aaaa.answers.iter().map(|x| x.parse().unwrap()).collect();
+    assert_eq!(answers, vec![v6.parse::<std::net::Ipv6Addr>().unwrap()], "{}", aaaa.raw);
+    assert_eq!(dig(host, &a, &format!("-x {v6}")).ok().answers, vec!["b.v6net.".to_string()]);
+}
+
+#[tokio::test]
 async fn shared_alias_is_round_robin() {
     let lab = &mut lab().await;
     let (host, api) = (&lab.host, &mut lab.api);

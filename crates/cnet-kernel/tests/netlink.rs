@@ -349,11 +349,14 @@ fn sysctls_follow_the_calling_thread() {
         cnet_kernel::set_interface_sysctl("ipv6", "br.test", "accept_dad", "0").unwrap();
         assert_eq!(get_sysctl("net/ipv6/conf/br.test/accept_dad").unwrap(), "0");
 
-        // Another namespace keeps its own value.
+        // Another namespace keeps its own value. (A new namespace's IPv4 settings are inherited
+        // from the host's, so set one there rather than assume its default.)
         let sandbox = dir.join("sb6");
         netns::create(&sandbox).unwrap();
+        netns::run_in(&sandbox, || cnet_kernel::set_sysctl("net.ipv4.ip_forward", "0")).unwrap().unwrap();
         let inside = netns::run_in(&sandbox, || get_sysctl("net.ipv4.ip_forward")).unwrap().unwrap();
         assert_eq!(inside, "0");
+        assert_eq!(get_sysctl("net.ipv4.ip_forward").unwrap(), "1", "the test's own namespace is untouched");
 
         let err = get_sysctl("net.ipv4.no_such_key").unwrap_err();
         assert!(err.to_string().contains("/proc/sys/net/ipv4/no_such_key"), "{err}");

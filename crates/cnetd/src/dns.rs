@@ -23,6 +23,8 @@ const LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::new(12
 const HOST_RESOLV_CONF: &str = "/etc/resolv.conf";
 /// systemd-resolved's list of its real upstreams, when /etc/resolv.conf points at its stub.
 const SYSTEMD_RESOLV_CONF: &str = "/run/systemd/resolve/resolv.conf";
+/// How often the host's resolvers are read again (when `--dns` is not given).
+const HOST_RESOLV_RECHECK: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Whether containers on `network` get the embedded DNS: user-defined networks do; the built-in
 /// `bridge`, `host` and `none` do not (as Docker).
@@ -45,6 +47,21 @@ pub fn host_upstreams() -> Vec<IpAddr> {
     files::upstream_servers(&etc, stub.as_deref())
 }
 
+/// Re-reads the host's resolvers now and then (DHCP and VPNs change them) and forwards to the new
+/// ones from then on.
+async fn follow_host_upstreams(resolver: Resolver) {
+    let mut tick = tokio::time::interval(HOST_RESOLV_RECHECK);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let now = socket_addrs(tokio::task::spawn_blocking(host_upstreams).await.unwrap_or_default());
+        if !now.is_empty() && now != resolver.upstreams() {
+            tracing::info!(upstreams = ?now, "the host's DNS servers changed");
+            resolver.set_upstreams(now);
+        }
+    }
+}
+
 impl Dns {
     /// `servers`: `cnetd --dns`; empty means the host's resolvers.
     pub fn new(servers: &[IpAddr]) -> Dns {
@@ -56,7 +73,13 @@ impl Dns {
         } else {
             tracing::info!(?upstreams, "embedded DNS forwards to");
         }
-        Dns { resolver: Resolver::new(socket_addrs(upstreams)) }
+        let resolver = Resolver::new(socket_addrs(upstreams));
+        if servers.is_empty()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(follow_host_upstreams(resolver.clone()));
+        }
+        Dns { resolver }
     }
 
     /// The resolver itself (for counts in tests and benches).
@@ -95,10 +118,16 @@ impl Dns {
         if !enabled(network) || sandbox.host_network {
             return;
         }
-        let rec = Self::record(sandbox, endpoint, network);
-        tracing::debug!(?rec, "DNS records added");
-        self.resolver.add_endpoint(&rec);
-        self.ensure_listener(sandbox).await;
+        let started = std::time::Instant::now();
+        self.resolver.add_endpoint(&Self::record(sandbox, endpoint, network));
+        let started_resolver = self.ensure_listener(sandbox).await;
+        tracing::debug!(
+            sandbox = %id::short(&sandbox.id),
+            network = %network.name,
+            started_resolver,
+            took = ?started.elapsed(),
+            "DNS records added"
+        );
     }
 
     /// After a disconnect. The sandbox keeps its resolver (its resolv.conf names 127.0.0.11): it
@@ -144,9 +173,10 @@ impl Dns {
         );
     }
 
-    async fn ensure_listener(&self, sandbox: &Sandbox) {
+    /// Starts the sandbox's resolver unless it runs; true if it had to.
+    async fn ensure_listener(&self, sandbox: &Sandbox) -> bool {
         if self.resolver.has_listener(&sandbox.id) {
-            return;
+            return false;
         }
         let path = PathBuf::from(&sandbox.netns_path);
         let bound = tokio::task::spawn_blocking(move || cnet_kernel::netns::run_in(&path, || cnet_dns::bind(LISTEN)))
@@ -158,8 +188,9 @@ impl Dns {
         let result = bound.and_then(|(udp, tcp)| {
             self.resolver.serve_sandbox(&sandbox.id, udp, tcp, Some(socket_addrs(own))).map_err(|e| e.to_string())
         });
-        if let Err(e) = result {
+        if let Err(e) = &result {
             tracing::warn!(sandbox = %id::short(&sandbox.id), error = %e, "cannot start the embedded DNS in the sandbox");
         }
+        result.is_ok()
     }
 }
