@@ -11,3 +11,6 @@ E_RUNFLAGS=""
 E_DEFNET=bridge
 E_RMFLAGS=""
 E_PROCS='^(cnetd|cnet)$'
+# `cnet inspect` has no Go templates; read its JSON instead.
+e_pid() { "$E_CLI" inspect "$1" | jq -r '.[0].State.Pid'; }
+e_ip() { "$E_CLI" inspect "$1" | jq -r ".[0].NetworkSettings.Networks[\"$2\"].IPAddress"; }

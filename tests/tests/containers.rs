@@ -277,3 +277,51 @@ fn ids_prefixes_and_generated_names() {
     host.cnet_ok(&["rm", "-f", &id[..8]]);
     assert_nothing_left(&host, "bridge");
 }
+
+#[test]
+fn published_ports_show_in_port_and_ps_and_serve_through_the_host() {
+    let host = host();
+    host.cnet_ok(&["create", "web-net"]);
+    host.cnet_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--network",
+        "web-net",
+        "-p",
+        "8080:80",
+        "--expose",
+        "81",
+        "-P",
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir -p /www && echo hello-web > /www/index.html && httpd -f -p 80 -h /www",
+    ]);
+    let ports = host.cnet_ok(&["port", "web"]);
+    assert!(ports.contains("80/tcp -> 0.0.0.0:8080"), "cnet port:\n{ports}");
+    // -P published the exposed 81 on a port cnetd chose, and `port` shows the chosen one.
+    let random = ports
+        .lines()
+        .find(|l| l.starts_with("81/tcp -> 0.0.0.0:"))
+        .unwrap_or_else(|| panic!("81/tcp not published by -P:\n{ports}"));
+    assert!(!random.ends_with(":0"), "random port not resolved: {random}");
+    let ps = host.cnet_ok(&["ps"]);
+    assert!(ps.contains("0.0.0.0:8080->80/tcp"), "cnet ps:\n{ps}");
+    assert!(!ps.contains(":0->"), "cnet ps shows an unresolved port:\n{ps}");
+    let mut body = String::new();
+    wait_for("the published port to serve", Duration::from_secs(10), || {
+        body = host
+            .ns()
+            .run("timeout 2 busybox wget -q -O - http://127.0.0.1:8080/")
+            .stdout
+            .iter()
+            .map(|&b| b as char)
+            .collect();
+        body.contains("hello-web")
+    });
+    let missing = host.cnet_err(&["port", "web", "9999"]);
+    assert!(missing.contains("9999"), "{missing}");
+    host.cnet_ok(&["rm", "-f", "web"]);
+}

@@ -46,6 +46,8 @@ pub enum Command {
     /// List containers
     #[command(visible_alias = "container-ls")]
     Ps(PsArgs),
+    /// List port mappings of a container
+    Port(PortArgs),
     /// Start one or more stopped containers
     Start(ContainersArgs),
     /// Stop one or more running containers
@@ -119,6 +121,12 @@ pub struct RunArgs {
     /// Publish a container's port(s) to the host
     #[arg(short = 'p', long = "publish", value_name = "[IP:]HOST:CONTAINER[/PROTO]")]
     pub publish: Vec<String>,
+    /// Publish all exposed ports (the image's and --expose's) to random host ports
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
+    /// Expose a port or a range of ports (published by -P)
+    #[arg(long = "expose", value_name = "PORT[/PROTO]")]
+    pub expose: Vec<String>,
     /// Set custom DNS servers
     #[arg(long)]
     pub dns: Vec<String>,
@@ -623,4 +631,12 @@ mod tests {
             other => panic!("{other:?}"),
         }
     }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PortArgs {
+    /// The container (name, id or unique id prefix)
+    pub container: String,
+    /// Only this container port: PORT[/PROTO]
+    pub private_port: Option<String>,
 }

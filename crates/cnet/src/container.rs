@@ -22,8 +22,8 @@ use cnet_runtime::{Container, Runtime, Status, lifecycle};
 use serde_json::{Value, json};
 
 use crate::cli::{
-    Cli, ContainersArgs, ExecArgs, KillArgs, LogsArgs, NetworkConnectArgs, NetworkDisconnectArgs, PsArgs, RmArgs,
-    RunArgs, StopArgs, SuperviseArgs, TopArgs,
+    Cli, ContainersArgs, ExecArgs, KillArgs, LogsArgs, NetworkConnectArgs, NetworkDisconnectArgs, PortArgs, PsArgs,
+    RmArgs, RunArgs, StopArgs, SuperviseArgs, TopArgs,
 };
 use crate::client::{self, Daemon};
 use crate::output::{Table, pretty_json, short_id};
@@ -129,8 +129,12 @@ pub async fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn run_inner(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<ExitCode> {
-    let spec = build_spec(args)?;
+    let mut spec = build_spec(args)?;
     let rt = ctx.runtime()?;
+    if args.publish_all {
+        let image = rt.images()?.resolve(&spec.image)?;
+        spec.ports.extend(publish_all(&args.expose, &image.config.exposed_ports, &spec.ports)?);
+    }
     let mut cnetd = ctx.cnetd().await?;
     let c = lifecycle::create(&rt, &mut cnetd, spec).await?;
     let stream = match lifecycle::start(&rt, &c, !args.detach) {
@@ -219,6 +223,79 @@ fn terminal_size() -> Option<(u16, u16)> {
     (r == 0 && ws.ws_row > 0).then_some((ws.ws_row, ws.ws_col))
 }
 
+// ------------------------------------------------------------------ ports
+
+/// `-P`: every exposed port (the image's and `--expose`'s) not already published, on a host port
+/// cnetd picks.
+pub fn publish_all(
+    expose: &[String],
+    image_exposed: &[String],
+    already: &[cnet_core::PortBinding],
+) -> anyhow::Result<Vec<cnet_core::PortBinding>> {
+    let mut out: Vec<cnet_core::PortBinding> = Vec::new();
+    for spec in expose.iter().chain(image_exposed) {
+        for (protocol, port) in cnet_core::portspec::parse_expose(spec)? {
+            let taken = already.iter().chain(&out).any(|b| b.protocol == protocol && b.container_port == port);
+            if !taken {
+                out.push(cnet_core::PortBinding { protocol, host_ip: None, host_port: 0, container_port: port });
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn binding_of(p: &cnet_api::v1::PortBinding) -> Option<cnet_core::PortBinding> {
+    Some(cnet_core::PortBinding {
+        protocol: p.protocol.parse().ok()?,
+        host_ip: if p.host_ip.is_empty() { None } else { p.host_ip.parse().ok() },
+        host_port: u16::try_from(p.host_port).ok()?,
+        container_port: u16::try_from(p.container_port).ok()?,
+    })
+}
+
+/// The ports cnetd really published for each sandbox (random host ports resolved), by sandbox id.
+async fn published_ports(ctx: &Ctx) -> std::collections::HashMap<String, Vec<cnet_core::PortBinding>> {
+    let mut out = std::collections::HashMap::new();
+    if let Ok(mut cnetd) = ctx.cnetd().await
+        && let Ok(sandboxes) = cnetd.list_sandboxes().await
+    {
+        for s in sandboxes {
+            let ports = s.endpoints.iter().flat_map(|e| e.ports.iter().filter_map(binding_of)).collect();
+            out.insert(s.id, ports);
+        }
+    }
+    out
+}
+
+/// `cnet port C [PORT[/PROTO]]`: `80/tcp -> 0.0.0.0:8080`, as Docker prints it.
+pub async fn port(ctx: &Ctx, args: &PortArgs) -> anyhow::Result<ExitCode> {
+    let rt = ctx.runtime()?;
+    let c = rt.find(&args.container)?;
+    let wanted = args.private_port.as_deref().map(cnet_core::portspec::parse_expose).transpose()?;
+    let mut cnetd = ctx.cnetd().await?;
+    let sandbox = cnetd.inspect_sandbox(c.id()).await?;
+    let mut lines = Vec::new();
+    for b in sandbox.endpoints.iter().flat_map(|e| e.ports.iter().filter_map(binding_of)) {
+        if wanted.as_ref().is_some_and(|w| !w.contains(&(b.protocol, b.container_port))) {
+            continue;
+        }
+        let host = cnet_core::portspec::format_binding(&b);
+        let host = host.split("->").next().unwrap_or_default().to_string();
+        lines.push(format!("{}/{} -> {host}", b.container_port, b.protocol.as_str()));
+    }
+    if lines.is_empty() && args.private_port.is_some() {
+        anyhow::bail!(
+            "Error: No public port '{}' published for {}",
+            args.private_port.as_deref().unwrap_or_default(),
+            c.name()
+        );
+    }
+    for l in lines {
+        println!("{l}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 // ------------------------------------------------------------------ ps
 
 /// Docker's PORTS cell: `0.0.0.0:8080->80/tcp, ...`.
@@ -266,12 +343,19 @@ pub async fn ps(ctx: &Ctx, args: &PsArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
+    let published = published_ports(ctx).await;
     let mut table = Table::new(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]);
     for c in &containers {
         let created = cnet_runtime::time::since(&c.config.created)
             .map(|d| format!("{} ago", cnet_runtime::time::human_duration(d)))
             .unwrap_or_default();
-        let ports = if c.state.is_running() { format_ports(&c.config.ports) } else { String::new() };
+        let ports = match published.get(c.id()) {
+            Some(bindings) if c.state.is_running() => {
+                bindings.iter().map(cnet_core::portspec::format_binding).collect::<Vec<_>>().join(", ")
+            }
+            _ if c.state.is_running() => format_ports(&c.config.ports),
+            _ => String::new(),
+        };
         table.row([
             id(c),
             c.config.image.clone(),

@@ -43,6 +43,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Info(args) => system::info(socket, &args).await,
         Command::Run(args) => container::run(&ctx, &args).await,
         Command::Ps(args) => container::ps(&ctx, &args).await,
+        Command::Port(args) => container::port(&ctx, &args).await,
         Command::Start(args) => container::start(&ctx, &args),
         Command::Stop(args) => container::stop(&ctx, &args),
         Command::Kill(args) => container::kill(&ctx, &args),
