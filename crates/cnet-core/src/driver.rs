@@ -32,6 +32,47 @@ pub enum SandboxInterface {
     VethOnBridge { host: String, bridge: String },
     /// A link the driver made in the daemon's namespace, to be moved in.
     Move { src: String },
+    /// A macvlan link on `parent` (a link of the daemon's namespace), made directly inside the
+    /// sandbox (`IFLA_NET_NS_FD`): about a millisecond, where making it outside and moving it in
+    /// would cost 15-20 ms.
+    MacvlanOn { parent: String, mode: MacvlanMode },
+}
+
+/// The macvlan modes (`macvlan_mode`), as the kernel names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MacvlanMode {
+    /// Endpoints on one parent reach each other directly (Docker's default).
+    #[default]
+    Bridge,
+    /// Endpoints on one parent never reach each other, even through an external switch.
+    Private,
+    /// Traffic between endpoints goes out to the external switch (which must hairpin it back).
+    Vepa,
+    /// One endpoint takes over the parent.
+    Passthru,
+}
+
+impl MacvlanMode {
+    pub const NAMES: [&str; 4] = ["bridge", "private", "vepa", "passthru"];
+
+    pub fn parse(s: &str) -> Option<MacvlanMode> {
+        match s {
+            "bridge" => Some(MacvlanMode::Bridge),
+            "private" => Some(MacvlanMode::Private),
+            "vepa" => Some(MacvlanMode::Vepa),
+            "passthru" => Some(MacvlanMode::Passthru),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MacvlanMode::Bridge => "bridge",
+            MacvlanMode::Private => "private",
+            MacvlanMode::Vepa => "vepa",
+            MacvlanMode::Passthru => "passthru",
+        }
+    }
 }
 
 /// What `join` tells the controller to do inside the sandbox.

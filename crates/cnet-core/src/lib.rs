@@ -10,6 +10,6 @@ pub mod model;
 pub mod options;
 pub mod portspec;
 
-pub use driver::{Capabilities, Driver, JoinInfo, SandboxInterface};
+pub use driver::{Capabilities, Driver, JoinInfo, MacvlanMode, SandboxInterface};
 pub use error::{Error, Result, ResultExt};
 pub use model::{DnsConfig, Endpoint, IpamPool, Network, PortBinding, Protocol, Sandbox, Scope};

@@ -17,7 +17,7 @@ use crate::{
 /// never dumps, so the cost of an operation does not grow with the number of links.
 #[derive(Clone)]
 pub struct Kernel {
-    nl: Nl,
+    pub(crate) nl: Nl,
 }
 
 impl Kernel {

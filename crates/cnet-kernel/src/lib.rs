@@ -15,6 +15,7 @@
 mod error;
 mod kernel;
 mod link;
+mod macvlan;
 pub mod netns;
 mod nl;
 mod sandbox;
@@ -23,5 +24,6 @@ mod sysctl;
 pub use error::{Error, Result};
 pub use kernel::Kernel;
 pub use link::{InterfaceConfig, Link, format_mac, parse_mac, random_mac};
+pub use macvlan::{AliasedLink, MacVlanMode};
 pub use sandbox::NetnsHandle;
 pub use sysctl::{get_sysctl, set_interface_sysctl, set_sysctl};

@@ -750,6 +750,15 @@ impl Controller {
                 self.kernel.create_veth_in_sandbox(host, bridge, &ns, cfg).await
             }
             SandboxInterface::Move { src } => self.kernel.move_into(src, &ns, cfg).await,
+            SandboxInterface::MacvlanOn { parent, mode } => {
+                let mode = match mode {
+                    cnet_core::MacvlanMode::Bridge => cnet_kernel::MacVlanMode::Bridge,
+                    cnet_core::MacvlanMode::Private => cnet_kernel::MacVlanMode::Private,
+                    cnet_core::MacvlanMode::Vepa => cnet_kernel::MacVlanMode::Vepa,
+                    cnet_core::MacvlanMode::Passthru => cnet_kernel::MacVlanMode::Passthrough,
+                };
+                self.kernel.create_macvlan_in_sandbox(parent, mode, &ns, cfg).await
+            }
         }
     }
 

@@ -38,8 +38,12 @@ pub async fn start_controller(cfg: &DaemonConfig) -> anyhow::Result<Arc<Controll
     let kernel = cnet_kernel::Kernel::connect().await.context("opening netlink")?;
     let firewall = Arc::new(cnet_firewall::Firewall::new(&cfg.nft_table));
     let bridge = Arc::new(cnet_driver_bridge::BridgeDriver::new(kernel.clone(), firewall.clone()));
-    let drivers: Vec<Arc<dyn Driver>> =
-        vec![bridge.clone(), Arc::new(cnet_driver_host::HostDriver), Arc::new(cnet_driver_none::NoneDriver)];
+    let drivers: Vec<Arc<dyn Driver>> = vec![
+        bridge.clone(),
+        Arc::new(cnet_driver_host::HostDriver),
+        Arc::new(cnet_driver_none::NoneDriver),
+        Arc::new(cnet_driver_macvlan::MacvlanDriver::new(kernel.clone())),
+    ];
     let ctl = Controller::start(
         controller::Config { run_dir: cfg.run_dir.clone(), state_dir: cfg.state_dir.clone(), dns: cfg.dns.clone() },
         kernel,
