@@ -109,6 +109,28 @@ fn udp_ask(addr: &str, port: u16) -> String {
     )
 }
 
+/// [`udp_echo`] on IPv6 (`::`): answers `from <peer IPv6 address>`.
+fn udp_echo6(host: &TestHost, sandbox: &Sandbox, port: u16) -> Bg {
+    let script = format!(
+        "$s=IO::Socket::IP->new(LocalHost=>'::',LocalService=>{port},Proto=>'udp') or die $!; \
+         while($s->recv($m,1000)){{ $s->send('from '.$s->peerhost) }}"
+    );
+    let mut cmd = host.in_netns(&sandbox.netns_path, "perl");
+    cmd.args(["-MIO::Socket::IP", "-e", &script]);
+    let bg = Bg::start(cmd);
+    std::thread::sleep(Duration::from_millis(300));
+    bg
+}
+
+/// [`udp_ask`] for any address family (IO::Socket::IP).
+fn udp_ask_ip(addr: &str, port: u16) -> String {
+    format!(
+        "timeout 15 perl -MIO::Socket::IP -e '$s=IO::Socket::IP->new(PeerHost=>\"{addr}\",PeerService=>{port},Proto=>\"udp\") \
+         or die; for (1..10) {{ $m=\"\"; $s->send(\"hi\"); eval {{ local $SIG{{ALRM}}=sub{{die}}; alarm 1; \
+         $s->recv($m,1000); alarm 0 }}; if (length $m) {{ print $m; exit 0 }} select(undef,undef,undef,0.5) }} exit 1'"
+    )
+}
+
 fn body(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
@@ -194,6 +216,48 @@ async fn published_ports_reach_the_container_from_everywhere() {
     assert!(!out.status.success(), "port 8080 still published after disconnect: {out:?}");
     let table = host.nft_table();
     assert!(!table.contains("8080"), "8080 left in the table:\n{table}");
+}
+
+#[tokio::test]
+async fn a_container_reaches_its_own_published_port_through_the_host() {
+    let mut host = TestHost::new();
+    let _upstream = Upstream::new(&host);
+    host.start_cnetd();
+    let mut api = host.api().await;
+    create_network(&mut api, "front", false, &[]).await;
+    let (web, ep) = publish(&mut api, "web", "front", vec![tcp(8080, 80), port("udp", "", 5353, 7777)]).await;
+    let http = serve(&host, &web, 80);
+    let _udp = udp_echo(&host, &web, 7777);
+    let gateway = {
+        let net = api.network("front").await;
+        addr_of(&net.ipam.unwrap().config.remove(0).gateway).to_string()
+    };
+
+    let bridge = format!("br-{}", &ep.network_id[..12]);
+    let hairpin = |host: &TestHost| host.ns().run_ok(&format!("ip -d -o link show master {bridge}"));
+    let ports = hairpin(&host);
+    assert!(ports.contains("hairpin on"), "the port of {bridge} is not in hairpin mode:\n{ports}");
+
+    // The packet leaves by the container's own bridge port and must come back in by it: the port
+    // needs hairpin mode (the bridge never sends a frame back where it came from otherwise), and
+    // the reply must be masqueraded, or it would go straight to the container's own address.
+    for addr in [HOST_ADDR, gateway.as_str()] {
+        let out = host.run_in(&web.netns_path, &fetch(&format!("http://{addr}:8080/"), 5));
+        assert_eq!(body(&out), "hello from 80\n", "web -> its own {addr}:8080: {out:?}\n{}", host.log_tail());
+        let out = host.run_in(&web.netns_path, &udp_ask(addr, 5353));
+        assert_eq!(body(&out), format!("from {gateway}"), "web -> its own udp {addr}:5353: {out:?}");
+    }
+    assert!(http.log().contains(&gateway), "the hairpin was not masqueraded: httpd saw\n{}", http.log());
+
+    // Still so after a crash and a restart that re-creates the bridge.
+    drop(api);
+    host.kill_cnetd(SIGKILL);
+    host.ns().run_ok(&format!("ip link del {bridge}"));
+    host.start_cnetd();
+    let ports = hairpin(&host);
+    assert!(ports.contains("hairpin on"), "after restart, the port of {bridge} is not in hairpin mode:\n{ports}");
+    let out = host.run_in(&web.netns_path, &fetch(&format!("http://{HOST_ADDR}:8080/"), 5));
+    assert_eq!(body(&out), "hello from 80\n", "after restart: {out:?}\n{}", host.log_tail());
 }
 
 #[tokio::test]
@@ -293,13 +357,18 @@ async fn icc_false_internal_and_no_masquerade() {
     // enable_ip_masquerade=false: packets leave un-NATed, and the upstream has no route back.
     let (e, _) = publish(&mut api, "e", "nomasq", vec![]).await;
     assert!(!host.run_in(&e.netns_path, &fetch(&upstream.url(), 2)).status.success(), "nomasq was NATed");
-    let table = host.nft_table();
     let (subnet, _) = {
         let net = api.network("nomasq").await;
         let c = net.ipam.unwrap().config.remove(0);
         (c.subnet, c.gateway)
     };
-    assert!(!table.contains(&subnet), "{subnet} of nomasq is in the table:\n{table}");
+    for set in ["masq4", "masq4_own"] {
+        let listed = host.ns().run_ok(&format!("nft list set inet cnet {set}"));
+        assert!(!listed.contains(&subnet), "{subnet} of nomasq is in {set}:\n{listed}");
+    }
+    // Its published ports reached from its own bridge are still masqueraded (on the host only).
+    let listed = host.ns().run_ok("nft list set inet cnet hairpin4");
+    assert!(listed.contains(&subnet), "{subnet} of nomasq is not in hairpin4:\n{listed}");
 }
 
 #[tokio::test]
@@ -362,6 +431,89 @@ async fn ipv6_host_addresses() {
         .await
         .expect_err("IPv6 host address on a v4-only network");
     assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+}
+
+#[tokio::test]
+async fn ports_on_ipv6_loopback_are_relayed_from_the_host() {
+    let mut host = TestHost::new();
+    host.start_cnetd();
+    let mut api = host.api().await;
+    let req = CreateNetworkRequest {
+        name: "six".into(),
+        enable_ipv6: true,
+        ipam: Some(Ipam {
+            config: vec![IpamConfig { subnet: "fd00:c0de::/64".into(), ..Default::default() }],
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    api.networks.create_network(req).await.unwrap();
+    let ports = vec![port("tcp", "::1", 8080, 80), port("udp", "::1", 5353, 7777), port("tcp", "127.0.0.1", 8080, 80)];
+    let (web, _) = publish(&mut api, "web", "six", ports).await;
+    let http = serve(&host, &web, 80);
+    let _udp = udp_echo6(&host, &web, 7777);
+    let reachable = |host: &TestHost| {
+        for url in ["http://[::1]:8080/", "http://127.0.0.1:8080/"] {
+            let out = host.ns().run(&fetch(url, 5));
+            assert_eq!(body(&out), "hello from 80\n", "host -> {url}: {out:?}\n{}", host.log_tail());
+        }
+        let out = host.ns().run(&udp_ask_ip("::1", 5353));
+        assert_eq!(body(&out), "from fd00:c0de::1", "host -> udp [::1]:5353: {out:?}\n{}", host.log_tail());
+    };
+    reachable(&host);
+    // Relayed by cnetd from the bridge's address, not NATed: no ::1 in the table.
+    assert!(http.log().contains("fd00:c0de::1"), "httpd saw\n{}", http.log());
+    let table = host.nft_table();
+    assert!(!table.contains("::1 . tcp") && !table.contains("::1 . udp"), "::1 in the table:\n{table}");
+
+    // A port on ::1 that some other program of the host holds is refused, and nothing is left.
+    let mut squatter = host.ns().spawn(
+        "perl",
+        &[
+            "-MIO::Socket::IP",
+            "-e",
+            "$s=IO::Socket::IP->new(LocalHost=>'::1',LocalService=>9090,Listen=>1) or die $!; sleep 600",
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    squatter.assert_running();
+    let vethes = host.links_starting("veth");
+    let other = api.create_sandbox("other").await;
+    let err = api
+        .sandboxes
+        .connect_network(ConnectRequest {
+            sandbox: other.id.clone(),
+            network: "six".into(),
+            ports: vec![port("tcp", "::1", 9091, 91), port("tcp", "::1", 9090, 90)],
+            ..Default::default()
+        })
+        .await
+        .expect_err("::1:9090 is taken by another program");
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+    assert!(err.message().contains("[::1]:9090"), "{err:?}");
+    assert_eq!(host.links_starting("veth"), vethes, "a veth was left behind");
+    // ...and the port it did bind first is free again.
+    api.connect_with(ConnectRequest {
+        sandbox: other.id.clone(),
+        network: "six".into(),
+        ports: vec![port("tcp", "::1", 9091, 91)],
+        ..Default::default()
+    })
+    .await;
+
+    // Relayed again after a crash.
+    drop(api);
+    host.kill_cnetd(SIGKILL);
+    host.start_cnetd();
+    reachable(&host);
+
+    // Stopped at disconnect.
+    let mut api = host.api().await;
+    api.disconnect(&web.id, "six").await;
+    let out = host.ns().run(&fetch("http://[::1]:8080/", 2));
+    assert!(!out.status.success(), "[::1]:8080 still relayed after disconnect: {out:?}");
+    let (_, again) = publish(&mut api, "again", "six", vec![port("tcp", "::1", 8080, 80)]).await;
+    assert_eq!(again.ports, vec![port("tcp", "::1", 8080, 80)]);
 }
 
 // ------------------------------------------------------------------------------------ recovery

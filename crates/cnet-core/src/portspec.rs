@@ -94,6 +94,13 @@ pub fn format_binding_v6_wildcard(b: &PortBinding) -> String {
     format!("[::]:{}->{}/{}", b.host_port, b.container_port, b.protocol.as_str())
 }
 
+/// Whether a binding is relayed by cnetd in user space rather than NATed by the driver: those on
+/// the host's IPv6 loopback, `[::1]:8080:80`. The kernel never routes a packet with a loopback
+/// address out of `lo`, and IPv6 has no `route_localnet`, so no DNAT can take it to a container.
+pub fn is_relayed(b: &PortBinding) -> bool {
+    b.host_ip == Some(IpAddr::V6(std::net::Ipv6Addr::LOCALHOST))
+}
+
 /// Docker's range for random host ports (`-p 80`, `-P`).
 pub const EPHEMERAL_PORTS: std::ops::RangeInclusive<u16> = 49153..=65535;
 
@@ -173,6 +180,13 @@ pub fn resolve_ports<'a>(
                 "cannot publish {} on network {}: the host address {ip} is IPv6 and the network has no IPv6 (create it with --ipv6)",
                 format_binding(&b),
                 network.name
+            )));
+        }
+        if is_relayed(&b) && b.protocol == Protocol::Sctp {
+            return Err(Error::invalid(format!(
+                "cannot publish {}: ports on ::1 are relayed by cnetd (the kernel does not route ::1 out of lo), \
+                 and it relays TCP and UDP only",
+                format_binding(&b)
             )));
         }
         let clash = |cand: &PortBinding| -> Option<String> {
@@ -467,6 +481,12 @@ mod tests {
         assert_eq!(resolve_ports(&network(true, false, &[]), &[], []).unwrap(), vec![]);
         let e = resolve_ports(&network(false, false, &[]), &parse(&["[::1]:8080:80"]), []).unwrap_err();
         assert!(e.to_string().contains("IPv6"), "{e}");
+        let v6 = network(false, true, &[]);
+        assert!(resolve_ports(&v6, &parse(&["[::1]:8080:80", "[::1]:8080:80/udp"]), []).is_ok());
+        let e = resolve_ports(&v6, &parse(&["[::1]:8080:80/sctp"]), []).unwrap_err();
+        assert!(matches!(e, Error::InvalidArgument(_)) && e.to_string().contains("[::1]:8080->80/sctp"), "{e}");
+        assert!(is_relayed(&parse(&["[::1]:8080:80"])[0]));
+        assert!(!is_relayed(&parse(&["[::]:8080:80"])[0]) && !is_relayed(&parse(&["127.0.0.1:8080:80"])[0]));
         let net = network(false, false, &[("com.docker.network.bridge.host_binding_ipv4", "127.0.0.1")]);
         let got = resolve_ports(&net, &parse(&["8080:80", "10.0.0.1:8081:81"]), []).unwrap();
         assert_eq!(got[0].host_ip, LO);

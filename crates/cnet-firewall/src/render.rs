@@ -12,6 +12,8 @@
 //!     set masq4_own   { type ipv4_addr . ifname; flags interval; } # subnet . its own bridge
 //!     set masq6       { type ipv6_addr; flags interval; }
 //!     set masq6_own   { type ipv6_addr . ifname; flags interval; }
+//!     set hairpin4    { type ipv4_addr . ifname; flags interval; } # subnet . its own bridge, every
+//!     set hairpin6    { type ipv6_addr . ifname; flags interval; } #   network that is not internal
 //!     # published ports, one pair of maps per kind (nft 1.0.6 cannot do concatenated map data):
 //!     map dnat4_addr     { type ipv4_addr . inet_proto . inet_service : ipv4_addr; }    # on one host address
 //!     map dnat4_port     { type ipv4_addr . inet_proto . inet_service : inet_service; }
@@ -30,7 +32,8 @@
 //!     }
 //!     chain postrouting {
 //!         type nat hook postrouting priority srcnat; policy accept;
-//!         ct status dnat iifname . oifname @bridge_self masquerade     # hairpin
+//!         ct status dnat ip saddr . oifname @hairpin4 masquerade      # hairpin
+//!         ct status dnat ip6 saddr . oifname @hairpin6 masquerade
 //!         ip saddr 127.0.0.0/8 oifname @bridges masquerade            # from the host's 127.0.0.1
 //!         ip saddr @masq4 ip saddr . oifname != @masq4_own masquerade
 //!         ip6 saddr @masq6 ip6 saddr . oifname != @masq6_own masquerade
@@ -60,7 +63,11 @@
 //! chain does the same for connections the host itself opens: to 127.0.0.1 this needs
 //! `route_localnet=1` on the bridge (the bridge driver sets it) and the 127.0.0.0/8 masquerade, or
 //! the reply could not come back. A container reaching a published port on its own bridge is
-//! masqueraded (hairpin), or the reply would go straight back over the bridge, un-NATed;
+//! masqueraded (hairpin), or the reply would go straight back over the bridge, un-NATed (and to a
+//! container reaching its own port, straight back inside its own namespace). The hairpin rules
+//! key on the source subnet and the output bridge, not on the input interface: with the kernel's
+//! bridge netfilter on (`bridge-nf-call-iptables`), such a packet is DNATed and bridged straight
+//! back, and the nat postrouting hook sees no input interface;
 //! `ct status dnat accept` lets published ports through the isolation between networks.
 
 use std::borrow::Cow;
@@ -86,6 +93,8 @@ pub const SET_MASQ4: &str = "masq4";
 pub const SET_MASQ4_OWN: &str = "masq4_own";
 pub const SET_MASQ6: &str = "masq6";
 pub const SET_MASQ6_OWN: &str = "masq6_own";
+pub const SET_HAIRPIN4: &str = "hairpin4";
+pub const SET_HAIRPIN6: &str = "hairpin6";
 
 pub const MAP_DNAT4_ADDR: &str = "dnat4_addr";
 pub const MAP_DNAT4_PORT: &str = "dnat4_port";
@@ -112,7 +121,7 @@ struct SetSpec {
     interval: bool,
 }
 
-const SETS: [SetSpec; 8] = [
+const SETS: [SetSpec; 10] = [
     SetSpec { name: SET_BRIDGES, key: &[SetType::Ifname], interval: false },
     SetSpec { name: SET_BRIDGE_SELF, key: &[SetType::Ifname, SetType::Ifname], interval: false },
     SetSpec { name: SET_ICC_OFF, key: &[SetType::Ifname, SetType::Ifname], interval: false },
@@ -121,6 +130,8 @@ const SETS: [SetSpec; 8] = [
     SetSpec { name: SET_MASQ4_OWN, key: &[SetType::Ipv4Addr, SetType::Ifname], interval: true },
     SetSpec { name: SET_MASQ6, key: &[SetType::Ipv6Addr], interval: true },
     SetSpec { name: SET_MASQ6_OWN, key: &[SetType::Ipv6Addr, SetType::Ifname], interval: true },
+    SetSpec { name: SET_HAIRPIN4, key: &[SetType::Ipv4Addr, SetType::Ifname], interval: true },
+    SetSpec { name: SET_HAIRPIN6, key: &[SetType::Ipv6Addr, SetType::Ifname], interval: true },
 ];
 
 struct MapSpec {
@@ -282,12 +293,18 @@ pub fn layout(table: &str) -> Vec<NfListObject<'static>> {
     for (expr, comment) in forward {
         objs.push(rule(table, CHAIN_FORWARD, expr, comment));
     }
-    objs.push(rule(
-        table,
-        CHAIN_POSTROUTING,
-        vec![ct_status_dnat(), is(iif_oif(), SET_BRIDGE_SELF), Statement::Masquerade(None)],
-        "hairpin: a published port reached from its own bridge",
-    ));
+    for (proto, set) in [("ip", SET_HAIRPIN4), ("ip6", SET_HAIRPIN6)] {
+        objs.push(rule(
+            table,
+            CHAIN_POSTROUTING,
+            vec![
+                ct_status_dnat(),
+                is(concat(vec![payload(proto, "saddr"), meta(MetaKey::Oifname)]), set),
+                Statement::Masquerade(None),
+            ],
+            "hairpin: a published port reached from its own bridge",
+        ));
+    }
     objs.push(rule(
         table,
         CHAIN_POSTROUTING,
@@ -395,8 +412,17 @@ fn elements(net: &NetworkRules) -> Vec<(&'static str, Vec<Expression<'static>>)>
     if net.internal {
         out.push((SET_INTERNAL, vec![br()]));
     }
+    let nets = net.networks();
+    if !net.internal {
+        for (v4, set) in [(true, SET_HAIRPIN4), (false, SET_HAIRPIN6)] {
+            let own: Vec<Expression<'static>> =
+                nets.iter().filter(|n| n.is_ipv4() == v4).map(|n| concat(vec![prefix(n), br()])).collect();
+            if !own.is_empty() {
+                out.push((set, own));
+            }
+        }
+    }
     if net.masquerades() {
-        let nets = net.networks();
         for (v4, set, own) in [(true, SET_MASQ4, SET_MASQ4_OWN), (false, SET_MASQ6, SET_MASQ6_OWN)] {
             let family: Vec<&IpNetwork> = nets.iter().filter(|n| n.is_ipv4() == v4).collect();
             if family.is_empty() {

@@ -45,12 +45,15 @@ fn assert_web_and_backend(l: &Value) {
     assert_eq!(values(l, "masq4_own"), vec![own("172.18.0.0", 16, w)]);
     assert_eq!(values(l, "masq6"), vec![pfx("fd00:18::", 64)]);
     assert_eq!(values(l, "masq6_own"), vec![own("fd00:18::", 64, w)]);
+    // Published ports reached from their own bridge: never on internal networks.
+    assert_eq!(values(l, "hairpin4"), vec![own("172.18.0.0", 16, w)]);
+    assert_eq!(values(l, "hairpin6"), vec![own("fd00:18::", 64, w)]);
 }
 
 fn assert_base_layout(l: &Value) {
     assert_eq!(chains(l), ["forward", "output", "postrouting", "prerouting"]);
     assert_eq!(rules(l, "forward").len(), 6, "{l:#}");
-    assert_eq!(rules(l, "postrouting").len(), 4, "{l:#}");
+    assert_eq!(rules(l, "postrouting").len(), 5, "{l:#}");
     assert_eq!(rules(l, "prerouting").len(), 4, "{l:#}");
     assert_eq!(rules(l, "output").len(), 4, "{l:#}");
 }
@@ -108,6 +111,8 @@ fn add_two_networks_then_list_the_rules() {
         for line in [
             "ip saddr @masq4 ip saddr . oifname != @masq4_own masquerade",
             "ip6 saddr @masq6 ip6 saddr . oifname != @masq6_own masquerade",
+            "ct status dnat ip saddr . oifname @hairpin4 masquerade",
+            "ct status dnat ip6 saddr . oifname @hairpin6 masquerade",
         ] {
             assert!(text.contains(line), "{line:?} missing from\n{text}");
         }
@@ -151,7 +156,7 @@ fn removing_one_network_keeps_the_other() {
 
         fw.remove_network(&backend()).await.unwrap();
         let empty = listing(&fw).await;
-        for set in ["bridges", "bridge_self", "icc_off", "internal", "masq4", "masq4_own"] {
+        for set in ["bridges", "bridge_self", "icc_off", "internal", "masq4", "masq4_own", "hairpin4", "hairpin6"] {
             assert!(values(&empty, set).is_empty(), "{set} not empty: {empty:#}");
         }
         assert_base_layout(&empty);

@@ -4,7 +4,7 @@ use ipnetwork::IpNetwork;
 use nix::libc;
 use rtnetlink::{
     LinkBridge, LinkUnspec, LinkVeth,
-    packet_route::link::{InfoData, InfoVeth},
+    packet_route::link::{InfoBridgePort, InfoData, InfoPortData, InfoPortKind, InfoVeth},
 };
 
 use crate::{
@@ -155,7 +155,9 @@ impl Kernel {
             // solicitations or MLD reports for the bridge to flood to every container. (A
             // kernel without IPv6 has nothing to turn off.)
             let _ = crate::sysctl::set_interface_sysctl("ipv6", host, "disable_ipv6", "1");
-            self.nl.set_up(host).await?;
+            // Up and in hairpin mode, in one request (the port data needs the port to be one
+            // already, so it cannot ride on the creation).
+            self.set_bridge_port_up_hairpin(host).await?;
             let index = ns.link_index(&cfg.name).await?;
             ns.configure_addressing(index, cfg).await
         };
@@ -166,6 +168,27 @@ impl Kernel {
             return Err(e);
         }
         Ok(())
+    }
+
+    /// `ip link set LINK up type bridge_slave hairpin on`: `link` must be a bridge port.
+    ///
+    /// Hairpin mode lets the bridge send a frame back out of the port it came in by. A container
+    /// that reaches its own published port through a host address needs it: with the kernel's
+    /// bridge netfilter on, the DNATed packet is bridged straight back to the port it came from.
+    /// Docker sets it on every port when it runs without its userland proxy, as cnet always does.
+    pub async fn set_bridge_port_up_hairpin(&self, link: &str) -> Result<()> {
+        check_ifname(link)?;
+        let msg = LinkUnspec::new_with_name(link)
+            .up()
+            .set_port_kind(InfoPortKind::Bridge)
+            .set_port_data(InfoPortData::BridgePort(vec![InfoBridgePort::HairpinMode(true)]))
+            .build();
+        // RTM_SETLINK ignores port data: RTM_NEWLINK without NLM_F_CREATE changes the link.
+        match self.nl.handle.link().set_port(msg).execute().await {
+            Ok(()) => Ok(()),
+            Err(e) if netlink_errno(&e) == Some(libc::ENODEV) => Err(self.nl.not_found(link)),
+            Err(e) => Err(self.nl.err(format!("set {link} up hairpin on"), e)),
+        }
     }
 
     /// `ip link set LINK master CONTROLLER up` (re-attaching a veth to a re-created bridge).

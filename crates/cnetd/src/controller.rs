@@ -77,6 +77,8 @@ pub struct Controller {
     drivers: BTreeMap<&'static str, Arc<dyn Driver>>,
     state: Mutex<State>,
     dns: crate::dns::Dns,
+    /// Relays of ports published on ::1 (see [`crate::proxy`]).
+    proxies: crate::proxy::Proxies,
 }
 
 fn now_rfc3339() -> String {
@@ -170,7 +172,8 @@ impl Controller {
         let store = Store::open(&cfg.state_dir)?;
         let drivers = drivers.into_iter().map(|d| (d.name(), d)).collect();
         let dns = crate::dns::Dns::new(&cfg.dns);
-        let ctl = Controller { cfg, kernel, store, drivers, state: Mutex::new(State::default()), dns };
+        let proxies = crate::proxy::Proxies::default();
+        let ctl = Controller { cfg, kernel, store, drivers, state: Mutex::new(State::default()), dns, proxies };
         std::fs::create_dir_all(ctl.netns_dir())?;
         cnet_kernel::netns::bind_current(&ctl.host_netns_path())?;
         ctl.restore().await?;
@@ -252,6 +255,12 @@ impl Controller {
             if path != self.host_netns_path() && !claimed.contains(&path) {
                 tracing::info!(path = %path.display(), "removing orphan namespace");
                 cnet_kernel::netns::remove(&path)?;
+            }
+        }
+        // Ports on ::1 are relayed by cnetd itself: they died with the previous run.
+        for e in st.endpoints.values() {
+            if let Err(err) = self.proxies.start(e) {
+                tracing::warn!(endpoint = %e.id, error = %err, "cannot relay published ports on ::1 again");
             }
         }
         self.dns.restore(&st.sandboxes, &st.endpoints, &st.networks).await;
@@ -728,7 +737,19 @@ impl Controller {
                 return Err(Error::internal(format!("attaching to sandbox {}: {e}", id::short(&sandbox.id))));
             }
         }
-        if let Err(e) = driver.program_external_connectivity(network, endpoint).await {
+        // Ports on ::1 are relayed by cnetd, the others published by the driver (which also
+        // refuses ports altogether if it cannot publish any).
+        let published = match driver.program_external_connectivity(network, endpoint).await {
+            Ok(()) => match self.proxies.start(endpoint) {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    let _ = driver.revoke_external_connectivity(network, endpoint).await;
+                    Err(e)
+                }
+            },
+            Err(e) => Err(e),
+        };
+        if let Err(e) = published {
             if join.interface.is_some() {
                 self.remove_sandbox_interface(sandbox, endpoint).await;
             }
@@ -775,6 +796,7 @@ impl Controller {
 
     /// The reverse of attach; errors are logged, never stop the clean-up.
     async fn detach(&self, driver: &dyn Driver, network: &Network, sandbox: &Sandbox, endpoint: &Endpoint) {
+        self.proxies.stop(&endpoint.id);
         if let Err(e) = driver.revoke_external_connectivity(network, endpoint).await {
             tracing::warn!(error = %e, endpoint = %endpoint.id, "revoking published ports");
         }

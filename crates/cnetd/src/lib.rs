@@ -5,6 +5,7 @@
 pub mod controller;
 pub mod dns;
 pub mod files;
+pub mod proxy;
 pub mod server;
 
 use std::os::unix::fs::PermissionsExt;

@@ -78,13 +78,15 @@ pub fn firewall_rules(cfg: &BridgeConfig, network: &Network) -> NetworkRules {
 
 /// The DNAT rules of an endpoint's published ports. A binding without a host address (after the
 /// network's `host_binding_ipv4`) is published on every host address of each family the endpoint
-/// has an address of; 0.0.0.0 and :: on every address of theirs; any other address on itself.
+/// has an address of; 0.0.0.0 and :: on every address of theirs; any other address on itself,
+/// except ::1, which no DNAT can reach a container from (cnetd relays it, see
+/// [`cnet_core::portspec::is_relayed`]).
 pub fn port_rules(cfg: &BridgeConfig, endpoint: &Endpoint) -> Vec<PortRule> {
     let owner = cnet_core::portspec::holder_name(endpoint).to_string();
     let dest4 = endpoint.ipv4.map(|a| a.ip());
     let dest6 = endpoint.ipv6.map(|a| a.ip());
     let mut rules = Vec::new();
-    for b in &endpoint.ports {
+    for b in endpoint.ports.iter().filter(|b| !cnet_core::portspec::is_relayed(b)) {
         let proto = match b.protocol {
             Protocol::Tcp => Proto::Tcp,
             Protocol::Udp => Proto::Udp,
@@ -129,7 +131,7 @@ pub async fn teardown_firewall(firewall: &Firewall, cfg: &BridgeConfig, network:
 }
 
 /// After a restart: the endpoint's host veth must still hang off its bridge (re-created bridges
-/// come back empty). A veth that is gone means its sandbox is gone too; the controller deals with it.
+/// come back empty), up and in hairpin mode. A veth that is gone means its sandbox is gone too; the controller deals with it.
 pub async fn reattach_endpoint(kernel: &Kernel, cfg: &BridgeConfig, host_veth: &str) -> Result<()> {
     let Some(link) = kernel.link_by_name(host_veth).await.internal(format!("looking up {host_veth}"))? else {
         tracing::warn!(veth = host_veth, bridge = %cfg.device, "endpoint's host veth is gone");
@@ -147,7 +149,9 @@ pub async fn reattach_endpoint(kernel: &Kernel, cfg: &BridgeConfig, host_veth: &
             .await
             .internal(format!("attaching {host_veth} to {}", cfg.device))?;
     }
-    Ok(())
+    // A re-attached port starts without hairpin mode (and ports made by older versions never had
+    // it): a container reaching its own published port needs it.
+    kernel.set_bridge_port_up_hairpin(host_veth).await.internal(format!("setting hairpin mode on {host_veth}"))
 }
 
 /// Deletes links with cnet's names that no record claims: bridges of deleted networks, veths of

@@ -98,6 +98,8 @@ fn expected_layout() -> Vec<Value> {
         set("masq4_own", json!(["ipv4_addr", "ifname"]), true),
         set("masq6", json!("ipv6_addr"), true),
         set("masq6_own", json!(["ipv6_addr", "ifname"]), true),
+        set("hairpin4", json!(["ipv4_addr", "ifname"]), true),
+        set("hairpin6", json!(["ipv6_addr", "ifname"]), true),
         map("dnat4_addr", json!(["ipv4_addr", "inet_proto", "inet_service"]), "ipv4_addr"),
         map("dnat4_port", json!(["ipv4_addr", "inet_proto", "inet_service"]), "inet_service"),
         map("dnat4_any_addr", json!(["inet_proto", "inet_service"]), "ipv4_addr"),
@@ -142,7 +144,12 @@ fn expected_layout() -> Vec<Value> {
         ),
         rule(
             "postrouting",
-            json!([ct_dnat(), lookup(iif_oif(), "bridge_self"), { "masquerade": null }]),
+            json!([ct_dnat(), lookup(saddr_oif("ip"), "hairpin4"), { "masquerade": null }]),
+            "hairpin: a published port reached from its own bridge",
+        ),
+        rule(
+            "postrouting",
+            json!([ct_dnat(), lookup(saddr_oif("ip6"), "hairpin6"), { "masquerade": null }]),
             "hairpin: a published port reached from its own bridge",
         ),
         rule(
@@ -192,6 +199,10 @@ fn expected_layout() -> Vec<Value> {
     out
 }
 
+fn saddr_oif(ip: &str) -> Value {
+    json!({ "concat": [{ "payload": { "protocol": ip, "field": "saddr" } }, meta("oifname")] })
+}
+
 fn ct_dnat() -> Value {
     json!({ "match": { "op": "in", "left": { "ct": { "key": "status" } }, "right": "dnat" } })
 }
@@ -229,6 +240,8 @@ fn web_elements() -> Vec<(&'static str, Vec<Value>)> {
     vec![
         ("bridges", vec![br()]),
         ("bridge_self", vec![pair(br(), br())]),
+        ("hairpin4", vec![pair(pfx("172.18.0.0", 16), br())]),
+        ("hairpin6", vec![pair(pfx("fd00:1::", 64), br())]),
         ("masq4", vec![pfx("172.18.0.0", 16)]),
         ("masq4_own", vec![pair(pfx("172.18.0.0", 16), br())]),
         ("masq6", vec![pfx("fd00:1::", 64)]),
@@ -291,6 +304,7 @@ fn add_network_normalises_subnets_and_skips_nat_when_asked() {
         vec![
             ("bridges", vec![br()]),
             ("bridge_self", vec![pair(br(), br())]),
+            ("hairpin4", vec![pair(pfx("10.1.2.0", 24), br())]),
             ("masq4", vec![pfx("10.1.2.0", 24)]),
             ("masq4_own", vec![pair(pfx("10.1.2.0", 24), br())]),
         ],
@@ -299,7 +313,14 @@ fn add_network_normalises_subnets_and_skips_nat_when_asked() {
     assert_eq!(to_json(add_network("t", &nat)), doc(expected));
 
     let no_nat = NetworkRules { masquerade: false, ..nat };
-    let expected = adds(vec![("bridges", vec![br()]), ("bridge_self", vec![pair(br(), br())])], "fedcba987654");
+    let expected = adds(
+        vec![
+            ("bridges", vec![br()]),
+            ("bridge_self", vec![pair(br(), br())]),
+            ("hairpin4", vec![pair(pfx("10.1.2.0", 24), br())]),
+        ],
+        "fedcba987654",
+    );
     assert_eq!(to_json(add_network("t", &no_nat)), doc(expected));
 }
 
