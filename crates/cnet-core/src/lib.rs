@@ -9,6 +9,7 @@ pub mod ipam;
 pub mod model;
 pub mod options;
 pub mod portspec;
+pub mod time;
 
 pub use driver::{Capabilities, Driver, JoinInfo, MacvlanMode, SandboxInterface};
 pub use error::{Error, Result, ResultExt};
