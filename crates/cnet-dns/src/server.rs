@@ -264,7 +264,7 @@ async fn serve_udp(scope: Arc<Scope>, sock: Arc<UdpSocket>) {
                 let upstreams = scope.upstreams();
                 let sock = sock.clone();
                 forwards.spawn(async move {
-                    let resp = forward_udp(&upstreams, query, question_end, limit).await;
+                    let resp = forward(Transport::Udp, &upstreams, query, question_end, limit).await;
                     if let Err(e) = sock.send_to(&resp, src).await {
                         trace!(error = %e, "DNS UDP send");
                     }
@@ -313,7 +313,9 @@ async fn serve_tcp_conn(scope: Arc<Scope>, mut stream: TcpStream) {
         let resp = match scope.answer_local(&msg, false, &mut out) {
             Outcome::Reply => std::mem::take(&mut out),
             Outcome::Drop => continue,
-            Outcome::Forward { question_end, .. } => forward_tcp(&scope.upstreams(), msg, question_end).await,
+            Outcome::Forward { question_end, .. } => {
+                forward(Transport::Tcp, &scope.upstreams(), msg, question_end, usize::from(u16::MAX)).await
+            }
         };
         let mut framed = Vec::with_capacity(resp.len() + 2);
         framed.extend_from_slice(&(resp.len() as u16).to_be_bytes());
@@ -339,10 +341,23 @@ fn per_try(n: usize) -> Duration {
     (FORWARD_BUDGET / n.max(1) as u32).max(MIN_TRY)
 }
 
+/// How a query travels to the upstreams: as the client sent it.
+#[derive(Clone, Copy)]
+enum Transport {
+    Udp,
+    Tcp,
+}
+
 /// Asks the upstreams in order; the first useful answer wins (SERVFAIL or REFUSED moves on to the
 /// next one while there is one). Returns what to send to the client: the answer with the client's
 /// id, cut to a TC answer if longer than `limit`, or SERVFAIL.
-async fn forward_udp(upstreams: &[SocketAddr], mut query: Vec<u8>, question_end: usize, limit: usize) -> Vec<u8> {
+async fn forward(
+    transport: Transport,
+    upstreams: &[SocketAddr],
+    mut query: Vec<u8>,
+    question_end: usize,
+    limit: usize,
+) -> Vec<u8> {
     let orig = [query[0], query[1]];
     query[..2].copy_from_slice(&rand::random::<u16>().to_be_bytes());
     let deadline = Instant::now() + FORWARD_BUDGET;
@@ -352,18 +367,22 @@ async fn forward_udp(upstreams: &[SocketAddr], mut query: Vec<u8>, question_end:
         if left.is_zero() {
             break;
         }
-        match tokio::time::timeout(per_try(upstreams.len()).min(left), exchange_udp(*up, &query, question_end)).await {
+        let exchange = async {
+            match transport {
+                Transport::Udp => exchange_udp(*up, &query, question_end).await,
+                Transport::Tcp => exchange_tcp(*up, &query, question_end).await,
+            }
+        };
+        match tokio::time::timeout(per_try(upstreams.len()).min(left), exchange).await {
             Ok(Ok(resp)) => {
                 let rcode = wire::rcode(&resp);
-                if matches!(rcode, wire::RCODE_SERVFAIL | wire::RCODE_REFUSED) && i + 1 < upstreams.len() {
-                    fallback = Some(resp);
-                    continue;
-                }
                 fallback = Some(resp);
-                break;
+                if !(matches!(rcode, wire::RCODE_SERVFAIL | wire::RCODE_REFUSED) && i + 1 < upstreams.len()) {
+                    break;
+                }
             }
-            Ok(Err(e)) => debug!(upstream = %up, error = %e, "forwarding over UDP"),
-            Err(_) => debug!(upstream = %up, "no answer from upstream (UDP)"),
+            Ok(Err(e)) => debug!(upstream = %up, error = %e, "forwarding"),
+            Err(_) => debug!(upstream = %up, "no answer from upstream"),
         }
     }
     query[..2].copy_from_slice(&orig);
@@ -396,43 +415,6 @@ async fn exchange_udp(upstream: SocketAddr, query: &[u8], question_end: usize) -
             return Ok(buf);
         }
         trace!(upstream = %upstream, "ignoring a datagram that does not answer the query");
-    }
-}
-
-/// [`forward_udp`] over TCP, for clients that asked over TCP (no size limit).
-async fn forward_tcp(upstreams: &[SocketAddr], mut query: Vec<u8>, question_end: usize) -> Vec<u8> {
-    let orig = [query[0], query[1]];
-    query[..2].copy_from_slice(&rand::random::<u16>().to_be_bytes());
-    let deadline = Instant::now() + FORWARD_BUDGET;
-    let mut fallback = None;
-    for (i, up) in upstreams.iter().enumerate() {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            break;
-        }
-        match tokio::time::timeout(per_try(upstreams.len()).min(left), exchange_tcp(*up, &query, question_end)).await {
-            Ok(Ok(resp)) => {
-                let rcode = wire::rcode(&resp);
-                fallback = Some(resp);
-                if !(matches!(rcode, wire::RCODE_SERVFAIL | wire::RCODE_REFUSED) && i + 1 < upstreams.len()) {
-                    break;
-                }
-            }
-            Ok(Err(e)) => debug!(upstream = %up, error = %e, "forwarding over TCP"),
-            Err(_) => debug!(upstream = %up, "no answer from upstream (TCP)"),
-        }
-    }
-    query[..2].copy_from_slice(&orig);
-    match fallback {
-        Some(mut resp) => {
-            resp[..2].copy_from_slice(&orig);
-            resp
-        }
-        None => {
-            let mut out = Vec::new();
-            servfail(&mut out, &query, usize::from(u16::MAX));
-            out
-        }
     }
 }
 
