@@ -17,6 +17,11 @@ pub enum Error {
     /// `ensure_bridge` found a link of that name that is not a bridge.
     #[error("link {name:?} exists but is {}, not a bridge", kind_name(.kind))]
     NotABridge { name: String, kind: Option<String> },
+    /// A link of that name exists but is not the one the operation would have made (e.g.
+    /// `create_vxlan` finding a veth, or a vxlan with another VNI). `found` and `wanted` describe
+    /// both: "a veth link", "a vxlan link with VNI 7".
+    #[error("link {name:?} exists but is {found}, not {wanted}")]
+    LinkConflict { name: String, found: String, wanted: String },
     /// An argument that the kernel would reject (or that would escape `/proc/sys`).
     #[error("invalid {what} {value:?}: {reason}")]
     Invalid { what: &'static str, value: String, reason: &'static str },
@@ -81,7 +86,7 @@ fn in_netns(netns: &Option<PathBuf>) -> String {
     }
 }
 
-fn kind_name(kind: &Option<String>) -> String {
+pub(crate) fn kind_name(kind: &Option<String>) -> String {
     match kind {
         Some(k) => format!("a {k} link"),
         None => "a link of no kind".to_string(),
@@ -127,5 +132,11 @@ mod tests {
         assert_eq!(e.errno(), Some(nix::libc::EINVAL));
         let e = Error::NotABridge { name: "x".into(), kind: Some("veth".into()) };
         assert_eq!(e.to_string(), "link \"x\" exists but is a veth link, not a bridge");
+        let e = Error::LinkConflict {
+            name: "vx0".into(),
+            found: "a vxlan link with VNI 7".into(),
+            wanted: "a vxlan link with VNI 42".into(),
+        };
+        assert_eq!(e.to_string(), "link \"vx0\" exists but is a vxlan link with VNI 7, not a vxlan link with VNI 42");
     }
 }

@@ -1,7 +1,8 @@
 //! cnet-kernel is the only crate of cnet that speaks to the kernel's networking stack: network
 //! namespaces (created, bound at paths, entered on throwaway threads), links (bridges, veth pairs),
-//! addresses, routes and sysctls, all over rtnetlink or `/proc/sys`. Later neighbours and FDB
-//! entries live here too.
+//! addresses, routes and sysctls, all over rtnetlink or `/proc/sys`; and what overlay networks add
+//! to those: VXLAN links, their FDB entries (which VTEP a MAC address is behind) and permanent
+//! neighbours (what their ARP/ND proxy answers), see [`VxlanSpec`].
 //!
 //! What it must never do: shell out to `ip`, `bridge` or `sysctl` (tests may, to check results),
 //! call `setns()` on a tokio worker or blocking-pool thread (those threads are reused, so every
@@ -20,6 +21,7 @@ pub mod netns;
 mod nl;
 mod sandbox;
 mod sysctl;
+mod vxlan;
 
 pub use error::{Error, Result};
 pub use kernel::Kernel;
@@ -27,3 +29,4 @@ pub use link::{InterfaceConfig, Link, format_mac, parse_mac, random_mac};
 pub use macvlan::{AliasedLink, MacVlanMode};
 pub use sandbox::NetnsHandle;
 pub use sysctl::{get_sysctl, set_interface_sysctl, set_sysctl};
+pub use vxlan::VxlanSpec;

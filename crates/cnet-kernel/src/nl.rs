@@ -54,15 +54,34 @@ impl Nl {
 
     /// One `RTM_GETLINK` by name (never a dump).
     pub(crate) async fn link_by_name(&self, name: &str) -> Result<Option<Link>> {
+        Ok(self.link_message_by_name(name).await?.as_ref().map(Link::from_message))
+    }
+
+    /// [`Nl::link_by_name`], the kernel's whole answer (for the kind-specific `IFLA_INFO_DATA`).
+    pub(crate) async fn link_message_by_name(&self, name: &str) -> Result<Option<LinkMessage>> {
         check_ifname(name)?;
-        let mut stream = self.handle.link().get().match_name(name).execute();
+        let stream = self.handle.link().get().match_name(name).execute();
+        self.single_link(stream, || format!("get link {name}")).await
+    }
+
+    /// One `RTM_GETLINK` by index; `None` when no link has it.
+    pub(crate) async fn link_by_index(&self, index: u32) -> Result<Option<Link>> {
+        let stream = self.handle.link().get().match_index(index).execute();
+        Ok(self.single_link(stream, || format!("get link #{index}")).await?.as_ref().map(Link::from_message))
+    }
+
+    async fn single_link<S, W>(&self, mut stream: S, what: impl FnOnce() -> W) -> Result<Option<LinkMessage>>
+    where
+        S: futures::Stream<Item = Result<LinkMessage, rtnetlink::Error>> + Unpin,
+        W: Display,
+    {
         let mut found = None;
         loop {
             match stream.try_next().await {
-                Ok(Some(msg)) => found = Some(Link::from_message(&msg)),
+                Ok(Some(msg)) => found = Some(msg),
                 Ok(None) => return Ok(found),
                 Err(e) if netlink_errno(&e) == Some(libc::ENODEV) => return Ok(None),
-                Err(e) => return Err(self.err(format!("get link {name}"), e)),
+                Err(e) => return Err(self.err(what(), e)),
             }
         }
     }
