@@ -9,6 +9,7 @@ packages=(
     nftables          # cnet-firewall drives the `nft` binary through the nftables crate
     iproute2          # tests and examples only (product code speaks netlink itself)
     protobuf-compiler # etcd-client's build script runs protoc
+    libprotobuf-dev   # ... and imports google/protobuf/*.proto from it
     busybox-static    # the built-in busybox image, and the clients inside test namespaces
     bind9-dnsutils    # dig, for DNS tests
     etcd-server       # overlay control plane, started by tests on their own

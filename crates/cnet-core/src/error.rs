@@ -14,6 +14,9 @@ pub enum Error {
     FailedPrecondition(String),
     #[error("{0}")]
     Internal(String),
+    /// A service cnet depends on (the cluster store) cannot be reached; trying later may work.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -34,6 +37,9 @@ impl Error {
     pub fn internal(msg: impl Into<String>) -> Self {
         Error::Internal(msg.into())
     }
+    pub fn unavailable(msg: impl Into<String>) -> Self {
+        Error::Unavailable(msg.into())
+    }
 
     /// Prefixes the message with what was being done, keeping the kind.
     pub fn context(self, what: impl std::fmt::Display) -> Self {
@@ -43,6 +49,7 @@ impl Error {
             Error::InvalidArgument(m) => Error::InvalidArgument(format!("{what}: {m}")),
             Error::FailedPrecondition(m) => Error::FailedPrecondition(format!("{what}: {m}")),
             Error::Internal(m) => Error::Internal(format!("{what}: {m}")),
+            Error::Unavailable(m) => Error::Unavailable(format!("{what}: {m}")),
         }
     }
 }

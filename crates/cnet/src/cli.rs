@@ -41,6 +41,8 @@ pub enum Command {
     Create(NetworkCreateArgs),
     /// Display system-wide information
     Info(InfoArgs),
+    /// Manage the nodes of the cluster (overlay networks)
+    Node(NodeArgs),
     /// Create and run a new container from an image
     Run(Box<RunArgs>),
     /// List containers
@@ -458,6 +460,27 @@ pub struct NetworkPruneArgs {
 /// Flags of `cnet info`.
 #[derive(Debug, Clone, Default, Args)]
 pub struct InfoArgs {}
+
+/// `cnet node`.
+#[derive(Debug, Args)]
+pub struct NodeArgs {
+    #[command(subcommand)]
+    pub command: NodeCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NodeCommand {
+    /// List the nodes of the cluster: name, address (VTEP), state, endpoints
+    #[command(visible_alias = "list")]
+    Ls(NodeLsArgs),
+}
+
+#[derive(Debug, Clone, Default, Args)]
+pub struct NodeLsArgs {
+    /// Only display node names
+    #[arg(short, long)]
+    pub quiet: bool,
+}
 
 /// `-H` accepts a plain path or `unix://PATH`, like Docker's `unix:///var/run/docker.sock`.
 /// An empty value (e.g. `CNET_SOCKET=`) means the default socket.

@@ -41,6 +41,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         },
         Command::Create(args) => network::create(socket, &args, &mut std::io::stdout().lock()).await,
         Command::Info(args) => system::info(socket, &args).await,
+        Command::Node(args) => match args.command {
+            cnet::cli::NodeCommand::Ls(args) => system::node_ls(socket, &args).await,
+        },
         Command::Run(args) => container::run(&ctx, &args).await,
         Command::Ps(args) => container::ps(&ctx, &args).await,
         Command::Port(args) => container::port(&ctx, &args).await,

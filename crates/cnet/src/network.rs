@@ -285,6 +285,10 @@ pub struct ContainerView {
     pub ipv4_address: String,
     #[serde(rename = "IPv6Address")]
     pub ipv6_address: String,
+    /// Global networks: the cluster node the endpoint lives on (other nodes' endpoints are listed
+    /// too, keyed `ep-<endpoint id>`).
+    #[serde(rename = "Node", skip_serializing_if = "String::is_empty", default)]
+    pub node: String,
 }
 
 /// Maps the API's `Network` to the `docker network inspect` shape. `Containers` is keyed by
@@ -328,6 +332,7 @@ pub fn inspect_view(n: &Network) -> NetworkView {
                     mac_address: e.mac_address.clone(),
                     ipv4_address: e.ipv4_address.clone(),
                     ipv6_address: e.ipv6_address.clone(),
+                    node: e.node.clone(),
                 };
                 (key, view)
             })
@@ -609,6 +614,7 @@ eeeeeeeeeeee   none      null      local
                 mac_address: "02:42:ac:14:05:02".into(),
                 ipv4_address: "172.20.5.2/16".into(),
                 ipv6_address: "fd00:20::2/64".into(),
+                ..Default::default()
             }],
         }
     }

@@ -1,12 +1,12 @@
-//! `cnet info`.
+//! `cnet info` and `cnet node ls`.
 
 use std::io::{self, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
-use cnet_api::v1::{InfoRequest, InfoResponse};
+use cnet_api::v1::{InfoRequest, InfoResponse, ListNodesRequest, Node};
 
-use crate::cli::InfoArgs;
+use crate::cli::{InfoArgs, NodeLsArgs};
 use crate::client::Daemon;
 
 /// `cnet info`: the daemon's state as `Key: value` lines.
@@ -30,7 +30,40 @@ pub fn render_info(info: &InfoResponse, socket: &Path) -> String {
         ("Socket", socket.display().to_string()),
         ("Client Version", env!("CARGO_PKG_VERSION").to_string()),
     ];
-    lines.iter().map(|(k, v)| format!("{k}: {v}\n")).collect()
+    let mut out: String = lines.iter().map(|(k, v)| format!("{k}: {v}\n")).collect();
+    match &info.cluster {
+        Some(c) => {
+            out.push_str(&format!("Cluster Store: {}\n", c.store));
+            out.push_str(&format!("Cluster Store Status: {}\n", if c.connected { "connected" } else { "unreachable" }));
+            out.push_str(&format!("Node Name: {}\n", c.node));
+            out.push_str(&format!("Cluster Advertise: {}\n", c.advertise));
+            out.push_str(&format!("Cluster Lease TTL: {}s\n", c.ttl_seconds));
+        }
+        None => out.push_str("Cluster Store: none (overlay networks disabled)\n"),
+    }
+    out
+}
+
+/// `cnet node ls`: the cluster's nodes, this one marked with `*`.
+pub async fn node_ls(socket: &Path, args: &NodeLsArgs) -> anyhow::Result<ExitCode> {
+    let daemon = Daemon::connect(socket).await?;
+    let reply = daemon.system().list_nodes(ListNodesRequest {}).await.map_err(|s| daemon.error(s))?.into_inner();
+    io::stdout().lock().write_all(render_nodes(&reply.nodes, args.quiet).as_bytes())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn render_nodes(nodes: &[Node], quiet: bool) -> String {
+    if quiet {
+        return nodes.iter().map(|n| format!("{}\n", n.name)).collect();
+    }
+    let name_w = nodes.iter().map(|n| n.name.len() + 2).max().unwrap_or(0).max(4);
+    let addr_w = nodes.iter().map(|n| n.address.len()).max().unwrap_or(0).max(7);
+    let mut out = format!("{:<name_w$}   {:<addr_w$}   {:<5}   ENDPOINTS\n", "NAME", "ADDRESS", "STATE");
+    for n in nodes {
+        let name = if n.self_ { format!("{} *", n.name) } else { n.name.clone() };
+        out.push_str(&format!("{name:<name_w$}   {:<addr_w$}   {:<5}   {}\n", n.address, n.state, n.endpoints));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -47,6 +80,7 @@ mod tests {
             sandboxes: 2,
             endpoints: 4,
             pid: 1234,
+            cluster: None,
         };
         let text = render_info(&info, Path::new("/run/cnet/cnetd.sock"));
         let expected_prefix = "\
@@ -61,5 +95,27 @@ Socket: /run/cnet/cnetd.sock
 Client Version: ";
         assert!(text.starts_with(expected_prefix), "{text}");
         assert!(text.ends_with('\n'));
+        assert!(text.contains("Cluster Store: none"), "{text}");
+    }
+
+    #[test]
+    fn node_table() {
+        let node = |name: &str, addr: &str, state: &str, eps: u32, me: bool| Node {
+            name: name.into(),
+            address: addr.into(),
+            state: state.into(),
+            endpoints: eps,
+            joined: String::new(),
+            self_: me,
+        };
+        let text = render_nodes(
+            &[node("host1", "192.0.2.1", "ready", 2, true), node("h2", "192.0.2.2", "down", 0, false)],
+            false,
+        );
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0].split_whitespace().collect::<Vec<_>>(), ["NAME", "ADDRESS", "STATE", "ENDPOINTS"]);
+        assert_eq!(lines[1].split_whitespace().collect::<Vec<_>>(), ["host1", "*", "192.0.2.1", "ready", "2"]);
+        assert_eq!(lines[2].split_whitespace().collect::<Vec<_>>(), ["h2", "192.0.2.2", "down", "0"]);
+        assert_eq!(render_nodes(&[node("a", "x", "ready", 0, false)], true), "a\n");
     }
 }

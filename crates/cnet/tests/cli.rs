@@ -160,6 +160,27 @@ impl SystemService for Fake {
             sandboxes: 1,
             endpoints: 1,
             pid: 42,
+            cluster: Some(ClusterInfo {
+                store: "etcd://192.0.2.100:2379".into(),
+                node: "host1".into(),
+                advertise: "192.0.2.1".into(),
+                connected: true,
+                ttl_seconds: 30,
+            }),
+        }))
+    }
+
+    async fn list_nodes(&self, _request: Request<ListNodesRequest>) -> Result<Response<ListNodesResponse>, Status> {
+        let node = |name: &str, address: &str, state: &str, endpoints: u32, me: bool| Node {
+            name: name.into(),
+            address: address.into(),
+            state: state.into(),
+            endpoints,
+            joined: String::new(),
+            self_: me,
+        };
+        Ok(Response::new(ListNodesResponse {
+            nodes: vec![node("host1", "192.0.2.1", "ready", 3, true), node("host2", "192.0.2.2", "down", 0, false)],
         }))
     }
 }
@@ -350,6 +371,21 @@ fn info_lines() {
     assert!(out.contains("Server Version: 9.9.9\n"), "{out}");
     assert!(out.contains("Networks: 4\n"), "{out}");
     assert!(out.contains(&format!("Socket: {}\n", d.socket.display())), "{out}");
+    assert!(out.contains("Cluster Store: etcd://192.0.2.100:2379\n"), "{out}");
+    assert!(out.contains("Node Name: host1\n"), "{out}");
+}
+
+#[test]
+fn node_ls() {
+    let d = Daemon::start();
+    let o = d.cnet(&["node", "ls"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows: Vec<Vec<String>> = stdout(&o).lines().map(|l| l.split_whitespace().map(String::from).collect()).collect();
+    assert_eq!(rows[0], ["NAME", "ADDRESS", "STATE", "ENDPOINTS"]);
+    assert_eq!(rows[1], ["host1", "*", "192.0.2.1", "ready", "3"]);
+    assert_eq!(rows[2], ["host2", "192.0.2.2", "down", "0"]);
+    let o = d.cnet(&["node", "ls", "-q"]);
+    assert_eq!(stdout(&o), "host1\nhost2\n");
 }
 
 #[test]

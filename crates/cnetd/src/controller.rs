@@ -10,15 +10,19 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use cnet_cluster::{Cluster, ClusterEvent, ClusterView, EndpointRecord};
 use cnet_core::ipam::{self, AddressPool, PoolRequest};
 use cnet_core::{
     DnsConfig, Driver, Endpoint, Error, Network, PortBinding, Result, ResultExt, Sandbox, SandboxInterface, Scope, id,
 };
+use cnet_driver_overlay::{OverlayDriver, Peer};
 use cnet_kernel::{InterfaceConfig, Kernel, NetnsHandle};
 use cnet_store::{Batch, Store};
 use tokio::sync::Mutex;
 
 use crate::files;
+
+mod cluster;
 
 /// What `cnet network create` asks for, parsed but not yet checked against state.
 #[derive(Debug, Clone, Default)]
@@ -68,6 +72,17 @@ struct State {
     pools: HashMap<String, Vec<AddressPool>>,
     endpoints: HashMap<String, Endpoint>,
     sandboxes: HashMap<String, Sandbox>,
+    /// Endpoints of global networks that live on other nodes, by endpoint id.
+    remote: HashMap<String, EndpointRecord>,
+    /// Local endpoints the cluster store refused when they were registered again (their address
+    /// was taken while this node was away), with why.
+    conflicts: HashMap<String, String>,
+}
+
+/// The cluster store and the overlay driver, when cnetd joined a cluster.
+pub struct ClusterParts {
+    pub cluster: Arc<Cluster>,
+    pub overlay: Arc<OverlayDriver>,
 }
 
 pub struct Controller {
@@ -79,6 +94,7 @@ pub struct Controller {
     dns: crate::dns::Dns,
     /// Relays of ports published on ::1 (see [`crate::proxy`]).
     proxies: crate::proxy::Proxies,
+    cluster: Option<ClusterParts>,
 }
 
 /// Docker's rule for network and container names.
@@ -150,12 +166,18 @@ impl State {
 impl Controller {
     /// Opens the store, restores every record into the kernel (re-creating what is missing and
     /// removing orphans), and makes the built-in networks on first start.
-    pub async fn start(cfg: Config, kernel: Kernel, drivers: Vec<Arc<dyn Driver>>) -> anyhow::Result<Controller> {
+    pub async fn start(
+        cfg: Config,
+        kernel: Kernel,
+        drivers: Vec<Arc<dyn Driver>>,
+        cluster: Option<ClusterParts>,
+    ) -> anyhow::Result<Controller> {
         let store = Store::open(&cfg.state_dir)?;
         let drivers = drivers.into_iter().map(|d| (d.name(), d)).collect();
         let dns = crate::dns::Dns::new(&cfg.dns);
         let proxies = crate::proxy::Proxies::default();
-        let ctl = Controller { cfg, kernel, store, drivers, state: Mutex::new(State::default()), dns, proxies };
+        let ctl =
+            Controller { cfg, kernel, store, drivers, state: Mutex::new(State::default()), dns, proxies, cluster };
         std::fs::create_dir_all(ctl.netns_dir())?;
         cnet_kernel::netns::bind_current(&ctl.host_netns_path())?;
         ctl.restore().await?;
@@ -273,12 +295,22 @@ impl Controller {
     // ------------------------------------------------------------------ networks
 
     pub async fn create_network(&self, req: NetworkRequest) -> Result<Network> {
-        self.create_network_inner(req, false).await
+        let network = self.create_network_inner(req, false).await?;
+        if network.scope == Scope::Local {
+            self.publish_local_subnets().await;
+        }
+        Ok(network)
     }
 
     async fn create_network_inner(&self, req: NetworkRequest, builtin: bool) -> Result<Network> {
         validate_name("network", &req.name)?;
         let driver_name = if req.driver.is_empty() { "bridge" } else { req.driver.as_str() };
+        if driver_name == "overlay" && self.cluster.is_none() {
+            return Err(Error::precondition(
+                "overlay networks need a cluster store: start cnetd with --cluster-store etcd://HOST:PORT and \
+                 --cluster-advertise ADDR|IFACE",
+            ));
+        }
         let driver = self.driver(driver_name)?.clone();
         let caps = driver.capabilities();
         if !caps.user_creatable && !builtin {
@@ -293,6 +325,9 @@ impl Controller {
         let mut st = self.state.lock().await;
         if st.networks.values().any(|n| n.name == req.name) {
             return Err(Error::exists(format!("network with name {} already exists", req.name)));
+        }
+        if caps.scope == Scope::Global {
+            return self.create_global_network(&mut st, req, &*driver).await;
         }
         let pools = if caps.needs_ipam { self.plan_pools(&st, &req, builtin).await? } else { vec![] };
         let network = Network {
@@ -321,6 +356,74 @@ impl Controller {
         st.networks.insert(network.id.clone(), network.clone());
         tracing::info!(network = %network.name, id = %network.short_id(), driver = %network.driver, "network created");
         Ok(network)
+    }
+
+    /// A global network is made in the cluster store (which picks its VNI and subnet, unique
+    /// cluster-wide); this node caches it like every other node does when its watch sees it. No
+    /// kernel object exists until a local endpoint joins.
+    async fn create_global_network(&self, st: &mut State, req: NetworkRequest, driver: &dyn Driver) -> Result<Network> {
+        let parts = self.cluster.as_ref().expect("global drivers exist only in a cluster");
+        let mut pools = Vec::new();
+        for p in &req.pools {
+            if p.subnet.is_empty() {
+                return Err(Error::invalid(
+                    "an IPAM config needs a subnet: pass --subnet with --gateway or --ip-range",
+                ));
+            }
+            let subnet = ipam::parse_cidr("subnet", &p.subnet)?;
+            if let Some(other) =
+                st.networks.values().find(|n| n.pools.iter().any(|q| ipam::overlaps(&q.subnet, &subnet)))
+            {
+                return Err(Error::precondition(format!("subnet {subnet} overlaps with network {}", other.name)));
+            }
+            pools.push(ipam::build_pool(p, subnet, true)?);
+        }
+        let mut options = req.options.clone();
+        let requested_vni = match options.remove(cnet_cluster::alloc::VNI_OPTION) {
+            Some(v) => Some(cnet_cluster::alloc::parse_vni(&v)?),
+            None => None,
+        };
+        let network = Network {
+            id: id::new_id(),
+            name: req.name.clone(),
+            driver: driver.name().to_string(),
+            scope: Scope::Global,
+            pools,
+            options,
+            labels: req.labels,
+            internal: req.internal,
+            attachable: true,
+            enable_ipv6: req.enable_ipv6,
+            created: cnet_core::time::now_rfc3339(),
+            builtin: false,
+        };
+        driver.validate_network(&network)?;
+        let mut host_taken: Vec<ipnetwork::IpNetwork> =
+            self.kernel.route_destinations().await.internal("listing host routes")?;
+        host_taken.extend(st.taken_subnets());
+        let network = parts
+            .cluster
+            .create_network(network, requested_vni, &host_taken, |subnet| {
+                ipam::build_pool(&PoolRequest::default(), subnet, true)
+            })
+            .await?;
+        self.cache_global_network(st, &network);
+        tracing::info!(network = %network.name, id = %network.short_id(), vni = ?network.options.get(cnet_cluster::alloc::VNI_OPTION), "global network created");
+        Ok(network)
+    }
+
+    /// Keeps a global network in the local store too, so a restart without etcd still knows the
+    /// networks its endpoints are on.
+    fn cache_global_network(&self, st: &mut State, network: &Network) {
+        if st.networks.get(&network.id) == Some(network) {
+            return;
+        }
+        let mut batch = Batch::new();
+        batch.put_network(network);
+        if let Err(e) = self.store.commit(batch) {
+            tracing::warn!(network = %network.name, error = %e, "cannot cache the global network locally");
+        }
+        st.networks.insert(network.id.clone(), network.clone());
     }
 
     /// Checks the requested subnets against each other and every existing network, and picks
@@ -392,6 +495,10 @@ impl Controller {
         let mut st = self.state.lock().await;
         let network = st.find_network(reference)?.clone();
         self.remove_network_locked(&mut st, &network).await?;
+        drop(st);
+        if network.scope == Scope::Local {
+            self.publish_local_subnets().await;
+        }
         Ok(network)
     }
 
@@ -409,6 +516,16 @@ impl Controller {
                 network.name, network.id
             )));
         }
+        if network.scope == Scope::Global {
+            let parts = self.cluster.as_ref().ok_or_else(|| {
+                Error::precondition(format!(
+                    "network {} is global: removing it needs the cluster store (start cnetd with --cluster-store)",
+                    network.name
+                ))
+            })?;
+            parts.cluster.remove_network(network).await?;
+            st.remote.retain(|_, r| r.network_id != network.id);
+        }
         self.driver(&network.driver)?.delete_network(network).await?;
         let mut batch = Batch::new();
         batch.delete_network(&network.id);
@@ -424,7 +541,8 @@ impl Controller {
         let candidates: Vec<Network> = st
             .networks
             .values()
-            .filter(|n| !n.builtin && st.endpoints_of_network(&n.id).next().is_none())
+            // Global networks are the cluster's: other nodes may use them.
+            .filter(|n| !n.builtin && n.scope == Scope::Local && st.endpoints_of_network(&n.id).next().is_none())
             .cloned()
             .collect();
         let mut removed = Vec::new();
@@ -578,8 +696,19 @@ impl Controller {
 
         // Published ports are checked (and random host ports picked) before anything is made.
         let ports = cnet_core::portspec::resolve_ports(&network, &req.ports, st.endpoints.values())?;
+        let endpoint_id = id::new_id();
+        let global = self.global_parts(&network)?;
         // Leases first: they are the cheapest to undo.
-        let (ipv4, ipv6) = if caps.needs_ipam { self.lease(&mut st, &network, &req)? } else { (None, None) };
+        let (ipv4, ipv6) = match global {
+            Some(parts) => {
+                if req.ipv6.is_some() {
+                    return Err(Error::invalid(format!("network {} has no IPv6 subnet", network.name)));
+                }
+                (Some(parts.cluster.lease_address(&network, req.ipv4, &endpoint_id).await?), None)
+            }
+            None if caps.needs_ipam => self.lease(&mut st, &network, &req)?,
+            None => (None, None),
+        };
         let ifname = {
             let used: Vec<String> = st.endpoints_of_sandbox(&sandbox.id).map(|e| e.ifname.clone()).collect();
             (0..).map(|i| format!("eth{i}")).find(|n| !used.contains(n)).expect("an unused ethN exists")
@@ -589,7 +718,7 @@ impl Controller {
             _ => id::random_mac(),
         });
         let mut endpoint = Endpoint {
-            id: id::new_id(),
+            id: endpoint_id,
             name: sandbox.name.clone(),
             network_id: network.id.clone(),
             sandbox_id: sandbox.id.clone(),
@@ -603,20 +732,36 @@ impl Controller {
         };
 
         let leased = started.elapsed();
-        match self.attach(&*driver, &network, &sandbox, &mut endpoint).await {
-            Ok(()) => {}
-            Err(e) => {
-                st.release(&endpoint);
-                return Err(e);
+        // Undoes the lease: local pools, or the cluster store's key.
+        let release = async |st: &mut State, endpoint: &Endpoint| {
+            st.release(endpoint);
+            if let (Some(parts), Some(ip)) = (global, endpoint.ipv4)
+                && let Err(e) = parts.cluster.release_address(&network.id, ip.ip(), &endpoint.id).await
+            {
+                tracing::warn!(error = %e, "returning a cluster lease (it expires with this node's lease)");
             }
+        };
+        if let Err(e) = self.attach(&*driver, &network, &sandbox, &mut endpoint).await {
+            release(&mut st, &endpoint).await;
+            return Err(e);
         }
         let attached = started.elapsed();
         let mut batch = Batch::new();
         batch.put_endpoint(&endpoint);
         if let Err(e) = self.store.commit(batch) {
             self.detach(&*driver, &network, &sandbox, &endpoint).await;
-            st.release(&endpoint);
+            release(&mut st, &endpoint).await;
             return Err(Error::internal(e.to_string()));
+        }
+        if let Some(parts) = global
+            && let Err(e) = parts.cluster.register_endpoint(&self.cluster_record(&endpoint)).await
+        {
+            self.detach(&*driver, &network, &sandbox, &endpoint).await;
+            let mut batch = Batch::new();
+            batch.delete_endpoint(&endpoint.id);
+            let _ = self.store.commit(batch);
+            release(&mut st, &endpoint).await;
+            return Err(e);
         }
         st.endpoints.insert(endpoint.id.clone(), endpoint.clone());
         self.dns.endpoint_added(&sandbox, &endpoint, &network).await;
@@ -821,6 +966,13 @@ impl Controller {
         self.store.commit(batch).internal("removing endpoint record")?;
         st.release(endpoint);
         st.endpoints.remove(&endpoint.id);
+        st.conflicts.remove(&endpoint.id);
+        if let Some(parts) = self.global_parts(&network)?
+            && let Err(e) = parts.cluster.release_endpoint(&self.cluster_record(endpoint)).await
+        {
+            // The next resync withdraws it (or it expires with this node's lease).
+            tracing::warn!(endpoint = %id::short(&endpoint.id), error = %e, "cannot withdraw the endpoint from the cluster store now");
+        }
         self.dns.endpoint_removed(endpoint);
         Ok(())
     }

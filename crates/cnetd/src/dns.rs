@@ -112,6 +112,42 @@ impl Dns {
         }
     }
 
+    /// Another node's endpoint on a global network: its names join the network's records, so
+    /// containers here resolve it wherever it runs.
+    pub fn remote_added(&self, record: &cnet_cluster::EndpointRecord, network: &Network) {
+        if !enabled(network) {
+            return;
+        }
+        let mut names: Vec<String> = Vec::with_capacity(record.aliases.len() + 1);
+        names.extend([record.name.clone()].into_iter().filter(|n| !n.is_empty()));
+        names.extend(record.aliases.iter().cloned());
+        self.resolver.add_endpoint(&EndpointRecord {
+            endpoint_id: record.id.clone(),
+            // Never a local sandbox: remote records go only with their endpoint.
+            sandbox_id: format!("remote:{}", record.id),
+            network_id: network.id.clone(),
+            network_name: network.name.clone(),
+            ptr_name: format!(
+                "{}.{}",
+                if record.name.is_empty() { id::short(&record.id) } else { &record.name },
+                network.name
+            ),
+            names,
+            ipv4: match record.ipv4.map(|a| a.ip()) {
+                Some(IpAddr::V4(a)) => Some(a),
+                _ => None,
+            },
+            ipv6: match record.ipv6.map(|a| a.ip()) {
+                Some(IpAddr::V6(a)) => Some(a),
+                _ => None,
+            },
+        });
+    }
+
+    pub fn remote_removed(&self, network_id: &str, endpoint_id: &str) {
+        self.resolver.remove_endpoint(network_id, endpoint_id);
+    }
+
     /// After a connect: the endpoint's names join its network's records, and the sandbox gets its
     /// resolver if it has none yet.
     pub async fn endpoint_added(&self, sandbox: &Sandbox, endpoint: &Endpoint, network: &Network) {

@@ -32,6 +32,38 @@ pub struct DaemonConfig {
     pub firewall_check_interval: std::time::Duration,
     /// Upstream resolvers of the embedded DNS (`--dns`); empty: the host's.
     pub dns: Vec<std::net::IpAddr>,
+    /// Joining a cluster (`--cluster-store`), for overlay networks.
+    pub cluster: Option<ClusterFlags>,
+}
+
+/// `--cluster-store etcd://HOST:PORT[,…] --cluster-advertise ADDR|IFACE [--node-name N] [--cluster-ttl T]`.
+#[derive(Debug, Clone)]
+pub struct ClusterFlags {
+    pub store: String,
+    pub advertise: String,
+    pub node_name: String,
+    pub ttl: std::time::Duration,
+}
+
+/// Resolves `--cluster-advertise`: an address must be on one of this host's links; an interface
+/// name stands for its first IPv4 address.
+async fn resolve_advertise(kernel: &cnet_kernel::Kernel, advertise: &str) -> anyhow::Result<std::net::IpAddr> {
+    if let Ok(ip) = advertise.parse::<std::net::IpAddr>() {
+        if kernel.link_with_address(ip).await?.is_none() {
+            anyhow::bail!("--cluster-advertise {advertise}: no interface of this host has that address");
+        }
+        return Ok(ip);
+    }
+    if kernel.link_by_name(advertise).await?.is_none() {
+        anyhow::bail!("--cluster-advertise {advertise:?}: neither an address nor an interface of this host");
+    }
+    kernel
+        .addresses(advertise)
+        .await?
+        .into_iter()
+        .map(|a| a.ip())
+        .find(|ip| ip.is_ipv4())
+        .ok_or_else(|| anyhow::anyhow!("--cluster-advertise {advertise}: the interface has no IPv4 address"))
 }
 
 /// Builds the drivers and the controller, restoring state; what `cnetd` does before it serves.
@@ -39,20 +71,59 @@ pub async fn start_controller(cfg: &DaemonConfig) -> anyhow::Result<Arc<Controll
     let kernel = cnet_kernel::Kernel::connect().await.context("opening netlink")?;
     let firewall = Arc::new(cnet_firewall::Firewall::new(&cfg.nft_table));
     let bridge = Arc::new(cnet_driver_bridge::BridgeDriver::new(kernel.clone(), firewall.clone()));
-    let drivers: Vec<Arc<dyn Driver>> = vec![
+    let mut drivers: Vec<Arc<dyn Driver>> = vec![
         bridge.clone(),
         Arc::new(cnet_driver_host::HostDriver),
         Arc::new(cnet_driver_none::NoneDriver),
         Arc::new(cnet_driver_macvlan::MacvlanDriver::new(kernel.clone())),
     ];
+    let mut cluster = None;
+    let mut cluster_events = None;
+    if let Some(flags) = &cfg.cluster {
+        let endpoints = cnet_cluster::parse_store_url(&flags.store)?;
+        let advertise = resolve_advertise(&kernel, &flags.advertise).await?;
+        if flags.node_name.is_empty() || flags.node_name.contains('/') {
+            anyhow::bail!("--node-name {:?}: a node name is non-empty and has no '/'", flags.node_name);
+        }
+        std::fs::create_dir_all(&cfg.state_dir)?;
+        let overlay =
+            Arc::new(cnet_driver_overlay::OverlayDriver::new(kernel.clone(), firewall.clone(), advertise).await?);
+        let (handle, events) = cnet_cluster::Cluster::start(
+            cnet_cluster::ClusterConfig {
+                endpoints,
+                store: flags.store.clone(),
+                node_name: flags.node_name.clone(),
+                advertise,
+                ttl: flags.ttl,
+                lease_file: cfg.state_dir.join("cluster-lease"),
+            },
+            vec![],
+        )
+        .await?;
+        drivers.push(overlay.clone());
+        cluster = Some(controller::ClusterParts { cluster: handle, overlay });
+        cluster_events = Some(events);
+    }
     let ctl = Controller::start(
         controller::Config { run_dir: cfg.run_dir.clone(), state_dir: cfg.state_dir.clone(), dns: cfg.dns.clone() },
         kernel,
         drivers,
+        cluster,
     )
     .await?;
     spawn_firewall_watcher(bridge, cfg.firewall_check_interval);
-    Ok(Arc::new(ctl))
+    let ctl = Arc::new(ctl);
+    if let Some(mut events) = cluster_events {
+        ctl.publish_local_subnets().await;
+        let weak = Arc::downgrade(&ctl);
+        tokio::spawn(async move {
+            while let Some(event) = events.recv().await {
+                let Some(ctl) = weak.upgrade() else { break };
+                ctl.apply_cluster_event(event).await;
+            }
+        });
+    }
+    Ok(ctl)
 }
 
 /// Every `interval`, checks that cnet's nftables table exists and, if someone deleted it, rebuilds

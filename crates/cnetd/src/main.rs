@@ -27,6 +27,18 @@ struct Args {
     /// Upstream DNS server of the embedded resolver (repeatable); default: the host's resolv.conf.
     #[arg(long = "dns", value_name = "IP")]
     dns: Vec<std::net::IpAddr>,
+    /// Join a cluster for overlay networks: its etcd store, `etcd://HOST:PORT[,HOST:PORT...]`.
+    #[arg(long, value_name = "URL", requires = "cluster_advertise")]
+    cluster_store: Option<String>,
+    /// This node's address on the underlay (its VTEP), or the interface holding it.
+    #[arg(long, value_name = "ADDR|IFACE", requires = "cluster_store")]
+    cluster_advertise: Option<String>,
+    /// This node's name in the cluster (default: the hostname).
+    #[arg(long)]
+    node_name: Option<String>,
+    /// TTL of this node's registrations: gone that long, its endpoints are dropped by the others.
+    #[arg(long, default_value = "30s", value_parser = cnetd::parse_interval)]
+    cluster_ttl: std::time::Duration,
     /// Log filter (tracing env-filter syntax), overridden by RUST_LOG.
     #[arg(long, default_value = "info")]
     log_level: String,
@@ -56,6 +68,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
         nft_table: args.nft_table,
         firewall_check_interval: args.firewall_check_interval,
         dns: args.dns,
+        cluster: match (args.cluster_store, args.cluster_advertise) {
+            (Some(store), Some(advertise)) => Some(cnetd::ClusterFlags {
+                store,
+                advertise,
+                node_name: match args.node_name {
+                    Some(n) => n,
+                    None => nix::unistd::gethostname()?.to_string_lossy().into_owned(),
+                },
+                ttl: args.cluster_ttl,
+            }),
+            _ => None,
+        },
     };
     let listener = cnetd::bind_socket(&cfg.socket)?;
     let ctl = cnetd::start_controller(&cfg).await.context("starting cnetd")?;

@@ -19,6 +19,7 @@ pub fn status(e: Error) -> Status {
         Error::InvalidArgument(m) => Status::invalid_argument(m),
         Error::FailedPrecondition(m) => Status::failed_precondition(m),
         Error::Internal(m) => Status::internal(m),
+        Error::Unavailable(m) => Status::unavailable(m),
     }
 }
 
@@ -67,6 +68,8 @@ fn network_message(n: &Network, endpoints: &[Endpoint]) -> pb::Network {
                 mac_address: e.mac.clone(),
                 ipv4_address: e.ipv4.map(|a| a.to_string()).unwrap_or_default(),
                 ipv6_address: e.ipv6.map(|a| a.to_string()).unwrap_or_default(),
+                node: String::new(),
+                remote: false,
             })
             .collect(),
     }
@@ -101,6 +104,7 @@ fn endpoint_message(e: &Endpoint, n: &Network) -> pb::Endpoint {
         ipv6_gateway: gw(true),
         aliases: e.aliases.clone(),
         ports: e.ports.iter().map(port_message).collect(),
+        conflict: String::new(),
     }
 }
 
@@ -171,13 +175,19 @@ impl Api {
             files::resolv_conf(&s, &(self.host_resolv)())
         };
         let hosts = files::hosts(&s, &eps);
+        let mut endpoints = Vec::with_capacity(eps.len());
+        for (e, n) in eps.iter().zip(&nets) {
+            let mut m = endpoint_message(e, n);
+            m.conflict = self.ctl.endpoint_conflict(&e.id).await.unwrap_or_default();
+            endpoints.push(m);
+        }
         Ok(pb::Sandbox {
             id: s.id.clone(),
             name: s.name.clone(),
             hostname: s.hostname.clone(),
             netns_path: s.netns_path.clone(),
             host_network: s.host_network,
-            endpoints: eps.iter().zip(&nets).map(|(e, n)| endpoint_message(e, n)).collect(),
+            endpoints,
             resolv_conf: resolv,
             hosts,
         })
@@ -235,7 +245,23 @@ impl pb::network_service_server::NetworkService for Api {
 
     async fn inspect_network(&self, req: Request<pb::NetworkRef>) -> Result<Response<pb::Network>, Status> {
         let (n, eps) = self.ctl.inspect_network(&req.into_inner().network).await.map_err(status)?;
-        Ok(Response::new(network_message(&n, &eps)))
+        let mut msg = network_message(&n, &eps);
+        if let (cnet_core::Scope::Global, Some(cluster)) = (n.scope, self.ctl.cluster()) {
+            for e in &mut msg.endpoints {
+                e.node = cluster.node_name().to_string();
+            }
+            msg.endpoints.extend(self.ctl.remote_endpoints(&n.id).await.into_iter().map(|r| pb::EndpointSummary {
+                endpoint_id: r.id,
+                sandbox_id: String::new(),
+                name: r.name,
+                mac_address: r.mac,
+                ipv4_address: r.ipv4.map(|a| a.to_string()).unwrap_or_default(),
+                ipv6_address: r.ipv6.map(|a| a.to_string()).unwrap_or_default(),
+                node: r.node,
+                remote: true,
+            }));
+        }
+        Ok(Response::new(msg))
     }
 
     async fn remove_network(
@@ -343,7 +369,38 @@ impl pb::system_service_server::SystemService for Api {
             sandboxes: sandboxes as u32,
             endpoints: endpoints as u32,
             pid: std::process::id(),
+            cluster: self.ctl.cluster().map(|c| pb::ClusterInfo {
+                store: c.store().to_string(),
+                node: c.node_name().to_string(),
+                advertise: c.advertise().to_string(),
+                connected: c.is_connected(),
+                ttl_seconds: c.ttl().as_secs() as u32,
+            }),
         }))
+    }
+
+    async fn list_nodes(&self, _req: Request<pb::ListNodesRequest>) -> Result<Response<pb::ListNodesResponse>, Status> {
+        let cluster = self.ctl.cluster().ok_or_else(|| {
+            Status::failed_precondition(
+                "this cnetd is not in a cluster: start it with --cluster-store etcd://HOST:PORT and --cluster-advertise ADDR|IFACE",
+            )
+        })?;
+        let mut nodes: Vec<pb::Node> = cluster
+            .nodes()
+            .await
+            .map_err(status)?
+            .into_iter()
+            .map(|n| pb::Node {
+                self_: n.record.name == cluster.node_name(),
+                name: n.record.name,
+                address: n.record.address.to_string(),
+                state: if n.alive { "ready" } else { "down" }.into(),
+                endpoints: n.endpoints as u32,
+                joined: n.record.joined,
+            })
+            .collect();
+        nodes.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(Response::new(pb::ListNodesResponse { nodes }))
     }
 }
 

@@ -5,7 +5,7 @@
 //! It never touches the store: it finds its objects again from the records the controller hands it.
 
 pub mod config;
-mod steps;
+pub mod steps;
 
 use std::collections::HashSet;
 use std::sync::Arc;

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use cnet_api::v1::system_service_server::{SystemService, SystemServiceServer};
-use cnet_api::v1::{InfoRequest, InfoResponse};
+use cnet_api::v1::{InfoRequest, InfoResponse, ListNodesRequest, ListNodesResponse};
 use tokio::signal::unix::{SignalKind, signal};
 use tonic::{Request, Response, Status};
 
@@ -24,6 +24,10 @@ impl SystemService for Fake {
             pid: std::process::id(),
             ..Default::default()
         }))
+    }
+
+    async fn list_nodes(&self, _: Request<ListNodesRequest>) -> Result<Response<ListNodesResponse>, Status> {
+        Err(Status::failed_precondition("the fake daemon is not in a cluster"))
     }
 }
 

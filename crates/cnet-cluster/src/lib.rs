@@ -1,0 +1,566 @@
+//! cnet's cluster store: what the hosts of one cluster share, kept in etcd and nowhere else (no
+//! gossip, no consensus of cnet's own). Global-scope (overlay) networks, their VNIs and subnets,
+//! their address leases and the endpoint table (IP, MAC, VTEP) every host programs into its VXLAN
+//! devices.
+//!
+//! - Uniqueness (network names, VNIs, subnets, addresses) comes from etcd transactions that compare
+//!   what was read with what is there now; a lost race is retried, never papered over.
+//! - A host's leases and endpoints are attached to its etcd lease, which [`Cluster`] keeps alive:
+//!   a host gone longer than the TTL loses them, and the other hosts see the deletions.
+//! - [`Cluster::start`] runs one session after another: (re)take the lease, list everything, hand
+//!   it over as [`ClusterEvent::Resync`], then stream changes from the next revision. A failure
+//!   (etcd down, a compacted revision, the lease lost) ends the session and the next one relists,
+//!   so no update is ever missed.
+//!
+//! Every call is bounded by [`OP_TIMEOUT`] and fails with [`cnet_core::Error::Unavailable`] when
+//! etcd cannot be reached: callers never hang.
+
+pub mod alloc;
+pub mod keys;
+mod session;
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::time::Duration;
+
+use cnet_core::ipam::AddressPool;
+use cnet_core::{Error, Network, Result};
+use etcd_client::{Client, Compare, CompareOp, ConnectOptions, GetOptions, PutOptions, Txn, TxnOp};
+use ipnetwork::IpNetwork;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Mutex, mpsc};
+
+/// Upper bound of one call to etcd.
+pub const OP_TIMEOUT: Duration = Duration::from_secs(4);
+
+/// How many times a transaction that lost a race is tried again.
+const RETRIES: usize = 32;
+
+/// A host of the cluster, as it registered itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeRecord {
+    pub name: String,
+    /// Its VTEP: where VXLAN packets for its endpoints go.
+    pub address: IpAddr,
+    /// RFC 3339, when it first joined.
+    pub joined: String,
+    /// Subnets of its local networks, kept out of overlay subnets.
+    #[serde(default)]
+    pub local_subnets: Vec<IpNetwork>,
+}
+
+/// One endpoint of a global network, as every host needs to know it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointRecord {
+    pub id: String,
+    pub network_id: String,
+    /// The node it lives on, and that node's VTEP.
+    pub node: String,
+    pub vtep: IpAddr,
+    /// The container's name, for DNS.
+    pub name: String,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    pub mac: String,
+    pub ipv4: Option<IpNetwork>,
+    #[serde(default)]
+    pub ipv6: Option<IpNetwork>,
+}
+
+/// A node as `cnet node ls` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeStatus {
+    pub record: NodeRecord,
+    pub alive: bool,
+    pub endpoints: usize,
+}
+
+/// Everything the cluster holds that a host acts on, at one revision.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterView {
+    pub revision: i64,
+    pub networks: Vec<Network>,
+    pub endpoints: Vec<EndpointRecord>,
+    pub nodes: Vec<NodeRecord>,
+    pub alive: Vec<String>,
+}
+
+/// What the cluster tells its host, in order.
+#[derive(Debug, Clone)]
+pub enum ClusterEvent {
+    /// A fresh list: forget what came before and make the host match this.
+    Resync(Box<ClusterView>),
+    NetworkPut(Box<Network>),
+    NetworkDeleted(String),
+    EndpointPut(Box<EndpointRecord>),
+    EndpointDeleted {
+        network_id: String,
+        endpoint_id: String,
+    },
+    NodeAlive(String),
+    NodeGone(String),
+    /// The store cannot be reached (the session ended); a Resync follows when it can again.
+    Disconnected(String),
+}
+
+pub struct ClusterConfig {
+    /// `http://host:port` URLs.
+    pub endpoints: Vec<String>,
+    /// The `--cluster-store` value, for messages.
+    pub store: String,
+    pub node_name: String,
+    pub advertise: IpAddr,
+    /// Lease TTL.
+    pub ttl: Duration,
+    /// Where the lease id is kept, so a restarted daemon takes its lease back before it expires.
+    pub lease_file: PathBuf,
+}
+
+/// Parses `etcd://HOST:PORT[,HOST:PORT…]` into `http://` URLs.
+pub fn parse_store_url(url: &str) -> Result<Vec<String>> {
+    let bad = |why: &str| Error::invalid(format!("invalid --cluster-store {url:?}: {why}"));
+    let rest = url.strip_prefix("etcd://").ok_or_else(|| bad("expected etcd://HOST:PORT[,HOST:PORT...]"))?;
+    let mut out = Vec::new();
+    for part in rest.split(',') {
+        let (host, port) = part.rsplit_once(':').ok_or_else(|| bad(&format!("{part:?} has no :PORT")))?;
+        if host.is_empty() || host.contains('/') {
+            return Err(bad(&format!("{part:?} is not HOST:PORT")));
+        }
+        port.parse::<u16>().map_err(|_| bad(&format!("{port:?} is not a port")))?;
+        out.push(format!("http://{part}"));
+    }
+    Ok(out)
+}
+
+/// The cluster store client of one host.
+pub struct Cluster {
+    cfg: ClusterConfig,
+    client: Client,
+    lease: AtomicI64,
+    connected: AtomicBool,
+    /// Subnets of this host's local networks, published in its node record.
+    local_subnets: Mutex<Vec<IpNetwork>>,
+}
+
+fn unavailable(store: &str, what: &str, e: impl std::fmt::Display) -> Error {
+    Error::unavailable(format!("cluster store {store}: {what}: {e}"))
+}
+
+impl Cluster {
+    /// Connects (lazily: etcd may be down now) and starts the session loop. Events go to the
+    /// returned receiver, beginning with a [`ClusterEvent::Resync`] once etcd answers.
+    pub async fn start(
+        cfg: ClusterConfig,
+        local_subnets: Vec<IpNetwork>,
+    ) -> Result<(Arc<Cluster>, mpsc::UnboundedReceiver<ClusterEvent>)> {
+        let opts = ConnectOptions::new()
+            .with_connect_timeout(Duration::from_secs(2))
+            .with_timeout(OP_TIMEOUT)
+            .with_keep_alive(Duration::from_secs(2), Duration::from_secs(2))
+            .with_keep_alive_while_idle(true);
+        let client =
+            Client::connect(&cfg.endpoints, Some(opts)).await.map_err(|e| unavailable(&cfg.store, "connecting", e))?;
+        let cluster = Arc::new(Cluster {
+            cfg,
+            client,
+            lease: AtomicI64::new(0),
+            connected: AtomicBool::new(false),
+            local_subnets: Mutex::new(local_subnets),
+        });
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(session::run(cluster.clone(), tx));
+        Ok((cluster, rx))
+    }
+
+    pub fn store(&self) -> &str {
+        &self.cfg.store
+    }
+
+    pub fn node_name(&self) -> &str {
+        &self.cfg.node_name
+    }
+
+    pub fn advertise(&self) -> IpAddr {
+        self.cfg.advertise
+    }
+
+    pub fn ttl(&self) -> Duration {
+        self.cfg.ttl
+    }
+
+    /// Whether the current session is up (etcd answered its last keep-alive).
+    pub fn is_connected(&self) -> bool {
+        self.connected.load(Ordering::Relaxed)
+    }
+
+    fn lease_id(&self) -> i64 {
+        self.lease.load(Ordering::Relaxed)
+    }
+
+    /// Fails at once while the session is down, so an attach does not wait for a timeout to
+    /// learn what the keep-alive already knows.
+    fn check_connected(&self) -> Result<()> {
+        if self.is_connected() && self.lease_id() != 0 {
+            Ok(())
+        } else {
+            Err(Error::unavailable(format!(
+                "cluster store {} is unreachable: overlay networks cannot change until it is back",
+                self.cfg.store
+            )))
+        }
+    }
+
+    async fn timed<T, E: std::fmt::Display>(
+        &self,
+        what: &str,
+        fut: impl std::future::Future<Output = std::result::Result<T, E>>,
+    ) -> Result<T> {
+        match tokio::time::timeout(OP_TIMEOUT, fut).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(unavailable(&self.cfg.store, what, e)),
+            Err(_) => Err(unavailable(&self.cfg.store, what, format!("no answer within {OP_TIMEOUT:?}"))),
+        }
+    }
+
+    async fn get_prefix(&self, prefix: &str, what: &str) -> Result<(i64, Vec<(String, Vec<u8>)>)> {
+        let mut c = self.client.clone();
+        let resp = self.timed(what, c.get(prefix, Some(GetOptions::new().with_prefix()))).await?;
+        let rev = resp.header().map(|h| h.revision()).unwrap_or_default();
+        let kvs =
+            resp.kvs().iter().map(|kv| (String::from_utf8_lossy(kv.key()).into_owned(), kv.value().to_vec())).collect();
+        Ok((rev, kvs))
+    }
+
+    async fn networks(&self) -> Result<Vec<Network>> {
+        let (_, kvs) = self.get_prefix(keys::NETWORKS, "listing networks").await?;
+        Ok(kvs.iter().filter_map(|(k, v)| decode(k, v)).collect())
+    }
+
+    async fn node_records(&self) -> Result<Vec<NodeRecord>> {
+        let (_, kvs) = self.get_prefix(keys::NODES, "listing nodes").await?;
+        Ok(kvs.iter().filter_map(|(k, v)| decode(k, v)).collect())
+    }
+
+    /// Publishes this host's local subnets (best effort: they are sent again at every session).
+    pub async fn set_local_subnets(&self, subnets: Vec<IpNetwork>) {
+        *self.local_subnets.lock().await = subnets;
+        if self.is_connected()
+            && let Err(e) = self.put_node().await
+        {
+            tracing::warn!(error = %e, "cannot publish this node's local subnets");
+        }
+    }
+
+    async fn put_node(&self) -> Result<()> {
+        let mut c = self.client.clone();
+        let key = keys::node(&self.cfg.node_name);
+        let joined = match self.timed("reading this node", c.get(key.clone(), None)).await?.kvs().first() {
+            Some(kv) => serde_json::from_slice::<NodeRecord>(kv.value()).map(|n| n.joined).ok(),
+            None => None,
+        };
+        let record = NodeRecord {
+            name: self.cfg.node_name.clone(),
+            address: self.cfg.advertise,
+            joined: joined.unwrap_or_else(cnet_core::time::now_rfc3339),
+            local_subnets: self.local_subnets.lock().await.clone(),
+        };
+        let txn = Txn::new().and_then([
+            TxnOp::put(key, json(&record), None),
+            TxnOp::put(
+                keys::alive(&self.cfg.node_name),
+                cnet_core::time::now_rfc3339(),
+                Some(PutOptions::new().with_lease(self.lease_id())),
+            ),
+        ]);
+        self.timed("registering this node", c.txn(txn)).await?;
+        Ok(())
+    }
+
+    /// The nodes with their liveness and endpoint counts.
+    pub async fn nodes(&self) -> Result<Vec<NodeStatus>> {
+        let records = self.node_records().await?;
+        let (_, alive) = self.get_prefix(keys::ALIVE, "listing live nodes").await?;
+        let (_, eps) = self.get_prefix(keys::ENDPOINTS, "listing endpoints").await?;
+        let eps: Vec<EndpointRecord> = eps.iter().filter_map(|(k, v)| decode(k, v)).collect();
+        Ok(records
+            .into_iter()
+            .map(|record| NodeStatus {
+                alive: alive.iter().any(|(k, _)| keys::parse(k) == keys::Key::Alive(&record.name)),
+                endpoints: eps.iter().filter(|e| e.node == record.name).count(),
+                record,
+            })
+            .collect())
+    }
+
+    /// Creates a global network: picks (or checks) its VNI and subnet against every network of
+    /// the cluster and every node's local subnets, and writes it in one transaction that fails if
+    /// any other creation slipped in since the read (then it is planned again).
+    ///
+    /// `network.pools` empty means "choose a /24 of 10.0.0.0/8"; `host_taken` are subnets this
+    /// host cannot use (its routes).
+    pub async fn create_network(
+        &self,
+        mut network: Network,
+        requested_vni: Option<u32>,
+        host_taken: &[IpNetwork],
+        build_default_pool: impl Fn(IpNetwork) -> Result<cnet_core::IpamPool>,
+    ) -> Result<Network> {
+        self.check_connected()?;
+        let wants_default_pool = network.pools.is_empty();
+        for _ in 0..RETRIES {
+            let mut c = self.client.clone();
+            let alloc_version = self
+                .timed("reading the allocation counter", c.get(keys::ALLOC, None))
+                .await?
+                .kvs()
+                .first()
+                .map(|kv| kv.version())
+                .unwrap_or(0);
+            let networks = self.networks().await?;
+            if networks.iter().any(|n| n.name == network.name) {
+                return Err(Error::exists(format!("network with name {} already exists", network.name)));
+            }
+            let vni = alloc::choose_vni(&networks, requested_vni)?;
+            let mut taken: Vec<(String, IpNetwork)> = networks
+                .iter()
+                .flat_map(|n| n.pools.iter().map(move |p| (format!("network {}", n.name), p.subnet)))
+                .collect();
+            for node in self.node_records().await? {
+                taken.extend(node.local_subnets.iter().map(|s| (format!("a local network of node {}", node.name), *s)));
+            }
+            if wants_default_pool {
+                let mut all: Vec<IpNetwork> = taken.iter().map(|(_, s)| *s).collect();
+                all.extend_from_slice(host_taken);
+                network.pools = vec![build_default_pool(alloc::choose_subnet(&all)?)?];
+            } else {
+                for pool in &network.pools {
+                    if let Some((who, s)) = taken.iter().find(|(_, s)| cnet_core::ipam::overlaps(s, &pool.subnet)) {
+                        return Err(Error::precondition(format!("subnet {} overlaps with {who} ({s})", pool.subnet)));
+                    }
+                }
+            }
+            network.options.insert(alloc::VNI_OPTION.to_string(), vni.to_string());
+            let txn = Txn::new()
+                .when([
+                    Compare::version(keys::ALLOC, CompareOp::Equal, alloc_version),
+                    Compare::create_revision(keys::name(&network.name), CompareOp::Equal, 0),
+                    Compare::create_revision(keys::vni(vni), CompareOp::Equal, 0),
+                ])
+                .and_then([
+                    TxnOp::put(keys::network(&network.id), json(&network), None),
+                    TxnOp::put(keys::name(&network.name), network.id.clone(), None),
+                    TxnOp::put(keys::vni(vni), network.id.clone(), None),
+                    TxnOp::put(keys::ALLOC, network.id.clone(), None),
+                ]);
+            if self.timed("creating the network", c.txn(txn)).await?.succeeded() {
+                return Ok(network);
+            }
+            tracing::debug!(network = %network.name, "network creation raced another, planning again");
+        }
+        Err(Error::unavailable(format!("creating network {}: too much contention in the cluster store", network.name)))
+    }
+
+    /// Removes a global network everywhere, unless some host still has an endpoint on it.
+    pub async fn remove_network(&self, network: &Network) -> Result<()> {
+        self.check_connected()?;
+        for _ in 0..RETRIES {
+            let mut c = self.client.clone();
+            let gen_rev = self
+                .timed("reading the network's generation", c.get(keys::netgen(&network.id), None))
+                .await?
+                .kvs()
+                .first()
+                .map(|kv| kv.mod_revision())
+                .unwrap_or(0);
+            let (_, eps) = self.get_prefix(&keys::endpoints(&network.id), "listing the network's endpoints").await?;
+            let eps: Vec<EndpointRecord> = eps.iter().filter_map(|(k, v)| decode(k, v)).collect();
+            if !eps.is_empty() {
+                let mut holders: Vec<String> = eps.iter().map(|e| format!("{} on {}", e.name, e.node)).collect();
+                holders.sort();
+                return Err(Error::precondition(format!(
+                    "error while removing network {}: network has active endpoints ({})",
+                    network.name,
+                    holders.join(", ")
+                )));
+            }
+            let mut ops = vec![
+                TxnOp::delete(keys::network(&network.id), None),
+                TxnOp::delete(keys::name(&network.name), None),
+                TxnOp::delete(keys::netgen(&network.id), None),
+                TxnOp::delete(keys::ips(&network.id), Some(etcd_client::DeleteOptions::new().with_prefix())),
+                TxnOp::put(keys::ALLOC, format!("-{}", network.id), None),
+            ];
+            if let Some(vni) = alloc::vni_of(network) {
+                ops.push(TxnOp::delete(keys::vni(vni), None));
+            }
+            let txn = Txn::new()
+                .when([Compare::mod_revision(keys::netgen(&network.id), CompareOp::Equal, gen_rev)])
+                .and_then(ops);
+            if self.timed("removing the network", c.txn(txn)).await?.succeeded() {
+                return Ok(());
+            }
+        }
+        Err(Error::unavailable(format!("removing network {}: too much contention in the cluster store", network.name)))
+    }
+
+    /// Leases an address on a global network with compare-and-swap: the address key must not
+    /// exist (and the network must), so two hosts never hand out one address. The lease is tied to
+    /// this host's etcd lease.
+    pub async fn lease_address(
+        &self,
+        network: &Network,
+        wanted: Option<IpAddr>,
+        endpoint_id: &str,
+    ) -> Result<IpNetwork> {
+        self.check_connected()?;
+        let pool = network
+            .pool_v4()
+            .cloned()
+            .ok_or_else(|| Error::internal(format!("network {} has no IPv4 subnet", network.name)))?;
+        for _ in 0..RETRIES {
+            let mut c = self.client.clone();
+            let resp = self
+                .timed(
+                    "listing leased addresses",
+                    c.get(keys::ips(&network.id), Some(GetOptions::new().with_prefix().with_keys_only())),
+                )
+                .await?;
+            let mut addresses = AddressPool::new(pool.clone());
+            for kv in resp.kvs() {
+                if let Some(ip) = String::from_utf8_lossy(kv.key()).rsplit('/').next().and_then(|s| s.parse().ok()) {
+                    addresses.restore(ip);
+                }
+            }
+            let ip = addresses.allocate(wanted)?;
+            let key = keys::ip(&network.id, ip);
+            let txn = Txn::new()
+                .when([
+                    Compare::create_revision(key.clone(), CompareOp::Equal, 0),
+                    Compare::version(keys::network(&network.id), CompareOp::Greater, 0),
+                ])
+                .and_then([
+                    TxnOp::put(key, endpoint_id, Some(PutOptions::new().with_lease(self.lease_id()))),
+                    TxnOp::put(keys::netgen(&network.id), endpoint_id, None),
+                ]);
+            if self.timed("leasing an address", c.txn(txn)).await?.succeeded() {
+                return Ok(IpNetwork::new(ip, pool.subnet.prefix()).expect("prefix of a valid subnet"));
+            }
+            let exists = self.timed("reading the network", c.get(keys::network(&network.id), None)).await?;
+            if exists.kvs().is_empty() {
+                return Err(Error::not_found(format!("network {} was removed", network.name)));
+            }
+            if let Some(ip) = wanted {
+                return Err(Error::precondition(format!("address {ip} is already in use on network {}", network.name)));
+            }
+        }
+        Err(Error::unavailable(format!(
+            "leasing an address on {}: too much contention in the cluster store",
+            network.name
+        )))
+    }
+
+    /// Publishes an endpoint whose address this host leased (or re-leases it after the host's
+    /// lease was lost): fails with AlreadyExists naming the holder if another endpoint took the
+    /// address meanwhile.
+    pub async fn register_endpoint(&self, record: &EndpointRecord) -> Result<()> {
+        self.check_connected()?;
+        let mut c = self.client.clone();
+        let with_lease = || Some(PutOptions::new().with_lease(self.lease_id()));
+        let ep_key = keys::endpoint(&record.network_id, &record.id);
+        let Some(ip) = record.ipv4 else {
+            self.timed("registering the endpoint", c.put(ep_key, json(record), with_lease())).await?;
+            return Ok(());
+        };
+        let ip_key = keys::ip(&record.network_id, ip.ip());
+        let ours = Compare::value(ip_key.clone(), CompareOp::Equal, record.id.clone());
+        let free = Compare::create_revision(ip_key.clone(), CompareOp::Equal, 0);
+        let ops = [
+            TxnOp::put(ip_key.clone(), record.id.clone(), with_lease()),
+            TxnOp::put(ep_key, json(record), with_lease()),
+        ];
+        let network_exists = || Compare::version(keys::network(&record.network_id), CompareOp::Greater, 0);
+        for cmp in [ours, free] {
+            let txn = Txn::new().when([cmp, network_exists()]).and_then(ops.clone());
+            if self.timed("registering the endpoint", c.txn(txn)).await?.succeeded() {
+                return Ok(());
+            }
+        }
+        let network = self.timed("reading the network", c.get(keys::network(&record.network_id), None)).await?;
+        if network.kvs().is_empty() {
+            return Err(Error::not_found("the network was removed from the cluster while this host was away"));
+        }
+        let holder = self.timed("reading the address holder", c.get(ip_key, None)).await?;
+        let holder =
+            holder.kvs().first().map(|kv| String::from_utf8_lossy(kv.value()).into_owned()).unwrap_or_default();
+        Err(Error::exists(format!(
+            "address {} on this network was taken by endpoint {} while this host was away",
+            ip.ip(),
+            cnet_core::id::short(&holder)
+        )))
+    }
+
+    /// Withdraws an endpoint and returns its address (only if the address is still its own).
+    pub async fn release_endpoint(&self, record: &EndpointRecord) -> Result<()> {
+        let mut c = self.client.clone();
+        let mut txn_ops = vec![TxnOp::delete(keys::endpoint(&record.network_id, &record.id), None)];
+        let mut cmps = vec![];
+        if let Some(ip) = record.ipv4 {
+            let ip_key = keys::ip(&record.network_id, ip.ip());
+            cmps.push(Compare::value(ip_key.clone(), CompareOp::Equal, record.id.clone()));
+            txn_ops.push(TxnOp::delete(ip_key, None));
+        }
+        let txn = Txn::new()
+            .when(cmps)
+            .and_then(txn_ops)
+            .or_else([TxnOp::delete(keys::endpoint(&record.network_id, &record.id), None)]);
+        self.timed("withdrawing the endpoint", c.txn(txn)).await?;
+        Ok(())
+    }
+
+    /// Returns an address leased for an endpoint that never came up.
+    pub async fn release_address(&self, network_id: &str, ip: IpAddr, endpoint_id: &str) -> Result<()> {
+        let mut c = self.client.clone();
+        let key = keys::ip(network_id, ip);
+        let txn = Txn::new()
+            .when([Compare::value(key.clone(), CompareOp::Equal, endpoint_id)])
+            .and_then([TxnOp::delete(key, None)]);
+        self.timed("returning the address", c.txn(txn)).await?;
+        Ok(())
+    }
+}
+
+fn json<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("records serialise")
+}
+
+/// Decodes a record, logging (not failing on) one that does not parse: one bad key must not stop a
+/// host from reading the rest.
+fn decode<T: for<'de> Deserialize<'de>>(key: &str, value: &[u8]) -> Option<T> {
+    match serde_json::from_slice(value) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            tracing::warn!(key, error = %e, "ignoring a record of the cluster store that does not parse");
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_urls() {
+        assert_eq!(parse_store_url("etcd://10.0.0.1:2379").unwrap(), vec!["http://10.0.0.1:2379"]);
+        assert_eq!(
+            parse_store_url("etcd://a:1,b:2").unwrap(),
+            vec!["http://a:1".to_string(), "http://b:2".to_string()]
+        );
+        for bad in ["http://a:1", "etcd://a", "etcd://a:x", "etcd://:1"] {
+            let e = parse_store_url(bad).unwrap_err();
+            assert!(e.to_string().contains(bad), "{e}");
+        }
+    }
+}

@@ -1,0 +1,256 @@
+//! The controller's side of the cluster store: applying what the watch reports (global networks,
+//! other nodes' endpoints) to the local state, the overlay driver's peers and the embedded DNS,
+//! and keeping this node's own endpoints registered.
+
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+
+use super::*;
+
+impl Controller {
+    /// The cluster parts if `network` is global; an error if it is global but this daemon has no
+    /// cluster store (a cached network from an earlier run with one).
+    pub(super) fn global_parts(&self, network: &Network) -> Result<Option<&ClusterParts>> {
+        if network.scope != Scope::Global {
+            return Ok(None);
+        }
+        self.cluster.as_ref().map(Some).ok_or_else(|| {
+            Error::precondition(format!(
+                "network {} is global: it needs the cluster store (start cnetd with --cluster-store)",
+                network.name
+            ))
+        })
+    }
+
+    /// A local endpoint as the cluster store holds it.
+    pub(super) fn cluster_record(&self, endpoint: &Endpoint) -> EndpointRecord {
+        let parts = self.cluster.as_ref().expect("only called for global networks");
+        EndpointRecord {
+            id: endpoint.id.clone(),
+            network_id: endpoint.network_id.clone(),
+            node: parts.cluster.node_name().to_string(),
+            vtep: parts.cluster.advertise(),
+            name: endpoint.name.clone(),
+            aliases: endpoint.aliases.clone(),
+            mac: endpoint.mac.clone(),
+            ipv4: endpoint.ipv4,
+            ipv6: endpoint.ipv6,
+        }
+    }
+
+    pub fn cluster(&self) -> Option<&Cluster> {
+        self.cluster.as_ref().map(|p| &*p.cluster)
+    }
+
+    /// Why a local endpoint is not registered in the cluster, if it is not.
+    pub async fn endpoint_conflict(&self, endpoint_id: &str) -> Option<String> {
+        self.state.lock().await.conflicts.get(endpoint_id).cloned()
+    }
+
+    /// Other nodes' endpoints on `network_id`.
+    pub async fn remote_endpoints(&self, network_id: &str) -> Vec<EndpointRecord> {
+        let st = self.state.lock().await;
+        let mut out: Vec<EndpointRecord> = st.remote.values().filter(|r| r.network_id == network_id).cloned().collect();
+        out.sort_by(|a, b| (&a.node, &a.name).cmp(&(&b.node, &b.name)));
+        out
+    }
+
+    /// Tells the cluster which subnets this node's local networks use, so overlay subnets avoid them.
+    pub async fn publish_local_subnets(&self) {
+        let Some(parts) = &self.cluster else { return };
+        let subnets: Vec<ipnetwork::IpNetwork> = {
+            let st = self.state.lock().await;
+            st.networks
+                .values()
+                .filter(|n| n.scope == Scope::Local)
+                .flat_map(|n| n.pools.iter().map(|p| p.subnet))
+                .collect()
+        };
+        parts.cluster.set_local_subnets(subnets).await;
+    }
+
+    fn peer_of(record: &EndpointRecord) -> Option<Peer> {
+        let mac = id::parse_mac(&record.mac)?;
+        let ip: IpAddr = record.ipv4?.ip();
+        Some(Peer { mac, ip, vtep: record.vtep })
+    }
+
+    fn is_remote(&self, record: &EndpointRecord) -> bool {
+        self.cluster.as_ref().is_some_and(|p| p.cluster.node_name() != record.node)
+    }
+
+    pub async fn apply_cluster_event(&self, event: ClusterEvent) {
+        let mut st = self.state.lock().await;
+        match event {
+            ClusterEvent::Resync(view) => self.resync(&mut st, *view).await,
+            ClusterEvent::NetworkPut(network) => self.cache_global_network(&mut st, &network),
+            ClusterEvent::NetworkDeleted(id) => self.drop_global_network(&mut st, &id).await,
+            ClusterEvent::EndpointPut(record) if self.is_remote(&record) => self.remote_added(&mut st, *record).await,
+            ClusterEvent::EndpointPut(_) => {}
+            ClusterEvent::EndpointDeleted { network_id, endpoint_id } => {
+                self.remote_removed(&mut st, &network_id, &endpoint_id).await
+            }
+            ClusterEvent::NodeAlive(node) => tracing::info!(%node, "node is up"),
+            ClusterEvent::NodeGone(node) => {
+                tracing::warn!(%node, "node is gone (its lease expired): dropping its endpoints")
+            }
+            ClusterEvent::Disconnected(why) => {
+                tracing::warn!(%why, "cluster store unreachable: overlay data plane kept as it is")
+            }
+        }
+    }
+
+    async fn remote_added(&self, st: &mut State, record: EndpointRecord) {
+        let Some(parts) = &self.cluster else { return };
+        let Some(network) = st.networks.get(&record.network_id).cloned() else {
+            tracing::debug!(endpoint = %record.id, "endpoint of an unknown network, keeping it for later");
+            st.remote.insert(record.id.clone(), record);
+            return;
+        };
+        if let Some(peer) = Self::peer_of(&record)
+            && let Err(e) = parts.overlay.add_peer(&network, &record.id, peer).await
+        {
+            tracing::warn!(endpoint = %record.id, error = %e, "programming a remote endpoint");
+        }
+        self.dns.remote_added(&record, &network);
+        tracing::debug!(name = %record.name, node = %record.node, ip = ?record.ipv4, "remote endpoint added");
+        st.remote.insert(record.id.clone(), record);
+    }
+
+    async fn remote_removed(&self, st: &mut State, network_id: &str, endpoint_id: &str) {
+        let Some(parts) = &self.cluster else { return };
+        if st.remote.remove(endpoint_id).is_none() {
+            return;
+        }
+        if let Some(network) = st.networks.get(network_id).cloned()
+            && let Err(e) = parts.overlay.remove_peer(&network, endpoint_id).await
+        {
+            tracing::warn!(endpoint = %endpoint_id, error = %e, "removing a remote endpoint");
+        }
+        self.dns.remote_removed(network_id, endpoint_id);
+    }
+
+    async fn drop_global_network(&self, st: &mut State, network_id: &str) {
+        let Some(network) = st.networks.get(network_id).cloned() else { return };
+        if network.scope != Scope::Global {
+            return;
+        }
+        if st.endpoints_of_network(network_id).next().is_some() {
+            tracing::warn!(network = %network.name, "the cluster removed a network this node still has endpoints on; keeping it here");
+            return;
+        }
+        if let Some(parts) = &self.cluster {
+            parts.overlay.forget_network(network_id).await;
+        }
+        let stale: Vec<String> =
+            st.remote.values().filter(|r| r.network_id == network_id).map(|r| r.id.clone()).collect();
+        for id in stale {
+            st.remote.remove(&id);
+            self.dns.remote_removed(network_id, &id);
+        }
+        let mut batch = Batch::new();
+        batch.delete_network(network_id);
+        if let Err(e) = self.store.commit(batch) {
+            tracing::warn!(error = %e, "removing a cached global network");
+        }
+        st.networks.remove(network_id);
+        st.pools.remove(network_id);
+        tracing::info!(network = %network.name, "global network removed by the cluster");
+    }
+
+    /// Makes this node match a fresh list of the cluster: global networks, other nodes' endpoints
+    /// (only changed FDB and neighbour entries are touched), and this node's own registrations.
+    async fn resync(&self, st: &mut State, view: ClusterView) {
+        let Some(parts) = &self.cluster else { return };
+        let me = parts.cluster.node_name().to_string();
+        // Networks.
+        let listed: HashSet<&str> = view.networks.iter().map(|n| n.id.as_str()).collect();
+        for network in &view.networks {
+            self.cache_global_network(st, network);
+        }
+        let gone: Vec<String> = st
+            .networks
+            .values()
+            .filter(|n| n.scope == Scope::Global && !listed.contains(n.id.as_str()))
+            .map(|n| n.id.clone())
+            .collect();
+        for id in gone {
+            self.drop_global_network(st, &id).await;
+        }
+
+        // Other nodes' endpoints.
+        let remote: HashMap<String, EndpointRecord> =
+            view.endpoints.iter().filter(|r| r.node != me).map(|r| (r.id.clone(), r.clone())).collect();
+        for (id, old) in &st.remote {
+            if remote.get(id) != Some(old) {
+                self.dns.remote_removed(&old.network_id, id);
+            }
+        }
+        for network in st.networks.values().filter(|n| n.scope == Scope::Global) {
+            let peers: HashMap<String, Peer> = remote
+                .values()
+                .filter(|r| r.network_id == network.id)
+                .filter_map(|r| Self::peer_of(r).map(|p| (r.id.clone(), p)))
+                .collect();
+            if let Err(e) = parts.overlay.set_peers(network, peers).await {
+                tracing::warn!(network = %network.name, error = %e, "programming remote endpoints");
+            }
+        }
+        for record in remote.values() {
+            if let Some(network) = st.networks.get(&record.network_id)
+                && st.remote.get(&record.id) != Some(record)
+            {
+                self.dns.remote_added(record, network);
+            }
+        }
+        st.remote = remote;
+
+        // This node's own endpoints: registered exactly once each, stale ones withdrawn.
+        let mine: HashMap<&str, &EndpointRecord> =
+            view.endpoints.iter().filter(|r| r.node == me).map(|r| (r.id.as_str(), r)).collect();
+        let local: Vec<Endpoint> = st
+            .endpoints
+            .values()
+            .filter(|e| st.networks.get(&e.network_id).is_some_and(|n| n.scope == Scope::Global))
+            .cloned()
+            .collect();
+        for endpoint in &local {
+            let record = self.cluster_record(endpoint);
+            if mine.get(endpoint.id.as_str()) == Some(&&record) {
+                st.conflicts.remove(&endpoint.id);
+                continue;
+            }
+            match parts.cluster.register_endpoint(&record).await {
+                Ok(()) => {
+                    st.conflicts.remove(&endpoint.id);
+                    tracing::info!(endpoint = %id::short(&endpoint.id), ip = ?endpoint.ipv4, "registered again in the cluster store");
+                }
+                Err(e) => {
+                    tracing::error!(
+                        endpoint = %id::short(&endpoint.id),
+                        name = %endpoint.name,
+                        ip = ?endpoint.ipv4,
+                        error = %e,
+                        "cannot register this endpoint again: it stays local and unreachable from other nodes"
+                    );
+                    st.conflicts.insert(endpoint.id.clone(), e.to_string());
+                }
+            }
+        }
+        for (id, record) in &mine {
+            if !st.endpoints.contains_key(*id) {
+                tracing::info!(endpoint = %id::short(id), "withdrawing a stale registration of this node");
+                if let Err(e) = parts.cluster.release_endpoint(record).await {
+                    tracing::warn!(error = %e, "withdrawing a stale registration");
+                }
+            }
+        }
+        tracing::info!(
+            networks = view.networks.len(),
+            remote_endpoints = st.remote.len(),
+            local_endpoints = local.len(),
+            conflicts = st.conflicts.len(),
+            "resynced with the cluster store"
+        );
+    }
+}

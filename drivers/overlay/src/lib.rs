@@ -1,0 +1,444 @@
+//! The `overlay` driver: one layer-2 segment per network stretched across hosts with VXLAN.
+//!
+//! On each host a network that has local endpoints is a bridge `ov-<netid12>` with a VXLAN port
+//! `vx-<netid12>` (UDP 4789, learning off, ARP answered by the VXLAN device from its neighbour
+//! table). Every remote endpoint is one static FDB entry (its MAC -> its host's VTEP) and one
+//! permanent neighbour entry (its IP -> its MAC) on the VXLAN device: no flooding, no multicast,
+//! no learning. Those entries come from the cluster store (cnetd feeds [`OverlayDriver::set_peers`],
+//! [`OverlayDriver::add_peer`] and [`OverlayDriver::remove_peer`] from its watch); this driver never
+//! speaks to the store itself.
+//!
+//! The local segment is a bridge network in all but name, so it is built with the bridge driver's
+//! own steps: the same firewall isolation (overlay networks are isolated from each other and from
+//! bridge networks), and the same NAT. The way out is a *distributed gateway*: each host's bridge
+//! holds the network's gateway address, so a container's default route leads to its own host,
+//! which masquerades it onto the host's uplink. ARP for the gateway never crosses the overlay (the
+//! VXLAN device answers only from its neighbour table and has no flood entry), so the same address
+//! on every host does not conflict. docs/architecture.md says why this beats Docker's
+//! docker_gwbridge (one interface and one namespace less per container, and no second network to
+//! isolate).
+//!
+//! The devices exist only while the network has a local endpoint: made by the first
+//! `create_endpoint`, removed by the last `delete_endpoint`.
+
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use cnet_core::options::{self, parse_mtu};
+use cnet_core::{
+    Capabilities, Driver, Endpoint, Error, JoinInfo, Network, Result, ResultExt, Sandbox, SandboxInterface, Scope,
+};
+use cnet_driver_bridge::{BridgeConfig, HOST_VETH, steps};
+use cnet_firewall::Firewall;
+use cnet_kernel::{Kernel, VxlanSpec};
+use tokio::sync::Mutex;
+
+/// IANA's VXLAN port.
+pub const VXLAN_PORT: u16 = 4789;
+/// Outer Ethernet + IP + UDP + VXLAN headers.
+pub const VXLAN_OVERHEAD: u32 = 50;
+/// Docker's key for the VNI.
+pub const VNI_OPTION: &str = "com.docker.network.driver.overlay.vxlanid_list";
+pub const ENCRYPTED_OPTION: &str = "encrypted";
+
+const KNOWN: &[&str] = &[VNI_OPTION, options::DRIVER_MTU, ENCRYPTED_OPTION];
+
+/// A remote endpoint, as the VXLAN device must know it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Peer {
+    pub mac: [u8; 6],
+    pub ip: IpAddr,
+    pub vtep: IpAddr,
+}
+
+#[derive(Default)]
+struct NetState {
+    /// Local endpoints: the devices exist while this is not empty.
+    local: HashSet<String>,
+    /// Remote endpoints by endpoint id, programmed while the devices exist.
+    peers: HashMap<String, Peer>,
+}
+
+pub struct OverlayDriver {
+    kernel: Kernel,
+    firewall: Arc<Firewall>,
+    /// This host's VTEP address and the MTU of the link that holds it.
+    vtep: IpAddr,
+    underlay_mtu: u32,
+    underlay_link: Option<String>,
+    nets: Mutex<HashMap<String, NetState>>,
+}
+
+fn short(network: &Network) -> &str {
+    network.short_id()
+}
+
+pub fn bridge_name(network: &Network) -> String {
+    format!("ov-{}", short(network))
+}
+
+pub fn vxlan_name(network: &Network) -> String {
+    format!("vx-{}", short(network))
+}
+
+/// Host ends of overlay endpoints are `vov<7 hex>`, so the bridge driver's orphan sweep (which
+/// owns `veth<7 hex>`) leaves them alone, and this driver's can find its own.
+fn host_veth_name() -> String {
+    format!("vov{}", &cnet_core::id::new_id()[..7])
+}
+
+fn is_hex(s: &str, len: usize) -> bool {
+    s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Link names only this driver makes.
+pub fn is_overlay_link_name(name: &str) -> bool {
+    name.strip_prefix("ov-").or_else(|| name.strip_prefix("vx-")).is_some_and(|h| is_hex(h, 12))
+        || name.strip_prefix("vov").is_some_and(|h| is_hex(h, 7))
+}
+
+/// Whether this kernel could carry encrypted overlay traffic at all.
+fn encryption_support() -> Option<&'static str> {
+    if std::path::Path::new("/proc/net/xfrm_stat").exists() {
+        Some("IPsec (XFRM)")
+    } else if std::path::Path::new("/sys/module/wireguard").exists() {
+        Some("WireGuard")
+    } else {
+        None
+    }
+}
+
+impl OverlayDriver {
+    /// `vtep`: this host's advertised address; the link holding it is the underlay.
+    pub async fn new(kernel: Kernel, firewall: Arc<Firewall>, vtep: IpAddr) -> Result<OverlayDriver> {
+        let link = kernel.link_with_address(vtep).await.internal(format!("looking for the link holding {vtep}"))?;
+        let Some(link) = link else {
+            return Err(Error::invalid(format!(
+                "--cluster-advertise {vtep}: no interface of this host has that address"
+            )));
+        };
+        let underlay_mtu = link.mtu.unwrap_or(1500);
+        tracing::info!(%vtep, underlay = %link.name, underlay_mtu, "overlay driver ready");
+        Ok(OverlayDriver {
+            kernel,
+            firewall,
+            vtep,
+            underlay_mtu,
+            underlay_link: Some(link.name),
+            nets: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The MTU of containers on `network`: its option, else the underlay's minus VXLAN's headers.
+    pub fn mtu(&self, network: &Network) -> Result<u32> {
+        match network.option(options::DRIVER_MTU) {
+            Some(v) => parse_mtu(options::DRIVER_MTU, v),
+            None => Ok(self.underlay_mtu.saturating_sub(VXLAN_OVERHEAD).max(68)),
+        }
+    }
+
+    fn bridge_config(&self, network: &Network) -> Result<BridgeConfig> {
+        Ok(BridgeConfig {
+            device: bridge_name(network),
+            mtu: Some(self.mtu(network)?),
+            icc: true,
+            masquerade: !network.internal,
+            host_binding_ipv4: None,
+        })
+    }
+
+    fn vni(network: &Network) -> Result<u32> {
+        network
+            .option(VNI_OPTION)
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| Error::internal(format!("overlay network {} has no VNI recorded", network.name)))
+    }
+
+    /// Makes the bridge, the VXLAN port and the firewall rules, and programs every known peer.
+    async fn bring_up(&self, network: &Network, peers: &HashMap<String, Peer>) -> Result<()> {
+        let cfg = self.bridge_config(network)?;
+        let vx = vxlan_name(network);
+        let made = async {
+            steps::setup_device(&self.kernel, &cfg).await?;
+            steps::setup_gateway_addresses(&self.kernel, &cfg, network).await?;
+            steps::setup_forwarding(&cfg, network)?;
+            steps::setup_firewall(&self.firewall, &cfg, network).await?;
+            let spec = VxlanSpec {
+                name: vx.clone(),
+                vni: Self::vni(network)?,
+                local: self.vtep,
+                port: VXLAN_PORT,
+                underlay: self.underlay_link.clone(),
+                mtu: cfg.mtu,
+            };
+            self.kernel.create_vxlan(&spec).await.internal(format!("creating {vx}"))?;
+            self.kernel.set_controller(&vx, &cfg.device).await.internal(format!("attaching {vx} to {}", cfg.device))?;
+            self.kernel.set_up(&vx).await.internal(format!("bringing {vx} up"))?;
+            for peer in peers.values() {
+                self.program(&vx, peer).await?;
+            }
+            Ok::<(), Error>(())
+        }
+        .await;
+        if let Err(e) = made {
+            let _ = self.bring_down(network).await;
+            return Err(e);
+        }
+        tracing::info!(network = %network.name, vxlan = %vx, peers = peers.len(), "overlay network up on this host");
+        Ok(())
+    }
+
+    async fn bring_down(&self, network: &Network) -> Result<()> {
+        let cfg = self.bridge_config(network)?;
+        let vx = vxlan_name(network);
+        self.kernel.delete_link(&vx).await.internal(format!("deleting {vx}"))?;
+        steps::teardown_firewall(&self.firewall, &cfg, network).await?;
+        steps::teardown_device(&self.kernel, &cfg).await?;
+        tracing::info!(network = %network.name, "overlay network down on this host (no local endpoint left)");
+        Ok(())
+    }
+
+    async fn program(&self, vx: &str, peer: &Peer) -> Result<()> {
+        self.kernel.add_vxlan_fdb(vx, peer.mac, peer.vtep).await.internal(format!("adding FDB entry on {vx}"))?;
+        self.kernel.add_neighbour(vx, peer.ip, peer.mac).await.internal(format!("adding neighbour {} on {vx}", peer.ip))
+    }
+
+    async fn unprogram(&self, vx: &str, peer: &Peer) -> Result<()> {
+        self.kernel.del_neighbour(vx, peer.ip).await.internal(format!("removing neighbour {} on {vx}", peer.ip))?;
+        self.kernel.del_vxlan_fdb(vx, peer.mac, peer.vtep).await.internal(format!("removing FDB entry on {vx}"))
+    }
+
+    /// Replaces the remote endpoints of a network (after a relist): programs the new, removes the
+    /// stale, leaves the unchanged alone (so traffic to them never stops).
+    pub async fn set_peers(&self, network: &Network, peers: HashMap<String, Peer>) -> Result<()> {
+        let mut nets = self.nets.lock().await;
+        let st = nets.entry(network.id.clone()).or_default();
+        if !st.local.is_empty() {
+            let vx = vxlan_name(network);
+            let wanted: HashSet<Peer> = peers.values().copied().collect();
+            // What the kernel holds may differ from what this driver remembers (a restart).
+            let fdb = self.kernel.vxlan_fdb_entries(&vx).await.internal(format!("listing FDB of {vx}"))?;
+            let neigh = self.kernel.permanent_neighbours(&vx).await.internal(format!("listing neighbours of {vx}"))?;
+            for (mac, vtep) in fdb {
+                if !wanted.iter().any(|p| p.mac == mac && p.vtep == vtep) {
+                    let _ = self.kernel.del_vxlan_fdb(&vx, mac, vtep).await;
+                }
+            }
+            for (ip, mac) in neigh {
+                if !wanted.iter().any(|p| p.ip == ip && p.mac == mac) {
+                    let _ = self.kernel.del_neighbour(&vx, ip).await;
+                }
+            }
+            for peer in &wanted {
+                self.program(&vx, peer).await?;
+            }
+        }
+        st.peers = peers;
+        Ok(())
+    }
+
+    pub async fn add_peer(&self, network: &Network, endpoint_id: &str, peer: Peer) -> Result<()> {
+        let mut nets = self.nets.lock().await;
+        let st = nets.entry(network.id.clone()).or_default();
+        let vx = vxlan_name(network);
+        if let Some(old) = st.peers.insert(endpoint_id.to_string(), peer)
+            && old != peer
+            && !st.local.is_empty()
+        {
+            self.unprogram(&vx, &old).await?;
+        }
+        if !st.local.is_empty() {
+            self.program(&vx, &peer).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn remove_peer(&self, network: &Network, endpoint_id: &str) -> Result<()> {
+        let mut nets = self.nets.lock().await;
+        let Some(st) = nets.get_mut(&network.id) else { return Ok(()) };
+        if let Some(old) = st.peers.remove(endpoint_id)
+            && !st.local.is_empty()
+        {
+            self.unprogram(&vxlan_name(network), &old).await?;
+        }
+        Ok(())
+    }
+
+    /// Forgets a network's peers (it was removed from the cluster).
+    pub async fn forget_network(&self, network_id: &str) {
+        let mut nets = self.nets.lock().await;
+        if nets.get(network_id).is_some_and(|s| s.local.is_empty()) {
+            nets.remove(network_id);
+        }
+    }
+}
+
+#[async_trait]
+impl Driver for OverlayDriver {
+    fn name(&self) -> &'static str {
+        "overlay"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities { scope: Scope::Global, needs_ipam: true, needs_sandbox_netns: true, user_creatable: true }
+    }
+
+    fn validate_network(&self, network: &Network) -> Result<()> {
+        for key in network.options.keys() {
+            if !KNOWN.contains(&key.as_str()) {
+                return Err(Error::invalid(format!(
+                    "unknown option {key:?} for the overlay driver: known options are {}",
+                    KNOWN.join(", ")
+                )));
+            }
+        }
+        if network.options.contains_key(ENCRYPTED_OPTION) {
+            return Err(Error::invalid(match encryption_support() {
+                None => "-o encrypted: this kernel lacks the IPsec (XFRM) and WireGuard support encrypted overlay \
+                         networks need"
+                    .to_string(),
+                Some(have) => format!(
+                    "-o encrypted: cnet does not encrypt overlay traffic yet (the kernel has {have}); use an \
+                     encrypted underlay instead"
+                ),
+            }));
+        }
+        if network.enable_ipv6 || network.pools.iter().any(|p| p.subnet.is_ipv6()) {
+            return Err(Error::invalid(format!(
+                "overlay network {}: IPv6 is not supported on overlay networks",
+                network.name
+            )));
+        }
+        if network.pools.len() > 1 {
+            return Err(Error::invalid(format!("overlay network {}: one IPv4 subnet at most", network.name)));
+        }
+        self.mtu(network)?;
+        Ok(())
+    }
+
+    async fn delete_network(&self, network: &Network) -> Result<()> {
+        let up = self.nets.lock().await.remove(&network.id).is_some_and(|s| !s.local.is_empty());
+        if up {
+            self.bring_down(network).await?;
+        }
+        Ok(())
+    }
+
+    async fn create_endpoint(&self, network: &Network, endpoint: &mut Endpoint) -> Result<()> {
+        let mut nets = self.nets.lock().await;
+        let st = nets.entry(network.id.clone()).or_default();
+        if st.local.is_empty() {
+            self.bring_up(network, &st.peers).await?;
+        }
+        st.local.insert(endpoint.id.clone());
+        endpoint.driver_data.insert(HOST_VETH.into(), host_veth_name());
+        Ok(())
+    }
+
+    async fn delete_endpoint(&self, network: &Network, endpoint: &Endpoint) -> Result<()> {
+        if let Some(host) = endpoint.driver_data.get(HOST_VETH) {
+            self.kernel.delete_link(host).await.internal(format!("deleting {host}"))?;
+        }
+        let mut nets = self.nets.lock().await;
+        let Some(st) = nets.get_mut(&network.id) else { return Ok(()) };
+        if st.local.remove(&endpoint.id) && st.local.is_empty() {
+            self.bring_down(network).await?;
+        }
+        Ok(())
+    }
+
+    async fn join(&self, network: &Network, endpoint: &Endpoint, _sandbox: &Sandbox) -> Result<JoinInfo> {
+        let cfg = self.bridge_config(network)?;
+        let host = endpoint
+            .driver_data
+            .get(HOST_VETH)
+            .ok_or_else(|| Error::internal(format!("endpoint {} has no host veth recorded", endpoint.id)))?;
+        Ok(JoinInfo {
+            interface: Some(SandboxInterface::VethOnBridge { host: host.clone(), bridge: cfg.device }),
+            mtu: cfg.mtu,
+            gateway_v4: if network.internal { None } else { network.pool_v4().and_then(|p| p.gateway) },
+            gateway_v6: None,
+            static_routes: vec![],
+        })
+    }
+
+    async fn program_external_connectivity(&self, network: &Network, endpoint: &Endpoint) -> Result<()> {
+        if endpoint.ports.is_empty() {
+            return Ok(());
+        }
+        if network.internal {
+            return Err(Error::invalid(format!("network {} is internal: it cannot publish ports", network.name)));
+        }
+        let rules = steps::port_rules(&self.bridge_config(network)?, endpoint);
+        self.firewall
+            .add_ports(&rules)
+            .await
+            .internal(format!("publishing ports of {}", cnet_core::portspec::holder_name(endpoint)))
+    }
+
+    async fn revoke_external_connectivity(&self, network: &Network, endpoint: &Endpoint) -> Result<()> {
+        if endpoint.ports.is_empty() {
+            return Ok(());
+        }
+        self.firewall
+            .remove_ports(&steps::port_rules(&self.bridge_config(network)?, endpoint))
+            .await
+            .internal(format!("unpublishing ports of {}", cnet_core::portspec::holder_name(endpoint)))
+    }
+
+    /// Runs after the bridge driver's restore (drivers restore in name order), whose firewall sync
+    /// replaced the table: the overlay networks' rules and ports are added back here.
+    async fn restore(&self, networks: &[Network], endpoints: &[Endpoint]) -> Result<()> {
+        let mut keep: HashSet<String> = HashSet::new();
+        let mut nets = self.nets.lock().await;
+        for network in networks {
+            let local: HashSet<String> =
+                endpoints.iter().filter(|e| e.network_id == network.id).map(|e| e.id.clone()).collect();
+            if local.is_empty() {
+                continue;
+            }
+            let st = nets.entry(network.id.clone()).or_default();
+            // bring_up is idempotent: existing devices, addresses and entries are kept as they are.
+            self.bring_up(network, &st.peers).await?;
+            st.local = local;
+            let cfg = self.bridge_config(network)?;
+            keep.insert(cfg.device.clone());
+            keep.insert(vxlan_name(network));
+            for e in endpoints.iter().filter(|e| e.network_id == network.id) {
+                if let Some(host) = e.driver_data.get(HOST_VETH) {
+                    keep.insert(host.clone());
+                    steps::reattach_endpoint(&self.kernel, &cfg, host).await?;
+                }
+                if !e.ports.is_empty() && !network.internal {
+                    self.firewall.add_ports(&steps::port_rules(&cfg, e)).await.internal("restoring published ports")?;
+                }
+            }
+        }
+        drop(nets);
+        for link in self.kernel.links().await.internal("listing links")? {
+            if is_overlay_link_name(&link.name) && !keep.contains(&link.name) {
+                tracing::info!(link = %link.name, "removing orphan overlay link");
+                self.kernel.delete_link(&link.name).await.internal(format!("deleting orphan {}", link.name))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_names() {
+        assert!(is_overlay_link_name("ov-0123456789ab"));
+        assert!(is_overlay_link_name("vx-0123456789ab"));
+        let h = host_veth_name();
+        assert!(is_overlay_link_name(&h) && h.len() <= 15, "{h}");
+        assert!(!is_overlay_link_name("veth0123456"));
+        assert!(!is_overlay_link_name("ov-lan"));
+        assert!(!cnet_driver_bridge::is_cnet_link_name(&h), "the bridge driver must not sweep {h}");
+    }
+}
