@@ -401,7 +401,7 @@ pub struct NetworkCreateArgs {
     pub attachable: bool,
 
     /// Set driver specific options (key=value)
-    #[arg(short = 'o', long = "opt", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    #[arg(short = 'o', long = "opt", value_name = "KEY[=VALUE]", value_parser = parse_driver_option)]
     pub options: Vec<(String, String)>,
 
     /// Set metadata on a network (key=value, or key for an empty value)
@@ -499,6 +499,14 @@ pub fn parse_host(value: &str) -> Result<PathBuf, String> {
         return Err(format!("no socket path in {value:?}"));
     }
     Ok(PathBuf::from(path))
+}
+
+/// A driver option: `key=value`, or a bare `key` (Docker's `-o encrypted`) with an empty value.
+pub fn parse_driver_option(value: &str) -> Result<(String, String), String> {
+    if !value.contains('=') && !value.trim().is_empty() {
+        return Ok((value.to_string(), String::new()));
+    }
+    parse_key_value(value)
 }
 
 /// `key=value`, key non-empty; the value may be empty (`key=`).
@@ -608,10 +616,12 @@ mod tests {
 
     #[test]
     fn malformed_key_values_name_the_value() {
-        for (flag, bad) in [("-o", "novalue"), ("--opt", "=x"), ("--aux-address", "host"), ("--label", "=v")] {
+        for (flag, bad) in [("--opt", "=x"), ("--aux-address", "host"), ("--label", "=v")] {
             let err = parse(&["network", "create", flag, bad, "n"]).unwrap_err();
             assert!(err.to_string().contains(bad), "{flag} {bad}: {err}");
         }
+        // As Docker: a bare driver option has an empty value (`-o encrypted`); drivers judge it.
+        assert_eq!(parse_driver_option("encrypted").unwrap(), ("encrypted".to_string(), String::new()));
         let err = parse(&["network", "ls", "-f", "driverbridge"]).unwrap_err();
         assert!(err.to_string().contains("driverbridge"), "{err}");
     }
