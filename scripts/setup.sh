@@ -13,7 +13,8 @@ packages=(
     busybox-static    # the built-in busybox image, and the clients inside test namespaces
     bind9-dnsutils    # dig, for DNS tests
     etcd-server       # overlay control plane, started by tests on their own
-    iperf3 dnsperf    # benchmarks
+    etcd-client       # etcdctl, to look into the store (tests, the overlay lab)
+    iperf3 dnsperf ethtool # benchmarks
     util-linux procps psmisc
 )
 missing=()

@@ -6,6 +6,8 @@
 //! - [`link`]: a veth pair between two namespaces, addressed and up.
 //! - [`TestHost`]: a simulated host (its own netns, mount ns, run and state dirs) running its own
 //!   cnetd; [`Api`] is a typed gRPC client of it that panics with readable messages.
+//! - [`Lab`]: several [`TestHost`]s joined by an underlay bridge in a namespace of its own, with an
+//!   [`Etcd`] (in its own namespace) on that underlay: the multi-host setup of the overlay driver.
 //! - [`Upstream`]: "the internet", a namespace with a web server that has no route back to
 //!   container subnets, so reaching it from a container proves NAT.
 //!
@@ -18,6 +20,7 @@
 
 mod api;
 mod host;
+mod lab;
 mod ns;
 mod proc;
 mod upstream;
@@ -28,6 +31,7 @@ use std::path::PathBuf;
 
 pub use api::Api;
 pub use host::TestHost;
+pub use lab::{ETCD_CLIENT_PORT, Etcd, LAB_BRIDGE, LAB_ETCD_ADDR, LAB_MTU, LAB_SUBNET, Lab};
 pub use nix::libc::{SIGKILL, SIGTERM};
 pub use ns::{Ns, host_links, link, parse_links};
 pub use proc::{Bg, spawn_tied};

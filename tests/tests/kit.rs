@@ -269,3 +269,228 @@ async fn sigterm_with_a_connected_client() {
     assert!(started.elapsed() < Duration::from_secs(5));
     drop(api);
 }
+
+// ---- Multi-host labs: etcd and an underlay bridge (cnet_tests::Lab, cnet_tests::Etcd) ----
+
+/// The network namespace link of a process (`/proc/PID/ns/net`).
+fn netns_of(pid: u32) -> std::path::PathBuf {
+    std::fs::read_link(format!("/proc/{pid}/ns/net")).unwrap()
+}
+
+#[test]
+fn lab_hosts_and_etcd_reach_each_other_over_the_underlay() {
+    cnet_tests::require_root();
+    let lab = cnet_tests::Lab::new(3);
+    assert_eq!(lab.len(), 3);
+    assert_eq!(lab.etcd().endpoint(), "etcd://192.0.2.100:2379");
+    assert_eq!(lab.etcd().client_url(), "http://192.0.2.100:2379");
+    for i in 0..3 {
+        let host = lab.host(i);
+        assert_eq!(lab.address(i), format!("192.0.2.{}", i + 1));
+        assert_eq!(lab.name(i), format!("host{}", i + 1));
+        assert_eq!(host.links(), ["lo", "eth0"]);
+        let eth0 = host.ns().run_ok("ip -o link show dev eth0");
+        assert!(eth0.contains("mtu 1500") && eth0.contains("state UP"), "{eth0}");
+        assert!(host.ns().addrs("eth0").contains(&format!("inet 192.0.2.{}/24", i + 1)));
+        assert!(host.cnetd_pid().is_none(), "the lab does not start cnetd by itself");
+        assert_eq!(
+            lab.cluster_args(i),
+            [
+                "--cluster-store",
+                "etcd://192.0.2.100:2379",
+                "--cluster-advertise",
+                &format!("192.0.2.{}", i + 1),
+                "--node-name",
+                &format!("host{}", i + 1)
+            ]
+        );
+        for other in 0..3 {
+            if other != i {
+                assert!(lab.ping(i, &lab.address(other)), "host{} does not reach host{}", i + 1, other + 1);
+            }
+        }
+        assert!(lab.ping(i, "192.0.2.100"), "host{} does not reach etcd", i + 1);
+        lab.etcd().ns().run_ok(&format!("busybox ping -c 1 -W 2 {}", lab.address(i)));
+    }
+    // The hosts and etcd hang off one bridge in the underlay namespace.
+    let ports = lab.underlay().run_ok("ip -o link show master br0");
+    let mut ports = cnet_tests::parse_links(&ports);
+    ports.sort();
+    assert_eq!(ports, ["etcd", "h1", "h2", "h3"]);
+    // All in namespaces of their own.
+    let nets: std::collections::HashSet<_> = lab
+        .hosts()
+        .iter()
+        .map(|h| netns_of(h.ns().pid()))
+        .chain([netns_of(lab.etcd().ns().pid()), netns_of(lab.underlay().pid()), netns_of(std::process::id())])
+        .collect();
+    assert_eq!(nets.len(), 6);
+    // A host unplugged from the bridge is cut off; plugged back, it is reachable again.
+    lab.set_host_link(2, false);
+    assert!(!lab.host(0).ns().run("busybox ping -c 1 -W 1 192.0.2.3").status.success());
+    lab.set_host_link(2, true);
+    assert!(lab.ping(0, "192.0.2.3"));
+}
+
+#[test]
+fn lab_etcd_serves_put_and_get_from_a_host() {
+    cnet_tests::require_root();
+    let lab = cnet_tests::Lab::new(2);
+    let etcd = lab.etcd();
+    let (h1, h2) = (lab.host(0).ns(), lab.host(1).ns());
+    // Over the underlay, from host1's namespace; read back from host2's and from etcd's own.
+    etcd.put_from(h1, "/cnet/test/a", "value of a");
+    etcd.put_from(h1, "/cnet/test/b", "{\"json\": [1, 2]}");
+    etcd.put_from(h2, "/other/c", "c");
+    assert_eq!(etcd.get_from(h2, "/cnet/test/a").as_deref(), Some("value of a"));
+    assert_eq!(etcd.get("/cnet/test/b").as_deref(), Some("{\"json\": [1, 2]}"));
+    assert_eq!(etcd.get("/cnet/test/nothing"), None);
+    assert_eq!(
+        etcd.get_prefix_from(h2, "/cnet/"),
+        [("/cnet/test/a".to_string(), "value of a".to_string()), ("/cnet/test/b".into(), "{\"json\": [1, 2]}".into())]
+    );
+    assert_eq!(etcd.get_prefix("").len(), 3);
+    assert_eq!(etcd.delete_prefix("/cnet/"), 2);
+    assert_eq!(etcd.get_prefix(""), [("/other/c".to_string(), "c".to_string())]);
+    // etcd listens on the underlay address only (its peer port on its own loopback).
+    let listening = etcd.ns().run_ok("cat /proc/net/tcp");
+    // /proc/net/tcp: little-endian address, port in hex, state 0A = LISTEN.
+    assert!(listening.contains("640200C0:094B 00000000:0000 0A"), "nothing listens on 192.0.2.100:2379\n{listening}");
+    assert!(listening.contains("0100007F:094C 00000000:0000 0A"), "nothing listens on 127.0.0.1:2380\n{listening}");
+    assert_eq!(listening.matches(" 0A ").count(), 2, "etcd listens elsewhere too\n{listening}");
+    assert!(etcd.log().contains(etcd.name()), "{}", etcd.log_tail());
+}
+
+/// `Etcd::etcdctl` runs Debian's etcdctl (package etcd-client) inside a namespace, or says how to
+/// get it: like the cnet binaries, it is something the machine provides.
+#[test]
+fn lab_etcdctl_works_or_is_explained() {
+    cnet_tests::require_root();
+    let lab = cnet_tests::Lab::new(1);
+    let etcd = lab.etcd();
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let out = etcd.etcdctl_from(lab.host(0).ns(), &["put", "/cnet/ctl", "from-etcdctl"]);
+        assert!(out.status.success(), "{}", cnet_tests::describe_output("etcdctl put", &out));
+        etcd.etcdctl_ok(&["get", "--prefix", "/cnet/"])
+    }));
+    match result {
+        Ok(listing) => {
+            assert_eq!(listing, "/cnet/ctl\nfrom-etcdctl\n");
+            assert_eq!(etcd.get("/cnet/ctl").as_deref(), Some("from-etcdctl"));
+        }
+        Err(err) => {
+            let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
+            assert!(msg.contains("apt-get install etcd-client"), "{msg}");
+        }
+    }
+}
+
+#[test]
+fn lab_etcd_stop_and_kill_keep_the_data() {
+    cnet_tests::require_root();
+    let mut lab = cnet_tests::Lab::new(1);
+    lab.etcd().put_from(lab.host(0).ns(), "/cnet/keep", "1");
+    let first = lab.etcd().pid().unwrap();
+
+    // Down: nothing answers from the host, and the process is gone.
+    let status = lab.etcd_mut().stop();
+    assert!(!status.success() || status.code() == Some(0), "{status}");
+    assert!(gone(first), "etcd {first} survived stop()");
+    assert!(lab.etcd().pid().is_none() && !lab.etcd_mut().is_running());
+    assert!(lab.etcd().try_put_from(lab.host(0).ns(), "/cnet/while-down", "x").is_err());
+    assert!(lab.etcd().data_dir().join("member").is_dir());
+
+    // Up again on the same data.
+    lab.etcd_mut().start();
+    assert!(lab.etcd_mut().is_running());
+    assert_ne!(lab.etcd().pid(), Some(first));
+    assert_eq!(lab.etcd().get_from(lab.host(0).ns(), "/cnet/keep").as_deref(), Some("1"));
+    assert_eq!(lab.etcd().get("/cnet/while-down"), None);
+
+    // A crash loses nothing acknowledged either.
+    lab.etcd().put("/cnet/before-crash", "2");
+    let status = lab.etcd_mut().kill();
+    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(9));
+    lab.etcd_mut().start();
+    let keys: Vec<String> = lab.etcd().get_prefix("/cnet/").into_iter().map(|(k, _)| k).collect();
+    assert_eq!(keys, ["/cnet/before-crash", "/cnet/keep"]);
+    let log = lab.etcd().log();
+    assert!(log.contains("start #1") && log.contains("start #3"), "{log}");
+}
+
+#[test]
+fn etcd_start_reports_a_server_that_cannot_listen() {
+    cnet_tests::require_root();
+    // Nothing in its namespace has 192.0.2.100: etcd cannot bind and exits.
+    let mut etcd = cnet_tests::Etcd::new("192.0.2.100");
+    let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| etcd.start())).unwrap_err();
+    let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(msg.contains("exited during startup") && msg.contains("cannot assign requested address"), "{msg}");
+    assert!(etcd.pid().is_none());
+    // On loopback it needs no link.
+    let mut local = cnet_tests::Etcd::new("127.0.0.1");
+    local.start();
+    local.put("k", "v");
+    assert_eq!(local.get("k").as_deref(), Some("v"));
+}
+
+#[test]
+fn dropping_a_lab_leaves_nothing() {
+    cnet_tests::require_root();
+    let links_before = host_links();
+    let netns_before = std::process::Command::new("ip").args(["netns", "list"]).output().unwrap().stdout;
+    let mut lab = cnet_tests::Lab::new(3);
+    // Something long-lived in every namespace, as cnetd and containers will be.
+    let strays: Vec<u32> = lab
+        .hosts()
+        .iter()
+        .map(|h| h.ns().run_ok("sleep 1000 >/dev/null 2>&1 </dev/null & echo $!").trim().parse().unwrap())
+        .collect();
+    let holders: Vec<u32> =
+        lab.hosts().iter().map(|h| h.ns().pid()).chain([lab.etcd().ns().pid(), lab.underlay().pid()]).collect();
+    let nets: Vec<_> = holders.iter().map(|&pid| netns_of(pid)).collect();
+    let etcd_pid = lab.etcd().pid().unwrap();
+    let etcd_name = lab.etcd().name().to_string();
+    let dirs: Vec<std::path::PathBuf> =
+        lab.hosts().iter().map(|h| h.dir().to_path_buf()).chain([lab.etcd().dir().to_path_buf()]).collect();
+    assert!(dirs.iter().all(|d| d.is_dir()));
+    // Nothing of the lab is in the test's own namespace.
+    let links = host_links();
+    for name in ["br0", "h1", "h2", "h3", "etcd"] {
+        assert!(links_before.contains(&name.to_string()) || !links.contains(&name.to_string()), "{links:?}");
+    }
+    lab.etcd_mut().stop();
+    lab.etcd_mut().start();
+    let etcd_pid2 = lab.etcd().pid().unwrap();
+
+    drop(lab);
+
+    for pid in holders.iter().chain(&strays).chain([&etcd_pid, &etcd_pid2]) {
+        assert!(gone(*pid), "process {pid} is still alive after the lab was dropped");
+    }
+    for net in &nets {
+        assert_eq!(processes_in(net), Vec::<u32>::new(), "processes left in {}", net.display());
+    }
+    for dir in &dirs {
+        assert!(!dir.exists(), "{} was not removed", dir.display());
+    }
+    // No etcd of this lab anywhere on the machine.
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        assert!(!String::from_utf8_lossy(&cmdline).contains(&etcd_name), "{entry:?} still runs etcd {etcd_name}");
+    }
+    let after = host_links();
+    let new: Vec<&String> = after.iter().filter(|l| !links_before.contains(l)).collect();
+    assert!(
+        new.iter().all(|l| !["br0", "h1", "h2", "h3", "etcd"].contains(&l.as_str())),
+        "the lab's links appeared in the test's namespace: {new:?}"
+    );
+    // No named namespace appeared (labs make none), and no bind mount holds one of the lab's.
+    let netns_after = std::process::Command::new("ip").args(["netns", "list"]).output().unwrap().stdout;
+    assert_eq!(String::from_utf8_lossy(&netns_after), String::from_utf8_lossy(&netns_before));
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    for net in &nets {
+        let net = net.display().to_string();
+        assert!(!mountinfo.contains(&net), "{net} is still mounted:\n{mountinfo}");
+    }
+}

@@ -1,0 +1,447 @@
+//! End-to-end tests of overlay networks: three simulated hosts (namespaces on an underlay bridge,
+//! 192.0.2.1-3) each running cnetd with `--cluster-store` pointing at an etcd of the test's own
+//! (192.0.2.100, in its own namespace). "Containers" are cnetd sandboxes, probed with real clients
+//! (ping, dig) run inside their namespaces. They need root and the binaries built:
+//! `cargo build --workspace --bins && cargo test -p cnet-tests --test overlay`.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use cnet_api::v1::{
+    ConnectRequest, CreateNetworkRequest, Endpoint, Ipam, IpamConfig, ListNodesRequest, Network, NetworkRef, Sandbox,
+};
+use cnet_tests::{Api, Lab, SIGKILL, TestHost, addr_of, bin};
+use tonic::Code;
+
+fn overlay(name: &str) -> CreateNetworkRequest {
+    CreateNetworkRequest { name: name.into(), driver: "overlay".into(), ..Default::default() }
+}
+
+async fn create(api: &mut Api, req: CreateNetworkRequest) -> Network {
+    api.networks.create_network(req).await.unwrap_or_else(|s| panic!("creating an overlay network: {s:?}")).into_inner()
+}
+
+/// Polls `check` every 100 ms until it holds, panicking with `what` after `secs` seconds.
+async fn eventually<F: AsyncFnMut() -> bool>(secs: u64, what: &str, mut check: F) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !check().await {
+        assert!(Instant::now() < deadline, "not within {secs}s: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// `dig +short @127.0.0.11 NAME` in the sandbox.
+fn resolve(host: &TestHost, sandbox: &Sandbox, name: &str) -> Vec<String> {
+    let out = host.run_in(&sandbox.netns_path, &format!("dig +time=2 +tries=1 +short @127.0.0.11 {name}"));
+    String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
+}
+
+async fn has_network(api: &mut Api, name: &str) -> bool {
+    api.network_names().await.iter().any(|n| n == name)
+}
+
+/// The addresses of the VTEPs the host's VXLAN device of `net` sends to (`bridge fdb show`).
+fn fdb_vteps(host: &TestHost, net: &Network) -> BTreeSet<String> {
+    let out = host.ns().run(&format!("bridge fdb show dev vx-{}", &net.id[..12]));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split(" dst ").nth(1))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .map(str::to_string)
+        .collect()
+}
+
+/// A lab of three hosts, all cnetds started (with `extra` flags) and an API to each.
+async fn lab_with(extra: &[&str]) -> (Lab, Vec<Api>) {
+    let mut lab = Lab::new(3);
+    for i in 0..3 {
+        lab.start_cnetd_with_extra(i, extra);
+    }
+    let mut apis = Vec::new();
+    for i in 0..3 {
+        apis.push(lab.host(i).api().await);
+    }
+    (lab, apis)
+}
+
+#[tokio::test]
+async fn one_network_across_three_hosts_by_ip_and_name() {
+    cnet_tests::require_root();
+    let (lab, mut apis) = lab_with(&[]).await;
+    let net = create(&mut apis[0], overlay("ov")).await;
+    assert_eq!(net.scope, "global");
+    assert_eq!(net.options.get("com.docker.network.driver.overlay.vxlanid_list").map(String::as_str), Some("4096"));
+    let subnet = &net.ipam.as_ref().unwrap().config[0].subnet;
+    assert!(subnet.starts_with("10.") && subnet.ends_with("/24"), "{subnet}");
+    for api in apis.iter_mut().skip(1) {
+        eventually(5, "the network is listed on every host", async || has_network(api, "ov").await).await;
+        assert_eq!(api.network("ov").await.id, net.id);
+    }
+
+    let mut boxes: Vec<(Sandbox, Endpoint)> = Vec::new();
+    for (i, api) in apis.iter_mut().enumerate() {
+        let sandbox = api.create_sandbox(&format!("c{}", i + 1)).await;
+        let ep = api
+            .connect_with(ConnectRequest {
+                sandbox: sandbox.id.clone(),
+                network: "ov".into(),
+                aliases: vec![format!("alias{}", i + 1)],
+                ..Default::default()
+            })
+            .await;
+        boxes.push((sandbox, ep));
+    }
+    // The container's MTU is the underlay's (1500) minus VXLAN's 50.
+    let link = lab.host(0).run_in_ok(&boxes[0].0.netns_path, "ip -o link show eth0");
+    assert!(link.contains("mtu 1450"), "{link}");
+
+    for (i, (sandbox, _)) in boxes.iter().enumerate() {
+        let host = lab.host(i);
+        for (j, (_, ep)) in boxes.iter().enumerate() {
+            if i == j {
+                continue;
+            }
+            assert!(host.reaches(&sandbox.netns_path, &ep.ipv4_address), "c{} -> c{} by IP", i + 1, j + 1);
+            let ip = addr_of(&ep.ipv4_address).to_string();
+            let name = format!("c{}", j + 1);
+            for query in [name.clone(), format!("{name}.ov"), format!("alias{}", j + 1)] {
+                assert_eq!(resolve(host, sandbox, &query), std::slice::from_ref(&ip), "c{} resolving {query}", i + 1);
+            }
+            let by_name =
+                host.run_in(&sandbox.netns_path, &format!("busybox ping -c1 -W2 $(dig +short @127.0.0.11 {name})"));
+            assert!(by_name.status.success(), "c{} pings {name} by name: {by_name:?}", i + 1);
+        }
+    }
+    // Remote endpoints are static entries towards their hosts' VTEPs.
+    assert_eq!(fdb_vteps(lab.host(0), &net), BTreeSet::from(["192.0.2.2".to_string(), "192.0.2.3".to_string()]));
+
+    // Nodes and inspect, through the CLI.
+    let nodes = lab.host(1).cnet_ok(&["node", "ls"]);
+    for (i, addr) in ["192.0.2.1", "192.0.2.2", "192.0.2.3"].iter().enumerate() {
+        let row = nodes.lines().find(|l| l.contains(addr)).unwrap_or_else(|| panic!("{addr} missing:\n{nodes}"));
+        assert!(row.contains(&format!("host{}", i + 1)) && row.contains("ready"), "{row}");
+        assert!(row.trim_end().ends_with('1'), "one endpoint on host{}: {row}", i + 1);
+    }
+    let info = lab.host(2).cnet_ok(&["info"]);
+    assert!(info.contains("Cluster Store: etcd://192.0.2.100:2379") && info.contains("Node Name: host3"), "{info}");
+    let inspect = lab.host(0).cnet_ok(&["network", "inspect", "ov"]);
+    for node in ["host1", "host2", "host3"] {
+        assert!(inspect.contains(&format!("\"Node\": \"{node}\"")), "{node} in\n{inspect}");
+    }
+}
+
+#[tokio::test]
+async fn fifteen_containers_at_once_get_fifteen_addresses() {
+    cnet_tests::require_root();
+    let (lab, mut apis) = lab_with(&[]).await;
+    create(&mut apis[0], overlay("busy")).await;
+    for api in apis.iter_mut() {
+        eventually(5, "the network is listed", async || has_network(api, "busy").await).await;
+    }
+    let mut tasks = Vec::new();
+    for i in 0..15 {
+        let channel = lab.host(i % 3).channel().await;
+        let log = lab.host(i % 3).dir().join("cnetd.log");
+        tasks.push(tokio::spawn(async move {
+            let mut api = Api::new(channel, log);
+            let sandbox = api.create_sandbox(&format!("s{i}")).await;
+            api.connect(&sandbox.id, "busy").await.ipv4_address
+        }));
+    }
+    let mut addresses = BTreeSet::new();
+    for t in tasks {
+        addresses.insert(t.await.unwrap());
+    }
+    assert_eq!(addresses.len(), 15, "{addresses:?}");
+    let leases = lab.etcd().etcdctl(&["get", "--prefix", "--keys-only", "/cnet/v1/ips/"]);
+    let keys = String::from_utf8_lossy(&leases.stdout).lines().filter(|l| !l.is_empty()).count();
+    assert_eq!(keys, 15, "{}", String::from_utf8_lossy(&leases.stdout));
+}
+
+#[tokio::test]
+async fn overlay_networks_are_isolated_from_each_other_and_from_bridges() {
+    cnet_tests::require_root();
+    let (lab, mut apis) = lab_with(&[]).await;
+    create(&mut apis[0], overlay("red")).await;
+    create(&mut apis[0], overlay("blue")).await;
+    for api in apis.iter_mut() {
+        eventually(5, "both networks listed", async || has_network(api, "blue").await && has_network(api, "red").await)
+            .await;
+    }
+    let (red1, _) = apis[0].sandbox_on("red1", "red").await;
+    let (_, red2) = apis[1].sandbox_on("red2", "red").await;
+    let (blue1, blue1_ep) = apis[0].sandbox_on("blue1", "blue").await;
+    let (_, blue2) = apis[1].sandbox_on("blue2", "blue").await;
+    let (_, local) = apis[0].sandbox_on("local", "bridge").await;
+    assert!(lab.host(0).reaches(&red1.netns_path, &red2.ipv4_address), "red1 -> red2");
+    assert!(lab.host(0).reaches(&blue1.netns_path, &blue2.ipv4_address), "blue1 -> blue2");
+    assert!(!lab.host(0).ping_once(&red1.netns_path, &blue2.ipv4_address), "red1 must not reach blue2");
+    assert!(!lab.host(0).ping_once(&red1.netns_path, &blue1_ep.ipv4_address), "red1 must not reach blue1 on its host");
+    assert!(!lab.host(0).ping_once(&red1.netns_path, &local.ipv4_address), "red1 must not reach a bridge network");
+    // Out through its own host, with NAT: the etcd host on the underlay has no route to 10.0.0.0/8.
+    assert!(lab.host(0).reaches(&red1.netns_path, "192.0.2.100"), "red1 reaches the underlay through NAT");
+}
+
+#[tokio::test]
+async fn killed_cnetd_restarts_without_stopping_traffic() {
+    cnet_tests::require_root();
+    let (mut lab, mut apis) = lab_with(&[]).await;
+    create(&mut apis[0], overlay("steady")).await;
+    for api in apis.iter_mut() {
+        eventually(5, "the network is listed", async || has_network(api, "steady").await).await;
+    }
+    let (a, _) = apis[0].sandbox_on("a", "steady").await;
+    let (_, b) = apis[1].sandbox_on("b", "steady").await;
+    assert!(lab.host(0).reaches(&a.netns_path, &b.ipv4_address));
+    let ping = lab
+        .host(0)
+        .in_netns(&a.netns_path, "busybox")
+        .args(["ping", "-c", "40", "-i", "0.1", addr_of(&b.ipv4_address)])
+        .output();
+    let pinger = std::thread::spawn(move || ping.unwrap());
+    drop(apis);
+    std::thread::sleep(Duration::from_millis(500));
+    lab.host_mut(1).kill_cnetd(SIGKILL);
+    std::thread::sleep(Duration::from_millis(500));
+    lab.start_cnetd(1);
+    let out = pinger.join().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("40 packets received"), "traffic stopped during the restart:\n{text}");
+
+    // The restarted host still knows the others, and they it.
+    let mut api1 = lab.host(1).api().await;
+    let (c, _) = api1.sandbox_on("c", "steady").await;
+    let net = api1.network("steady").await;
+    let a_ep = net.endpoints.iter().find(|e| e.name == "a").unwrap_or_else(|| panic!("a is not listed: {net:?}"));
+    assert_eq!(a_ep.node, "host1");
+    assert!(lab.host(1).reaches(&c.netns_path, &a_ep.ipv4_address), "a new container on the restarted host");
+    let log = lab.host(1).log();
+    assert!(!log.contains("this node's lease expired"), "the lease must be taken back, not granted anew:\n{log}");
+}
+
+#[tokio::test]
+async fn a_host_gone_longer_than_the_ttl_loses_its_endpoints() {
+    cnet_tests::require_root();
+    let (mut lab, mut apis) = lab_with(&["--cluster-ttl", "2s"]).await;
+    let net = create(&mut apis[0], overlay("ttl")).await;
+    for api in apis.iter_mut() {
+        eventually(5, "the network is listed", async || has_network(api, "ttl").await).await;
+    }
+    let (a, _) = apis[0].sandbox_on("a", "ttl").await;
+    let (_, gone) = apis[2].sandbox_on("gone", "ttl").await;
+    assert!(lab.host(0).reaches(&a.netns_path, &gone.ipv4_address));
+    assert!(fdb_vteps(lab.host(0), &net).contains("192.0.2.3"));
+    drop(apis);
+    lab.host_mut(2).kill_cnetd(SIGKILL);
+
+    let mut api0 = lab.host(0).api().await;
+    eventually(10, "host1 drops host3's endpoint", async || {
+        !api0.network("ttl").await.endpoints.iter().any(|e| e.name == "gone")
+    })
+    .await;
+    assert!(!fdb_vteps(lab.host(0), &net).contains("192.0.2.3"), "the FDB entry towards host3 is gone");
+    let nodes = api0.system.list_nodes(ListNodesRequest {}).await.unwrap().into_inner().nodes;
+    let host3 = nodes.iter().find(|n| n.name == "host3").expect("host3 is still listed");
+    assert_eq!(host3.state, "down");
+
+    // Its address went back to the pool: another host may take it now.
+    let taker = api0.create_sandbox("taker").await;
+    api0.connect_with(ConnectRequest {
+        sandbox: taker.id.clone(),
+        network: "ttl".into(),
+        ipv4_address: addr_of(&gone.ipv4_address).into(),
+        ..Default::default()
+    })
+    .await;
+
+    // When host3 comes back its endpoint cannot be registered again: reported, never duplicated.
+    lab.start_cnetd_with_extra(2, &["--cluster-ttl", "2s"]);
+    let mut api2 = lab.host(2).api().await;
+    eventually(10, "the conflict is reported in inspect", async || {
+        api2.sandbox("gone").await.endpoints.iter().any(|e| !e.conflict.is_empty())
+    })
+    .await;
+    let conflict = api2.sandbox("gone").await.endpoints[0].conflict.clone();
+    assert!(conflict.contains(addr_of(&gone.ipv4_address)), "{conflict}");
+    assert!(lab.host(2).log().contains("cannot register this endpoint again"), "{}", lab.host(2).log_tail());
+    let holders: Vec<String> = api0
+        .network("ttl")
+        .await
+        .endpoints
+        .iter()
+        .filter(|e| e.ipv4_address == gone.ipv4_address)
+        .map(|e| e.name.clone())
+        .collect();
+    assert_eq!(holders, ["taker"], "one holder of the address");
+}
+
+#[tokio::test]
+async fn etcd_down_keeps_traffic_and_fails_new_attaches_fast() {
+    cnet_tests::require_root();
+    let (mut lab, mut apis) = lab_with(&[]).await;
+    create(&mut apis[0], overlay("sturdy")).await;
+    for api in apis.iter_mut() {
+        eventually(5, "the network is listed", async || has_network(api, "sturdy").await).await;
+    }
+    let (a, _) = apis[0].sandbox_on("a", "sturdy").await;
+    let (_, b) = apis[1].sandbox_on("b", "sturdy").await;
+    assert!(lab.host(0).reaches(&a.netns_path, &b.ipv4_address));
+
+    lab.etcd_mut().stop();
+    assert!(lab.host(0).reaches(&a.netns_path, &b.ipv4_address), "existing containers keep talking");
+    let late = apis[0].create_sandbox("late").await;
+    let started = Instant::now();
+    let err = apis[0]
+        .sandboxes
+        .connect_network(ConnectRequest { sandbox: late.id.clone(), network: "sturdy".into(), ..Default::default() })
+        .await
+        .unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+    assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+    assert!(err.message().contains("cluster store"), "{}", err.message());
+    // Local networks are unaffected.
+    let (_, local) = apis[0].sandbox_on("local", "bridge").await;
+    assert!(!local.ipv4_address.is_empty());
+    // Nothing half-made: the sandbox has no interface left behind.
+    let links = lab.host(0).run_in_ok(&late.netns_path, "ip -o link show");
+    assert_eq!(links.lines().count(), 1, "only lo: {links}");
+
+    lab.etcd_mut().start();
+    eventually(20, "attaching works again once etcd is back", async || {
+        apis[0]
+            .sandboxes
+            .connect_network(ConnectRequest {
+                sandbox: late.id.clone(),
+                network: "sturdy".into(),
+                ..Default::default()
+            })
+            .await
+            .is_ok()
+    })
+    .await;
+    let late_ep = apis[0].sandbox(&late.id).await.endpoints[0].ipv4_address.clone();
+    let mut api1 = lab.host(1).api().await;
+    eventually(5, "the new endpoint reached host2", async || {
+        api1.network("sturdy").await.endpoints.iter().any(|e| e.ipv4_address == late_ep)
+    })
+    .await;
+    assert!(lab.host(1).reaches(&apis[1].sandbox("b").await.netns_path, &late_ep));
+}
+
+#[tokio::test]
+async fn removal_is_refused_while_any_host_has_endpoints_and_then_global() {
+    cnet_tests::require_root();
+    let (lab, mut apis) = lab_with(&[]).await;
+    let net = create(&mut apis[0], overlay("doomed")).await;
+    for api in apis.iter_mut() {
+        eventually(5, "the network is listed", async || has_network(api, "doomed").await).await;
+    }
+    let (s, _) = apis[0].sandbox_on("holder", "doomed").await;
+    let short = &net.id[..12];
+    assert_eq!(lab.host(0).links_starting("vx-"), [format!("vx-{short}")]);
+    assert!(lab.host(1).links_starting("vx-").is_empty(), "no device where there is no local endpoint");
+    let err = apis[2].networks.remove_network(NetworkRef { network: "doomed".into() }).await.unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert!(err.message().contains("holder on host1"), "{}", err.message());
+
+    apis[0].remove_sandbox(&s.id).await;
+    assert!(lab.host(0).links_starting("vx-").is_empty(), "devices go with the last local endpoint");
+    assert!(lab.host(0).links_starting("ov-").is_empty());
+    apis[2].networks.remove_network(NetworkRef { network: "doomed".into() }).await.unwrap();
+    for api in apis.iter_mut() {
+        eventually(5, "the network is gone everywhere", async || !has_network(api, "doomed").await).await;
+    }
+    let left = lab.etcd().etcdctl(&["get", "--prefix", "--keys-only", "/cnet/v1/"]);
+    let left = String::from_utf8_lossy(&left.stdout);
+    assert!(!left.contains(&net.id) && !left.contains("/vnis/") && !left.contains("/names/"), "{left}");
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_and_leaves_nothing() {
+    cnet_tests::require_root();
+    let (lab, mut apis) = lab_with(&[]).await;
+    create(
+        &mut apis[0],
+        CreateNetworkRequest {
+            ipam: Some(Ipam {
+                driver: String::new(),
+                config: vec![IpamConfig { subnet: "10.9.0.0/16".into(), ..Default::default() }],
+            }),
+            options: [("com.docker.network.driver.overlay.vxlanid_list".to_string(), "5000".to_string())].into(),
+            ..overlay("first")
+        },
+    )
+    .await;
+    let before = lab.etcd().etcdctl(&["get", "--prefix", "--keys-only", "/cnet/v1/"]).stdout;
+    let cases: Vec<(CreateNetworkRequest, &str)> = vec![
+        (
+            CreateNetworkRequest {
+                ipam: Some(Ipam {
+                    driver: String::new(),
+                    config: vec![IpamConfig { subnet: "10.9.8.0/24".into(), ..Default::default() }],
+                }),
+                ..overlay("overlapping")
+            },
+            "overlaps with network first",
+        ),
+        (
+            CreateNetworkRequest {
+                options: [("com.docker.network.driver.overlay.vxlanid_list".to_string(), "5000".to_string())].into(),
+                ..overlay("samevni")
+            },
+            "5000 is already used by network first",
+        ),
+        (
+            CreateNetworkRequest { options: [("encrypted".to_string(), String::new())].into(), ..overlay("secret") },
+            "encrypted",
+        ),
+        (overlay("first"), "already exists"),
+    ];
+    for (req, expected) in cases {
+        let name = req.name.clone();
+        let err = apis[1].networks.create_network(req).await.unwrap_err();
+        assert!(err.message().contains(expected), "{name}: {}", err.message());
+    }
+    let after = lab.etcd().etcdctl(&["get", "--prefix", "--keys-only", "/cnet/v1/"]).stdout;
+    assert_eq!(String::from_utf8_lossy(&before), String::from_utf8_lossy(&after), "nothing new in etcd");
+    assert!(lab.host(1).links_starting("vx-").is_empty() && lab.host(1).links_starting("ov-").is_empty());
+
+    // A host without a cluster store says which flags enable overlay networks.
+    let mut plain = TestHost::new();
+    plain.start_cnetd();
+    let err = plain.cnet_err(&["network", "create", "-d", "overlay", "ov"]);
+    assert!(err.contains("--cluster-store") && err.contains("--cluster-advertise"), "{err}");
+
+    // An advertise address that is not on the host: cnetd refuses to start, naming it.
+    let out = lab
+        .host(1)
+        .ns()
+        .cmd(bin("cnetd"))
+        .arg("--socket")
+        .arg(lab.host(1).dir().join("bad/cnetd.sock"))
+        .arg("--run-dir")
+        .arg(lab.host(1).dir().join("bad/run"))
+        .arg("--state-dir")
+        .arg(lab.host(1).dir().join("bad/state"))
+        .args(["--cluster-store", "etcd://192.0.2.100:2379"])
+        .args(["--cluster-advertise", "192.0.2.77", "--node-name", "bad"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("192.0.2.77"), "{stderr}");
+}
+
+#[tokio::test]
+async fn advertise_takes_an_interface_name() {
+    cnet_tests::require_root();
+    let mut lab = Lab::new(1);
+    let store = lab.etcd().endpoint();
+    lab.host_mut(0).start_cnetd_with(&["--cluster-store", &store, "--cluster-advertise", "eth0", "--node-name", "n1"]);
+    let mut api = lab.host(0).api().await;
+    let info = api.info().await.cluster.expect("cluster info");
+    assert_eq!((info.node.as_str(), info.advertise.as_str()), ("n1", "192.0.2.1"));
+    let nodes = api.system.list_nodes(ListNodesRequest {}).await.unwrap().into_inner().nodes;
+    assert_eq!(nodes.len(), 1);
+    assert_eq!((nodes[0].address.as_str(), nodes[0].state.as_str(), nodes[0].self_), ("192.0.2.1", "ready", true));
+}
