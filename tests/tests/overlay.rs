@@ -289,6 +289,10 @@ async fn etcd_down_keeps_traffic_and_fails_new_attaches_fast() {
 
     lab.etcd_mut().stop();
     assert!(lab.host(0).reaches(&a.netns_path, &b.ipv4_address), "existing containers keep talking");
+    eventually(10, "cnetd notices that etcd is gone", async || {
+        !apis[0].info().await.cluster.expect("cluster info").connected
+    })
+    .await;
     let late = apis[0].create_sandbox("late").await;
     let started = Instant::now();
     let err = apis[0]
@@ -444,4 +448,70 @@ async fn advertise_takes_an_interface_name() {
     let nodes = api.system.list_nodes(ListNodesRequest {}).await.unwrap().into_inner().nodes;
     assert_eq!(nodes.len(), 1);
     assert_eq!((nodes[0].address.as_str(), nodes[0].state.as_str(), nodes[0].self_), ("192.0.2.1", "ready", true));
+}
+
+/// etcd's current revision.
+fn etcd_revision(lab: &Lab) -> i64 {
+    let out = lab.etcd().etcdctl_ok(&["get", "/cnet/v1/", "--prefix", "--keys-only", "-w", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("etcdctl JSON ({e}): {out}"));
+    v["header"]["revision"].as_i64().unwrap_or_else(|| panic!("no revision in {out}"))
+}
+
+#[tokio::test]
+async fn a_restarted_host_catches_up_even_after_a_compaction() {
+    cnet_tests::require_root();
+    let (mut lab, mut apis) = lab_with(&[]).await;
+    create(&mut apis[0], overlay("catchup")).await;
+    for api in apis.iter_mut() {
+        eventually(5, "the network is listed", async || has_network(api, "catchup").await).await;
+    }
+    let (watcher, _) = apis[1].sandbox_on("watcher", "catchup").await;
+    let (old, old_ep) = apis[0].sandbox_on("old", "catchup").await;
+    assert!(lab.host(1).reaches(&watcher.netns_path, &old_ep.ipv4_address));
+
+    // host2's cnetd is away while host1 changes things, and etcd forgets the history.
+    lab.host_mut(1).kill_cnetd(SIGKILL);
+    apis[0].remove_sandbox(&old.id).await;
+    let (_, new_ep) = apis[0].sandbox_on("new", "catchup").await;
+    let revision = etcd_revision(&lab);
+    lab.etcd().etcdctl_ok(&["compact", &revision.to_string()]);
+
+    lab.start_cnetd(1);
+    let mut api1 = lab.host(1).api().await;
+    eventually(5, "host2 knows the new endpoint and forgot the old one", async || {
+        let eps = api1.network("catchup").await.endpoints;
+        eps.iter().any(|e| e.name == "new") && !eps.iter().any(|e| e.name == "old")
+    })
+    .await;
+    let host = lab.host(1);
+    assert_eq!(resolve(host, &watcher, "new"), [addr_of(&new_ep.ipv4_address).to_string()]);
+    assert!(resolve(host, &watcher, "old").is_empty(), "the old name is gone");
+    assert!(host.reaches(&watcher.netns_path, &new_ep.ipv4_address));
+    // Exactly the endpoints there are now (the new one may reuse the old one's address).
+    let neigh = host.ns().run_ok("ip neigh show nud permanent");
+    let ips: Vec<&str> = neigh.lines().filter_map(|l| l.split_whitespace().next()).collect();
+    assert_eq!(ips, [addr_of(&new_ep.ipv4_address)], "neighbour entries:\n{neigh}\n{}", host.log_tail());
+}
+
+#[tokio::test]
+async fn cnetd_starts_while_etcd_is_down_and_joins_when_it_is_back() {
+    cnet_tests::require_root();
+    let mut lab = Lab::new(1);
+    lab.etcd_mut().stop();
+    lab.start_cnetd(0);
+    let mut api = lab.host(0).api().await;
+    assert!(!api.info().await.cluster.expect("cluster info").connected);
+    let started = Instant::now();
+    let err = api.networks.create_network(overlay("early")).await.unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+    let info = lab.host(0).cnet_ok(&["info"]);
+    assert!(info.contains("Cluster Store Status: unreachable"), "{info}");
+    // Local networks work meanwhile.
+    let (_, local) = api.sandbox_on("local", "bridge").await;
+    assert!(!local.ipv4_address.is_empty());
+
+    lab.etcd_mut().start();
+    eventually(20, "connected once etcd is up", async || api.info().await.cluster.is_some_and(|c| c.connected)).await;
+    create(&mut api, overlay("late")).await;
 }
