@@ -515,3 +515,25 @@ async fn cnetd_starts_while_etcd_is_down_and_joins_when_it_is_back() {
     eventually(20, "connected once etcd is up", async || api.info().await.cluster.is_some_and(|c| c.connected)).await;
     create(&mut api, overlay("late")).await;
 }
+
+#[tokio::test]
+async fn a_node_name_in_use_by_a_live_node_is_refused() {
+    cnet_tests::require_root();
+    let mut lab = Lab::new(2);
+    lab.start_cnetd(0);
+    let store = lab.etcd().endpoint();
+    let second = lab.address(1);
+    lab.host_mut(1).start_cnetd_with(&[
+        "--cluster-store",
+        &store,
+        "--cluster-advertise",
+        &second,
+        "--node-name",
+        "host1",
+    ]);
+    let mut api = lab.host(1).api().await;
+    eventually(10, "the clash is logged", async || lab.host(1).log().contains("is taken by another live node")).await;
+    assert!(!api.info().await.cluster.expect("cluster info").connected);
+    let nodes = lab.host(0).cnet_ok(&["node", "ls"]);
+    assert!(nodes.contains("192.0.2.1") && !nodes.contains("192.0.2.2"), "the first node keeps its record:\n{nodes}");
+}

@@ -266,16 +266,32 @@ impl Cluster {
             joined: joined.unwrap_or_else(cnet_core::time::now_rfc3339),
             local_subnets: self.local_subnets.lock().await.clone(),
         };
-        let txn = Txn::new().and_then([
+        let alive = keys::alive(&self.cfg.node_name);
+        let ops = [
             TxnOp::put(key, json(&record), None),
             TxnOp::put(
-                keys::alive(&self.cfg.node_name),
+                alive.clone(),
                 cnet_core::time::now_rfc3339(),
                 Some(PutOptions::new().with_lease(self.lease_id())),
             ),
-        ]);
-        self.timed("registering this node", c.txn(txn)).await?;
-        Ok(())
+        ];
+        // The name is this node's if nobody is alive under it, or if it is this node's own lease.
+        for cmp in [
+            Compare::create_revision(alive.clone(), CompareOp::Equal, 0),
+            Compare::lease(alive.clone(), CompareOp::Equal, self.lease_id()),
+        ] {
+            if self
+                .timed("registering this node", c.txn(Txn::new().when([cmp]).and_then(ops.clone())))
+                .await?
+                .succeeded()
+            {
+                return Ok(());
+            }
+        }
+        Err(Error::precondition(format!(
+            "node name {} is taken by another live node: give each cnetd its own --node-name",
+            self.cfg.node_name
+        )))
     }
 
     /// The nodes with their liveness and endpoint counts.

@@ -959,15 +959,25 @@ impl Controller {
             .get(&endpoint.network_id)
             .cloned()
             .ok_or_else(|| Error::internal("endpoint's network vanished"))?;
-        let driver = self.driver(&network.driver)?.clone();
-        self.detach(&*driver, &network, sandbox, endpoint).await;
+        match self.drivers.get(network.driver.as_str()) {
+            Some(driver) => self.detach(&**driver, &network, sandbox, endpoint).await,
+            // An overlay endpoint of an earlier run with --cluster-store: its veth goes with the
+            // sandbox's namespace, and the next start with the store removes the rest.
+            None => {
+                tracing::warn!(network = %network.name, driver = %network.driver, "driver not loaded: removing the endpoint's record only");
+                self.proxies.stop(&endpoint.id);
+                if !sandbox.host_network {
+                    self.remove_sandbox_interface(sandbox, endpoint).await;
+                }
+            }
+        }
         let mut batch = Batch::new();
         batch.delete_endpoint(&endpoint.id);
         self.store.commit(batch).internal("removing endpoint record")?;
         st.release(endpoint);
         st.endpoints.remove(&endpoint.id);
         st.conflicts.remove(&endpoint.id);
-        if let Some(parts) = self.global_parts(&network)?
+        if let Ok(Some(parts)) = self.global_parts(&network)
             && let Err(e) = parts.cluster.release_endpoint(&self.cluster_record(endpoint)).await
         {
             // The next resync withdraws it (or it expires with this node's lease).
