@@ -537,3 +537,59 @@ async fn a_node_name_in_use_by_a_live_node_is_refused() {
     let nodes = lab.host(0).cnet_ok(&["node", "ls"]);
     assert!(nodes.contains("192.0.2.1") && !nodes.contains("192.0.2.2"), "the first node keeps its record:\n{nodes}");
 }
+
+#[tokio::test]
+async fn neighbours_on_one_host_and_published_ports() {
+    cnet_tests::require_root();
+    let (lab, mut apis) = lab_with(&[]).await;
+    create(&mut apis[0], overlay("web")).await;
+    for api in apis.iter_mut() {
+        eventually(5, "the network is listed", async || has_network(api, "web").await).await;
+    }
+    let (a, a_ep) = apis[0].sandbox_on("a1", "web").await;
+    let (_, b_ep) = apis[0].sandbox_on("b1", "web").await;
+    let (c, _) = apis[1].sandbox_on("c2", "web").await;
+    let host = lab.host(0);
+    // Two containers of one host reach each other (and by name) without leaving it.
+    assert!(host.reaches(&a.netns_path, &b_ep.ipv4_address), "a1 -> b1");
+    assert_eq!(resolve(host, &a, "b1"), [addr_of(&b_ep.ipv4_address).to_string()]);
+    // The host reaches its containers through its leg on the segment.
+    assert!(host.ns().run(&format!("busybox ping -c1 -W2 {}", addr_of(&a_ep.ipv4_address))).status.success());
+
+    // A published port on host1, reached on host1's underlay address from host2 itself and from a
+    // container on host2 (out through its own host's NAT).
+    let sandbox = apis[0].create_sandbox("p1").await;
+    apis[0]
+        .connect_with(ConnectRequest {
+            sandbox: sandbox.id.clone(),
+            network: "web".into(),
+            ports: vec![cnet_api::v1::PortBinding {
+                protocol: "tcp".into(),
+                host_ip: String::new(),
+                host_port: 8080,
+                container_port: 80,
+            }],
+            ..Default::default()
+        })
+        .await;
+    let www = tempfile::tempdir().unwrap();
+    std::fs::write(www.path().join("index.html"), "hello from p1\n").unwrap();
+    let mut httpd = host.in_netns(&sandbox.netns_path, "busybox");
+    httpd.args(["httpd", "-f", "-p", "80", "-h", www.path().to_str().unwrap()]);
+    let _httpd = cnet_tests::Bg::start(httpd);
+    let url = "http://192.0.2.1:8080/";
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = lab.host(1).ns().run(&cnet_tests::fetch(url, 2));
+        if String::from_utf8_lossy(&out.stdout).contains("hello from p1") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{url} from host2: {out:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = lab.host(1).run_in(&c.netns_path, &cnet_tests::fetch(url, 5));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("hello from p1"), "from c2: {out:?}");
+    // And from a container of the same network on the same host, through its gateway (hairpin).
+    let out = host.run_in(&a.netns_path, &cnet_tests::fetch(url, 5));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("hello from p1"), "from a1: {out:?}");
+}

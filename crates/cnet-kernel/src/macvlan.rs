@@ -77,6 +77,28 @@ impl Kernel {
         Ok(())
     }
 
+    /// `ip link add link PARENT name NAME mtu MTU type macvlan mode MODE; ip link set NAME up`, in
+    /// this namespace: a host-side interface on a segment whose other members are macvlan links of
+    /// the same parent. An existing link of that name is left as it is (idempotent for restarts).
+    pub async fn ensure_macvlan(&self, name: &str, parent: &str, mode: MacVlanMode, mtu: Option<u32>) -> Result<()> {
+        check_ifname(name)?;
+        if self.nl.link_by_name(name).await?.is_some() {
+            return self.set_up(name).await;
+        }
+        let parent_index = self.nl.link_index(parent).await?;
+        let mut b = LinkMacVlan::new(name, parent_index, mode).up();
+        if let Some(mtu) = mtu {
+            b = b.mtu(mtu);
+        }
+        self.nl
+            .handle
+            .link()
+            .add(b.build())
+            .execute()
+            .await
+            .map_err(|e| self.nl.err(format!("create macvlan {name} on {parent} (mode {mode:?})"), e))
+    }
+
     /// `ip link add link PARENT name NAME type vlan id VLAN_ID; ip link set NAME alias ALIAS up`:
     /// an 802.1q sub-interface, marked with `alias` (the kernel ignores an alias in the creation
     /// request, so it is a second request) so that its maker can tell it from anybody else's. On
