@@ -10,7 +10,7 @@
 //!   lowered to 1 ms so that the kernel's 1 s default does not hide what is measured.
 //! - cnetd's resident memory on the observer host (1000 remote endpoints known).
 //! - iperf3 throughput container-to-container across two hosts against host-to-host over the same
-//!   underlay, in one run, alternating.
+//!   underlay, in one run, alternating (IPERF_RUNS, default 5).
 //!
 //! Run it with:
 //!
@@ -283,7 +283,8 @@ async fn main() -> anyhow::Result<()> {
         .spawn()?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (mut direct, mut overlay) = (Vec::new(), Vec::new());
-    for _ in 0..3 {
+    let runs: usize = std::env::var("IPERF_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(5);
+    for _ in 0..runs {
         let out = lab.host(0).ns().run_ok(&format!("iperf3 -c {} -t {iperf_secs} -J", lab.address(1)));
         direct.push(iperf_gbps(&out));
         let out = lab.host(0).run_in_ok(&c1.netns_path, &format!("iperf3 -c {c2_ip} -t {iperf_secs} -J"));
@@ -324,7 +325,7 @@ async fn main() -> anyhow::Result<()> {
         endpoints / OBSERVER + 1,
         rss_busy as f64 / 1024.0
     );
-    println!("\n| iperf3, {iperf_secs} s x 3, medians | Gbit/s |");
+    println!("\n| iperf3, {iperf_secs} s x {runs}, medians | Gbit/s |");
     println!("|---|---|");
     println!("| host1 -> host2 over the underlay | {d:.2} |");
     println!(
