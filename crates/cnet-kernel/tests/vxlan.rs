@@ -311,3 +311,25 @@ fn containers_on_two_hosts_talk_over_the_vxlan() {
         ping(&ca, &[], "10.99.0.2");
     });
 }
+
+#[test]
+fn a_host_leg_macvlan_on_the_vxlan_is_made_once() {
+    hermetic(|_dir| async move {
+        let k = Kernel::connect().await.unwrap();
+        underlay("10.91.0.1/24");
+        k.create_vxlan(&spec("vx0", 4242, "10.91.0.1")).await.unwrap();
+        k.set_up("vx0").await.unwrap();
+        k.ensure_macvlan("ov0", "vx0", cnet_kernel::MacVlanMode::Bridge, Some(1400)).await.unwrap();
+        let shown = run(&["ip", "-d", "link", "show", "dev", "ov0"]);
+        for want in ["ov0@vx0", "mtu 1400 ", "macvlan mode bridge", ",UP"] {
+            assert!(shown.contains(want), "no {want:?} in:\n{shown}");
+        }
+        // Again: kept as it is.
+        k.ensure_macvlan("ov0", "vx0", cnet_kernel::MacVlanMode::Bridge, Some(1400)).await.unwrap();
+        let e = k.ensure_macvlan("ov1", "nosuch0", cnet_kernel::MacVlanMode::Bridge, None).await.unwrap_err();
+        assert!(e.to_string().contains("nosuch0"), "{e}");
+        // The leg goes with its parent.
+        k.delete_link("vx0").await.unwrap();
+        assert!(k.link_by_name("ov0").await.unwrap().is_none());
+    });
+}
