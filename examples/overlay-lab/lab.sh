@@ -289,7 +289,7 @@ cmd_status() {
 
 cmd_down() {
     local n ns dir
-    # Containers and the network first, while the daemons still run (cnetd removes their veths,
+    # Containers and the network first, while the daemons still run (cnetd removes their links,
     # namespaces and records, and the other hosts learn of it through etcd).
     if CNET=$(bin cnet 2>/dev/null); then
         for n in $(seq "$HOSTS"); do
