@@ -593,3 +593,41 @@ async fn neighbours_on_one_host_and_published_ports() {
     let out = host.run_in(&a.netns_path, &cnet_tests::fetch(url, 5));
     assert!(String::from_utf8_lossy(&out.stdout).contains("hello from p1"), "from a1: {out:?}");
 }
+
+#[tokio::test]
+async fn subnet_gateway_ip_range_and_internal() {
+    cnet_tests::require_root();
+    let mut lab = Lab::new(1);
+    lab.start_cnetd(0);
+    let mut api = lab.host(0).api().await;
+    create(
+        &mut api,
+        CreateNetworkRequest {
+            ipam: Some(Ipam {
+                driver: String::new(),
+                config: vec![IpamConfig {
+                    subnet: "10.50.0.0/24".into(),
+                    gateway: "10.50.0.254".into(),
+                    ip_range: "10.50.0.128/25".into(),
+                    ..Default::default()
+                }],
+            }),
+            options: [("com.docker.network.driver.mtu".to_string(), "1400".to_string())].into(),
+            ..overlay("ranged")
+        },
+    )
+    .await;
+    let (s, ep) = api.sandbox_on("r1", "ranged").await;
+    assert_eq!(ep.ipv4_address, "10.50.0.128/24");
+    assert_eq!(ep.ipv4_gateway, "10.50.0.254");
+    let host = lab.host(0);
+    let route = host.run_in_ok(&s.netns_path, "ip route show default");
+    assert!(route.contains("via 10.50.0.254"), "{route}");
+    assert!(host.run_in_ok(&s.netns_path, "ip -o link show eth0").contains("mtu 1400"));
+
+    create(&mut api, CreateNetworkRequest { internal: true, ..overlay("sealed") }).await;
+    let (t, _) = api.sandbox_on("t1", "sealed").await;
+    let route = host.run_in_ok(&t.netns_path, "ip route show default");
+    assert!(route.trim().is_empty(), "an internal network has no way out: {route}");
+    assert!(!host.ping_once(&t.netns_path, "192.0.2.100"), "no NAT out of an internal network");
+}
