@@ -125,32 +125,11 @@ impl Driver for BridgeDriver {
     }
 
     async fn program_external_connectivity(&self, network: &Network, endpoint: &Endpoint) -> Result<()> {
-        if endpoint.ports.is_empty() {
-            return Ok(());
-        }
-        if network.internal {
-            return Err(cnet_core::Error::invalid(format!(
-                "network {} is internal: it cannot publish ports",
-                network.name
-            )));
-        }
-        let cfg = BridgeConfig::from_network(network)?;
-        let rules = steps::port_rules(&cfg, endpoint);
-        self.firewall
-            .add_ports(&rules)
-            .await
-            .internal(format!("publishing ports of {}", cnet_core::portspec::holder_name(endpoint)))
+        steps::publish_ports(&self.firewall, &BridgeConfig::from_network(network)?, network, endpoint).await
     }
 
     async fn revoke_external_connectivity(&self, network: &Network, endpoint: &Endpoint) -> Result<()> {
-        if endpoint.ports.is_empty() {
-            return Ok(());
-        }
-        let cfg = BridgeConfig::from_network(network)?;
-        self.firewall
-            .remove_ports(&steps::port_rules(&cfg, endpoint))
-            .await
-            .internal(format!("unpublishing ports of {}", cnet_core::portspec::holder_name(endpoint)))
+        steps::unpublish_ports(&self.firewall, &BridgeConfig::from_network(network)?, endpoint).await
     }
 
     async fn restore(&self, networks: &[Network], endpoints: &[Endpoint]) -> Result<()> {

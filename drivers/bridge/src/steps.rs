@@ -114,6 +114,39 @@ pub fn port_rules(cfg: &BridgeConfig, endpoint: &Endpoint) -> Vec<PortRule> {
     rules
 }
 
+/// DNAT of the endpoint's published ports (see [`port_rules`]); an internal network refuses them.
+pub async fn publish_ports(
+    firewall: &Firewall,
+    cfg: &BridgeConfig,
+    network: &Network,
+    endpoint: &Endpoint,
+) -> Result<()> {
+    if endpoint.ports.is_empty() {
+        return Ok(());
+    }
+    if network.internal {
+        return Err(cnet_core::Error::invalid(format!(
+            "network {} is internal: it cannot publish ports",
+            network.name
+        )));
+    }
+    firewall
+        .add_ports(&port_rules(cfg, endpoint))
+        .await
+        .internal(format!("publishing ports of {}", cnet_core::portspec::holder_name(endpoint)))
+}
+
+/// The twin of [`publish_ports`].
+pub async fn unpublish_ports(firewall: &Firewall, cfg: &BridgeConfig, endpoint: &Endpoint) -> Result<()> {
+    if endpoint.ports.is_empty() {
+        return Ok(());
+    }
+    firewall
+        .remove_ports(&port_rules(cfg, endpoint))
+        .await
+        .internal(format!("unpublishing ports of {}", cnet_core::portspec::holder_name(endpoint)))
+}
+
 /// Outbound NAT, isolation from other networks, ICC and internal-ness, in one nft transaction.
 pub async fn setup_firewall(firewall: &Firewall, cfg: &BridgeConfig, network: &Network) -> Result<()> {
     firewall.ensure_table().await.internal("creating the cnet nftables table")?;

@@ -365,27 +365,11 @@ impl Driver for OverlayDriver {
     }
 
     async fn program_external_connectivity(&self, network: &Network, endpoint: &Endpoint) -> Result<()> {
-        if endpoint.ports.is_empty() {
-            return Ok(());
-        }
-        if network.internal {
-            return Err(Error::invalid(format!("network {} is internal: it cannot publish ports", network.name)));
-        }
-        let rules = steps::port_rules(&self.bridge_config(network)?, endpoint);
-        self.firewall
-            .add_ports(&rules)
-            .await
-            .internal(format!("publishing ports of {}", cnet_core::portspec::holder_name(endpoint)))
+        steps::publish_ports(&self.firewall, &self.bridge_config(network)?, network, endpoint).await
     }
 
     async fn revoke_external_connectivity(&self, network: &Network, endpoint: &Endpoint) -> Result<()> {
-        if endpoint.ports.is_empty() {
-            return Ok(());
-        }
-        self.firewall
-            .remove_ports(&steps::port_rules(&self.bridge_config(network)?, endpoint))
-            .await
-            .internal(format!("unpublishing ports of {}", cnet_core::portspec::holder_name(endpoint)))
+        steps::unpublish_ports(&self.firewall, &self.bridge_config(network)?, endpoint).await
     }
 
     /// Runs after the bridge driver's restore (drivers restore in name order), whose firewall sync
@@ -407,8 +391,8 @@ impl Driver for OverlayDriver {
             keep.insert(cfg.device.clone());
             keep.insert(vxlan_name(network));
             for e in endpoints.iter().filter(|e| e.network_id == network.id) {
-                if !e.ports.is_empty() && !network.internal {
-                    self.firewall.add_ports(&steps::port_rules(&cfg, e)).await.internal("restoring published ports")?;
+                if !network.internal {
+                    steps::publish_ports(&self.firewall, &cfg, network, e).await?;
                 }
             }
         }
