@@ -7,6 +7,17 @@ pub const BRIDGE_HOST_BINDING_IPV4: &str = "com.docker.network.bridge.host_bindi
 pub const BRIDGE_DEFAULT_BRIDGE: &str = "com.docker.network.bridge.default_bridge";
 pub const DRIVER_MTU: &str = "com.docker.network.driver.mtu";
 
+/// Refuses any option of `network` that `driver` does not know, naming it and listing the known ones.
+pub fn check_known(driver: &str, network: &crate::Network, known: &[&str]) -> crate::Result<()> {
+    match network.options.keys().find(|key| !known.contains(&key.as_str())) {
+        Some(key) => Err(crate::Error::invalid(format!(
+            "unknown option {key:?} for the {driver} driver: known options are {}",
+            known.join(", ")
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Parses a boolean option as Docker does (true/false/1/0), naming the key on error.
 pub fn parse_bool(key: &str, value: &str) -> crate::Result<bool> {
     match value.to_ascii_lowercase().as_str() {

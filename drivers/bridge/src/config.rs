@@ -26,14 +26,7 @@ pub struct BridgeConfig {
 
 impl BridgeConfig {
     pub fn from_network(net: &Network) -> Result<BridgeConfig> {
-        for key in net.options.keys() {
-            if !KNOWN.contains(&key.as_str()) {
-                return Err(Error::invalid(format!(
-                    "unknown option {key:?} for the bridge driver: known options are {}",
-                    KNOWN.join(", ")
-                )));
-            }
-        }
+        cnet_core::options::check_known("bridge", net, KNOWN)?;
         let device = match net.option(options::BRIDGE_NAME) {
             Some(name) => {
                 validate_ifname(options::BRIDGE_NAME, name)?;

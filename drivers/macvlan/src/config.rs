@@ -19,14 +19,7 @@ pub struct MacvlanConfig {
 
 impl MacvlanConfig {
     pub fn from_network(net: &Network) -> Result<MacvlanConfig> {
-        for key in net.options.keys() {
-            if !KNOWN.contains(&key.as_str()) {
-                return Err(Error::invalid(format!(
-                    "unknown option {key:?} for the macvlan driver: known options are {}",
-                    KNOWN.join(", ")
-                )));
-            }
-        }
+        cnet_core::options::check_known("macvlan", net, KNOWN)?;
         let parent = match net.option(PARENT) {
             Some(p) if !p.is_empty() => p.to_string(),
             _ if net.internal => {

@@ -291,14 +291,7 @@ impl Driver for OverlayDriver {
     }
 
     fn validate_network(&self, network: &Network) -> Result<()> {
-        for key in network.options.keys() {
-            if !KNOWN.contains(&key.as_str()) {
-                return Err(Error::invalid(format!(
-                    "unknown option {key:?} for the overlay driver: known options are {}",
-                    KNOWN.join(", ")
-                )));
-            }
-        }
+        cnet_core::options::check_known("overlay", network, KNOWN)?;
         if network.options.contains_key(ENCRYPTED_OPTION) {
             return Err(Error::invalid(match encryption_support() {
                 None => "-o encrypted: this kernel lacks the IPsec (XFRM) and WireGuard support encrypted overlay \
