@@ -11,20 +11,8 @@ use std::time::{Duration, Instant};
 use cnet_api::v1::network_service_client::NetworkServiceClient;
 use cnet_api::v1::sandbox_service_client::SandboxServiceClient;
 use cnet_api::v1::{ConnectRequest, CreateNetworkRequest, CreateSandboxRequest, Ipam, IpamConfig, SandboxRef};
+use cnet_benches::{percentile, rss_kib};
 use cnet_tests::TestHost;
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[idx]
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).map(|l| l.to_string()))
-        .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        .unwrap_or(0)
-}
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {

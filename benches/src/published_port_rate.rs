@@ -23,6 +23,7 @@ use cnet_api::v1::sandbox_service_client::SandboxServiceClient;
 use cnet_api::v1::{
     ConnectRequest, CreateNetworkRequest, CreateSandboxRequest, Ipam, IpamConfig, PortBinding, SandboxRef,
 };
+use cnet_benches::percentile;
 use cnet_tests::{Bg, TestHost, Upstream};
 use nix::sched::CloneFlags;
 
@@ -89,13 +90,6 @@ fn measure(client_pid: u32, secs: f64) -> Run {
         run.latencies.sort();
         run
     })
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
 fn report(what: &str, run: &Run) {
