@@ -32,6 +32,21 @@ pub fn enabled(network: &Network) -> bool {
     !network.builtin
 }
 
+/// The IPv4 address of an endpoint's `ipv4` (which holds one, if any).
+fn ipv4_of(addr: Option<ipnetwork::IpNetwork>) -> Option<std::net::Ipv4Addr> {
+    match addr.map(|a| a.ip()) {
+        Some(IpAddr::V4(a)) => Some(a),
+        _ => None,
+    }
+}
+
+fn ipv6_of(addr: Option<ipnetwork::IpNetwork>) -> Option<std::net::Ipv6Addr> {
+    match addr.map(|a| a.ip()) {
+        Some(IpAddr::V6(a)) => Some(a),
+        _ => None,
+    }
+}
+
 pub struct Dns {
     resolver: Resolver,
 }
@@ -101,14 +116,8 @@ impl Dns {
             network_name: network.name.clone(),
             ptr_name: format!("{}.{}", own.unwrap_or_else(|| id::short(&sandbox.id).to_string()), network.name),
             names,
-            ipv4: match endpoint.ipv4.map(|a| a.ip()) {
-                Some(IpAddr::V4(a)) => Some(a),
-                _ => None,
-            },
-            ipv6: match endpoint.ipv6.map(|a| a.ip()) {
-                Some(IpAddr::V6(a)) => Some(a),
-                _ => None,
-            },
+            ipv4: ipv4_of(endpoint.ipv4),
+            ipv6: ipv6_of(endpoint.ipv6),
         }
     }
 
@@ -133,14 +142,8 @@ impl Dns {
                 network.name
             ),
             names,
-            ipv4: match record.ipv4.map(|a| a.ip()) {
-                Some(IpAddr::V4(a)) => Some(a),
-                _ => None,
-            },
-            ipv6: match record.ipv6.map(|a| a.ip()) {
-                Some(IpAddr::V6(a)) => Some(a),
-                _ => None,
-            },
+            ipv4: ipv4_of(record.ipv4),
+            ipv6: ipv6_of(record.ipv6),
         });
     }
 
