@@ -40,6 +40,18 @@ async fn has_network(api: &mut Api, name: &str) -> bool {
     api.network_names().await.iter().any(|n| n == name)
 }
 
+/// Creates a network on the first host and waits (up to 5 s) until every host lists it.
+async fn create_everywhere(apis: &mut [Api], req: CreateNetworkRequest) -> Network {
+    let net = create(&mut apis[0], req).await;
+    for api in apis.iter_mut() {
+        eventually(5, &format!("network {} is listed on every host", net.name), async || {
+            has_network(api, &net.name).await
+        })
+        .await;
+    }
+    net
+}
+
 /// The addresses of the VTEPs the host's VXLAN device of `net` sends to (`bridge fdb show`).
 fn fdb_vteps(host: &TestHost, net: &Network) -> BTreeSet<String> {
     let out = host.ns().run(&format!("bridge fdb show dev vx-{}", &net.id[..12]));
@@ -134,10 +146,7 @@ async fn one_network_across_three_hosts_by_ip_and_name() {
 async fn fifteen_containers_at_once_get_fifteen_addresses() {
     cnet_tests::require_root();
     let (lab, mut apis) = lab_with(&[]).await;
-    create(&mut apis[0], overlay("busy")).await;
-    for api in apis.iter_mut() {
-        eventually(5, "the network is listed", async || has_network(api, "busy").await).await;
-    }
+    create_everywhere(&mut apis, overlay("busy")).await;
     let mut tasks = Vec::new();
     for i in 0..15 {
         let channel = lab.host(i % 3).channel().await;
@@ -162,12 +171,8 @@ async fn fifteen_containers_at_once_get_fifteen_addresses() {
 async fn overlay_networks_are_isolated_from_each_other_and_from_bridges() {
     cnet_tests::require_root();
     let (lab, mut apis) = lab_with(&[]).await;
-    create(&mut apis[0], overlay("red")).await;
-    create(&mut apis[0], overlay("blue")).await;
-    for api in apis.iter_mut() {
-        eventually(5, "both networks listed", async || has_network(api, "blue").await && has_network(api, "red").await)
-            .await;
-    }
+    create_everywhere(&mut apis, overlay("red")).await;
+    create_everywhere(&mut apis, overlay("blue")).await;
     let (red1, _) = apis[0].sandbox_on("red1", "red").await;
     let (_, red2) = apis[1].sandbox_on("red2", "red").await;
     let (blue1, blue1_ep) = apis[0].sandbox_on("blue1", "blue").await;
@@ -186,10 +191,7 @@ async fn overlay_networks_are_isolated_from_each_other_and_from_bridges() {
 async fn killed_cnetd_restarts_without_stopping_traffic() {
     cnet_tests::require_root();
     let (mut lab, mut apis) = lab_with(&[]).await;
-    create(&mut apis[0], overlay("steady")).await;
-    for api in apis.iter_mut() {
-        eventually(5, "the network is listed", async || has_network(api, "steady").await).await;
-    }
+    create_everywhere(&mut apis, overlay("steady")).await;
     let (a, _) = apis[0].sandbox_on("a", "steady").await;
     let (_, b) = apis[1].sandbox_on("b", "steady").await;
     assert!(lab.host(0).reaches(&a.netns_path, &b.ipv4_address));
@@ -223,10 +225,7 @@ async fn killed_cnetd_restarts_without_stopping_traffic() {
 async fn a_host_gone_longer_than_the_ttl_loses_its_endpoints() {
     cnet_tests::require_root();
     let (mut lab, mut apis) = lab_with(&["--cluster-ttl", "2s"]).await;
-    let net = create(&mut apis[0], overlay("ttl")).await;
-    for api in apis.iter_mut() {
-        eventually(5, "the network is listed", async || has_network(api, "ttl").await).await;
-    }
+    let net = create_everywhere(&mut apis, overlay("ttl")).await;
     let (a, _) = apis[0].sandbox_on("a", "ttl").await;
     let (_, gone) = apis[2].sandbox_on("gone", "ttl").await;
     assert!(lab.host(0).reaches(&a.netns_path, &gone.ipv4_address));
@@ -279,10 +278,7 @@ async fn a_host_gone_longer_than_the_ttl_loses_its_endpoints() {
 async fn etcd_down_keeps_traffic_and_fails_new_attaches_fast() {
     cnet_tests::require_root();
     let (mut lab, mut apis) = lab_with(&[]).await;
-    create(&mut apis[0], overlay("sturdy")).await;
-    for api in apis.iter_mut() {
-        eventually(5, "the network is listed", async || has_network(api, "sturdy").await).await;
-    }
+    create_everywhere(&mut apis, overlay("sturdy")).await;
     let (a, _) = apis[0].sandbox_on("a", "sturdy").await;
     let (_, b) = apis[1].sandbox_on("b", "sturdy").await;
     assert!(lab.host(0).reaches(&a.netns_path, &b.ipv4_address));
@@ -336,10 +332,7 @@ async fn etcd_down_keeps_traffic_and_fails_new_attaches_fast() {
 async fn removal_is_refused_while_any_host_has_endpoints_and_then_global() {
     cnet_tests::require_root();
     let (lab, mut apis) = lab_with(&[]).await;
-    let net = create(&mut apis[0], overlay("doomed")).await;
-    for api in apis.iter_mut() {
-        eventually(5, "the network is listed", async || has_network(api, "doomed").await).await;
-    }
+    let net = create_everywhere(&mut apis, overlay("doomed")).await;
     let (s, _) = apis[0].sandbox_on("holder", "doomed").await;
     let short = &net.id[..12];
     assert_eq!(lab.host(0).links_starting("vx-"), [format!("vx-{short}")]);
@@ -461,10 +454,7 @@ fn etcd_revision(lab: &Lab) -> i64 {
 async fn a_restarted_host_catches_up_even_after_a_compaction() {
     cnet_tests::require_root();
     let (mut lab, mut apis) = lab_with(&[]).await;
-    create(&mut apis[0], overlay("catchup")).await;
-    for api in apis.iter_mut() {
-        eventually(5, "the network is listed", async || has_network(api, "catchup").await).await;
-    }
+    create_everywhere(&mut apis, overlay("catchup")).await;
     let (watcher, _) = apis[1].sandbox_on("watcher", "catchup").await;
     let (old, old_ep) = apis[0].sandbox_on("old", "catchup").await;
     assert!(lab.host(1).reaches(&watcher.netns_path, &old_ep.ipv4_address));
@@ -542,10 +532,7 @@ async fn a_node_name_in_use_by_a_live_node_is_refused() {
 async fn neighbours_on_one_host_and_published_ports() {
     cnet_tests::require_root();
     let (lab, mut apis) = lab_with(&[]).await;
-    create(&mut apis[0], overlay("web")).await;
-    for api in apis.iter_mut() {
-        eventually(5, "the network is listed", async || has_network(api, "web").await).await;
-    }
+    create_everywhere(&mut apis, overlay("web")).await;
     let (a, a_ep) = apis[0].sandbox_on("a1", "web").await;
     let (_, b_ep) = apis[0].sandbox_on("b1", "web").await;
     let (c, _) = apis[1].sandbox_on("c2", "web").await;
