@@ -45,25 +45,30 @@ pub struct ClusterFlags {
     pub ttl: std::time::Duration,
 }
 
-/// Resolves `--cluster-advertise`: an address must be on one of this host's links; an interface
-/// name stands for its first IPv4 address.
-async fn resolve_advertise(kernel: &cnet_kernel::Kernel, advertise: &str) -> anyhow::Result<std::net::IpAddr> {
+/// Resolves `--cluster-advertise` to this host's VTEP address and the link holding it (the
+/// underlay): an address must be on one of this host's links; an interface name stands for its
+/// first IPv4 address.
+async fn resolve_advertise(
+    kernel: &cnet_kernel::Kernel,
+    advertise: &str,
+) -> anyhow::Result<(std::net::IpAddr, cnet_kernel::Link)> {
     if let Ok(ip) = advertise.parse::<std::net::IpAddr>() {
-        if kernel.link_with_address(ip).await?.is_none() {
-            anyhow::bail!("--cluster-advertise {advertise}: no interface of this host has that address");
-        }
-        return Ok(ip);
+        let link = kernel.link_with_address(ip).await?.ok_or_else(|| {
+            anyhow::anyhow!("--cluster-advertise {advertise}: no interface of this host has that address")
+        })?;
+        return Ok((ip, link));
     }
-    if kernel.link_by_name(advertise).await?.is_none() {
-        anyhow::bail!("--cluster-advertise {advertise:?}: neither an address nor an interface of this host");
-    }
-    kernel
+    let link = kernel.link_by_name(advertise).await?.ok_or_else(|| {
+        anyhow::anyhow!("--cluster-advertise {advertise:?}: neither an address nor an interface of this host")
+    })?;
+    let ip = kernel
         .addresses(advertise)
         .await?
         .into_iter()
         .map(|a| a.ip())
         .find(|ip| ip.is_ipv4())
-        .ok_or_else(|| anyhow::anyhow!("--cluster-advertise {advertise}: the interface has no IPv4 address"))
+        .ok_or_else(|| anyhow::anyhow!("--cluster-advertise {advertise}: the interface has no IPv4 address"))?;
+    Ok((ip, link))
 }
 
 /// Builds the drivers and the controller, restoring state; what `cnetd` does before it serves.
@@ -81,13 +86,13 @@ pub async fn start_controller(cfg: &DaemonConfig) -> anyhow::Result<Arc<Controll
     let mut cluster_events = None;
     if let Some(flags) = &cfg.cluster {
         let endpoints = cnet_cluster::parse_store_url(&flags.store)?;
-        let advertise = resolve_advertise(&kernel, &flags.advertise).await?;
+        let (advertise, underlay) = resolve_advertise(&kernel, &flags.advertise).await?;
         if flags.node_name.is_empty() || flags.node_name.contains('/') {
             anyhow::bail!("--node-name {:?}: a node name is non-empty and has no '/'", flags.node_name);
         }
         std::fs::create_dir_all(&cfg.state_dir)?;
         let overlay =
-            Arc::new(cnet_driver_overlay::OverlayDriver::new(kernel.clone(), firewall.clone(), advertise).await?);
+            Arc::new(cnet_driver_overlay::OverlayDriver::new(kernel.clone(), firewall.clone(), advertise, &underlay));
         let (handle, events) = cnet_cluster::Cluster::start(
             cnet_cluster::ClusterConfig {
                 endpoints,

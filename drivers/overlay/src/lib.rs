@@ -39,7 +39,7 @@ use cnet_core::{
 };
 use cnet_driver_bridge::{BridgeConfig, steps};
 use cnet_firewall::Firewall;
-use cnet_kernel::{Kernel, VxlanSpec};
+use cnet_kernel::{Kernel, Link, VxlanSpec};
 use tokio::sync::Mutex;
 
 /// IANA's VXLAN port.
@@ -74,7 +74,7 @@ pub struct OverlayDriver {
     /// This host's VTEP address and the MTU of the link that holds it.
     vtep: IpAddr,
     underlay_mtu: u32,
-    underlay_link: Option<String>,
+    underlay_link: String,
     nets: Mutex<HashMap<String, NetState>>,
 }
 
@@ -113,23 +113,18 @@ fn encryption_support() -> Option<&'static str> {
 
 impl OverlayDriver {
     /// `vtep`: this host's advertised address; the link holding it is the underlay.
-    pub async fn new(kernel: Kernel, firewall: Arc<Firewall>, vtep: IpAddr) -> Result<OverlayDriver> {
-        let link = kernel.link_with_address(vtep).await.internal(format!("looking for the link holding {vtep}"))?;
-        let Some(link) = link else {
-            return Err(Error::invalid(format!(
-                "--cluster-advertise {vtep}: no interface of this host has that address"
-            )));
-        };
-        let underlay_mtu = link.mtu.unwrap_or(1500);
-        tracing::info!(%vtep, underlay = %link.name, underlay_mtu, "overlay driver ready");
-        Ok(OverlayDriver {
+    /// `vtep`: this host's advertised address; `underlay`: the link that holds it.
+    pub fn new(kernel: Kernel, firewall: Arc<Firewall>, vtep: IpAddr, underlay: &Link) -> OverlayDriver {
+        let underlay_mtu = underlay.mtu.unwrap_or(1500);
+        tracing::info!(%vtep, underlay = %underlay.name, underlay_mtu, "overlay driver ready");
+        OverlayDriver {
             kernel,
             firewall,
             vtep,
             underlay_mtu,
-            underlay_link: Some(link.name),
+            underlay_link: underlay.name.clone(),
             nets: Mutex::new(HashMap::new()),
-        })
+        }
     }
 
     /// The MTU of containers on `network`: its option, else the underlay's minus VXLAN's headers.
@@ -168,7 +163,7 @@ impl OverlayDriver {
                 vni: Self::vni(network)?,
                 local: self.vtep,
                 port: VXLAN_PORT,
-                underlay: self.underlay_link.clone(),
+                underlay: Some(self.underlay_link.clone()),
                 mtu: cfg.mtu,
             };
             self.kernel.create_vxlan(&spec).await.internal(format!("creating {vx}"))?;
