@@ -148,6 +148,18 @@ impl State {
         self.endpoints.values().filter(move |e| e.sandbox_id == sandbox_id)
     }
 
+    /// Refuses a requested subnet that overlaps a network this node knows (local or global).
+    fn check_subnet_free(&self, subnet: &ipnetwork::IpNetwork) -> Result<()> {
+        match self.networks.values().find(|n| n.pools.iter().any(|q| ipam::overlaps(&q.subnet, subnet))) {
+            Some(other) => Err(Error::precondition(format!(
+                "subnet {subnet} overlaps with network {} ({})",
+                other.name,
+                other.pools.iter().map(|p| p.subnet.to_string()).collect::<Vec<_>>().join(", ")
+            ))),
+            None => Ok(()),
+        }
+    }
+
     fn taken_subnets(&self) -> Vec<ipnetwork::IpNetwork> {
         self.networks.values().flat_map(|n| n.pools.iter().map(|p| p.subnet)).collect()
     }
@@ -371,11 +383,7 @@ impl Controller {
                 ));
             }
             let subnet = ipam::parse_cidr("subnet", &p.subnet)?;
-            if let Some(other) =
-                st.networks.values().find(|n| n.pools.iter().any(|q| ipam::overlaps(&q.subnet, &subnet)))
-            {
-                return Err(Error::precondition(format!("subnet {subnet} overlaps with network {}", other.name)));
-            }
+            st.check_subnet_free(&subnet)?;
             pools.push(ipam::build_pool(p, subnet, true)?);
         }
         let mut options = req.options.clone();
@@ -443,15 +451,7 @@ impl Controller {
                     "subnet {subnet} is IPv6: pass --ipv6 to enable IPv6 on the network"
                 )));
             }
-            if let Some(other) =
-                st.networks.values().find(|n| n.pools.iter().any(|q| ipam::overlaps(&q.subnet, &subnet)))
-            {
-                return Err(Error::precondition(format!(
-                    "subnet {subnet} overlaps with network {} ({})",
-                    other.name,
-                    other.pools.iter().map(|p| p.subnet.to_string()).collect::<Vec<_>>().join(", ")
-                )));
-            }
+            st.check_subnet_free(&subnet)?;
             if pools.iter().any(|q: &cnet_core::IpamPool| ipam::overlaps(&q.subnet, &subnet)) {
                 return Err(Error::invalid(format!("subnet {subnet} overlaps with another subnet of this request")));
             }
