@@ -224,23 +224,23 @@ impl Cluster {
         }
     }
 
-    async fn get_prefix(&self, prefix: &str, what: &str) -> Result<(i64, Vec<(String, Vec<u8>)>)> {
+    async fn get_prefix(&self, prefix: &str, what: &str) -> Result<Vec<(String, Vec<u8>)>> {
         let mut c = self.client.clone();
         let resp = self.timed(what, c.get(prefix, Some(GetOptions::new().with_prefix()))).await?;
-        let rev = resp.header().map(|h| h.revision()).unwrap_or_default();
-        let kvs =
-            resp.kvs().iter().map(|kv| (String::from_utf8_lossy(kv.key()).into_owned(), kv.value().to_vec())).collect();
-        Ok((rev, kvs))
+        Ok(resp.kvs().iter().map(|kv| (String::from_utf8_lossy(kv.key()).into_owned(), kv.value().to_vec())).collect())
+    }
+
+    /// The records under `prefix` that parse (see [`decode`]).
+    async fn records<T: for<'de> Deserialize<'de>>(&self, prefix: &str, what: &str) -> Result<Vec<T>> {
+        Ok(self.get_prefix(prefix, what).await?.iter().filter_map(|(k, v)| decode(k, v)).collect())
     }
 
     async fn networks(&self) -> Result<Vec<Network>> {
-        let (_, kvs) = self.get_prefix(keys::NETWORKS, "listing networks").await?;
-        Ok(kvs.iter().filter_map(|(k, v)| decode(k, v)).collect())
+        self.records(keys::NETWORKS, "listing networks").await
     }
 
     async fn node_records(&self) -> Result<Vec<NodeRecord>> {
-        let (_, kvs) = self.get_prefix(keys::NODES, "listing nodes").await?;
-        Ok(kvs.iter().filter_map(|(k, v)| decode(k, v)).collect())
+        self.records(keys::NODES, "listing nodes").await
     }
 
     /// Publishes this host's local subnets (best effort: they are sent again at every session).
@@ -297,9 +297,8 @@ impl Cluster {
     /// The nodes with their liveness and endpoint counts.
     pub async fn nodes(&self) -> Result<Vec<NodeStatus>> {
         let records = self.node_records().await?;
-        let (_, alive) = self.get_prefix(keys::ALIVE, "listing live nodes").await?;
-        let (_, eps) = self.get_prefix(keys::ENDPOINTS, "listing endpoints").await?;
-        let eps: Vec<EndpointRecord> = eps.iter().filter_map(|(k, v)| decode(k, v)).collect();
+        let alive = self.get_prefix(keys::ALIVE, "listing live nodes").await?;
+        let eps: Vec<EndpointRecord> = self.records(keys::ENDPOINTS, "listing endpoints").await?;
         Ok(records
             .into_iter()
             .map(|record| NodeStatus {
@@ -390,8 +389,8 @@ impl Cluster {
                 .first()
                 .map(|kv| kv.mod_revision())
                 .unwrap_or(0);
-            let (_, eps) = self.get_prefix(&keys::endpoints(&network.id), "listing the network's endpoints").await?;
-            let eps: Vec<EndpointRecord> = eps.iter().filter_map(|(k, v)| decode(k, v)).collect();
+            let eps: Vec<EndpointRecord> =
+                self.records(&keys::endpoints(&network.id), "listing the network's endpoints").await?;
             if !eps.is_empty() {
                 let mut holders: Vec<String> = eps.iter().map(|e| format!("{} on {}", e.name, e.node)).collect();
                 holders.sort();
