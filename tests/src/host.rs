@@ -47,6 +47,13 @@ impl TestHost {
         TestHost { cnetd: None, starts: 0, ns, dir }
     }
 
+    /// A fresh host with its cnetd started (see [`TestHost::start_cnetd`]).
+    pub fn with_cnetd() -> TestHost {
+        let mut host = TestHost::new();
+        host.start_cnetd();
+        host
+    }
+
     /// The host's namespaces.
     pub fn ns(&self) -> &Ns {
         &self.ns
@@ -299,10 +306,16 @@ impl TestHost {
         links
     }
 
-    /// `nft list table inet cnet` in the host namespace; empty if there is no such table.
+    /// `nft list table inet cnet` in the host namespace; fails the test if `nft` fails, the table
+    /// missing included (ask [`TestHost::has_nft_table`] first where that is a possible outcome).
     pub fn nft_table(&self) -> String {
-        let out = self.ns.run("nft list table inet cnet");
-        if out.status.success() { String::from_utf8_lossy(&out.stdout).into_owned() } else { String::new() }
+        self.ns.run_ok("nft list table inet cnet")
+    }
+
+    /// Whether the host namespace has the `inet cnet` table; fails the test if `nft list tables`
+    /// itself fails.
+    pub fn has_nft_table(&self) -> bool {
+        self.ns.run_ok("nft list tables").lines().any(|l| l.trim() == "table inet cnet")
     }
 
     /// The files under `run/netns/` as the host sees them (inside its mount namespace).

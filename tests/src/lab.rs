@@ -338,12 +338,18 @@ impl Etcd {
                 self.log_tail()
             );
         }
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
             panic!(
                 "etcd answered POST {path} with something that is not JSON ({e}): {}",
                 String::from_utf8_lossy(&out.stdout)
             )
-        })
+        });
+        // Every answer of the KV service carries a header; an error (`{"error": …}`) has none, and
+        // must not be read as "no keys".
+        if answer.get("header").is_none() {
+            panic!("etcd answered POST {path} {body} with an error: {answer}");
+        }
+        answer
     }
 
     /// `timeout 5 busybox wget -q -O - [--post-data BODY] http://ADDR:2379PATH` inside `ns`.

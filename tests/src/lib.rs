@@ -19,6 +19,7 @@
 //! root panic without it ([`require_root`]); they never silently skip.
 
 mod api;
+mod cli;
 mod host;
 mod lab;
 mod ns;
@@ -28,6 +29,7 @@ mod upstream;
 use std::ffi::OsString;
 use std::future::Future;
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 pub use api::Api;
 pub use host::TestHost;
@@ -71,7 +73,13 @@ pub fn bin(name: &str) -> PathBuf {
             dirs
         }
     };
-    for dir in &dirs {
+    bin_in(name, &dirs)
+}
+
+/// The binary `name` in the first of `dirs` that has it; panics, saying how to build it, if none
+/// has.
+pub fn bin_in(name: &str, dirs: &[PathBuf]) -> PathBuf {
+    for dir in dirs {
         let path = dir.join(name);
         if path.is_file() {
             return path;
@@ -142,4 +150,27 @@ pub fn describe_output(what: &str, out: &std::process::Output) -> String {
 
 fn os(s: impl Into<OsString>) -> OsString {
     s.into()
+}
+
+/// Polls `check` every 50 ms until it holds; fails the test, naming `what` it waited for, if it
+/// still does not hold after `timeout`. Tests wait for the state they need this way instead of
+/// sleeping a fixed time.
+pub fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Whether the text of `/proc/net/{tcp,tcp6,udp,udp6}` (several concatenated are fine) shows a
+/// socket bound to local `port` that is listening (TCP) or bound and unconnected (UDP): what a
+/// test waits for after starting a server, instead of sleeping.
+pub fn proc_net_has_listener(proc_net: &str, port: u16) -> bool {
+    let suffix = format!(":{port:04X}");
+    proc_net.lines().any(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        // sl local_address rem_address st ...; st 0A = TCP LISTEN, 07 = UDP unconnected.
+        fields.len() > 3 && fields[1].ends_with(&suffix) && matches!(fields[3], "0A" | "07")
+    })
 }

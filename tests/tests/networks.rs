@@ -4,7 +4,6 @@
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
-use std::time::{Duration, Instant};
 
 use cnet_api::v1::{CreateNetworkRequest, Ipam, IpamConfig, Network, NetworkRef};
 use cnet_tests::{Api, SIGKILL, SIGTERM, TestHost, Upstream, addr_of, fetch};
@@ -294,18 +293,15 @@ async fn restart_removes_orphan_bridges_only() {
 }
 
 /// SIGTERM with a client still connected (its runtime keeps running, so it can answer the
-/// daemon's GOAWAY): cnetd exits 0 within 5 s and removes its socket.
+/// daemon's GOAWAY): cnetd exits 0 (within `kill_cnetd`'s deadline) and removes its socket.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_stops_cnetd_cleanly() {
     let (mut host, mut api) = daemon().await;
     host.cnet_ok(&["network", "create", "net1"]);
     api.sandbox_on("a", "net1").await;
     let socket = host.socket();
-    let started = Instant::now();
     let (status, host) = tokio::task::spawn_blocking(move || (host.kill_cnetd(SIGTERM), host)).await.unwrap();
-    let took = started.elapsed();
     assert!(status.success(), "cnetd exited with {status} on SIGTERM; log:\n{}", host.log_tail());
-    assert!(took < Duration::from_secs(5), "cnetd took {took:?} to stop on SIGTERM");
     assert!(!socket.exists(), "cnetd left its socket {}", socket.display());
     drop(api);
 }

@@ -13,6 +13,10 @@ use cnet_api::v1::{
 use cnet_tests::{Api, Lab, SIGKILL, TestHost, addr_of, bin};
 use tonic::Code;
 
+/// How long a call that needs etcd may take to fail while etcd is down: cnetd bounds its etcd calls
+/// at 4 s, so a call still pending after this has hung.
+const FAIL_FAST: Duration = Duration::from_secs(10);
+
 fn overlay(name: &str) -> CreateNetworkRequest {
     CreateNetworkRequest { name: name.into(), driver: "overlay".into(), ..Default::default() }
 }
@@ -30,10 +34,11 @@ async fn eventually<F: AsyncFnMut() -> bool>(secs: u64, what: &str, mut check: F
     }
 }
 
-/// `dig +short @127.0.0.11 NAME` in the sandbox.
+/// `dig +short @127.0.0.11 NAME` in the sandbox. dig fails (and so does the test) when the
+/// resolver does not answer at all, so an empty list means an answer without records.
 fn resolve(host: &TestHost, sandbox: &Sandbox, name: &str) -> Vec<String> {
-    let out = host.run_in(&sandbox.netns_path, &format!("dig +time=2 +tries=1 +short @127.0.0.11 {name}"));
-    String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
+    let out = host.run_in_ok(&sandbox.netns_path, &format!("dig +time=2 +tries=1 +short @127.0.0.11 {name}"));
+    out.lines().map(str::to_string).collect()
 }
 
 async fn has_network(api: &mut Api, name: &str) -> bool {
@@ -54,9 +59,8 @@ async fn create_everywhere(apis: &mut [Api], req: CreateNetworkRequest) -> Netwo
 
 /// The addresses of the VTEPs the host's VXLAN device of `net` sends to (`bridge fdb show`).
 fn fdb_vteps(host: &TestHost, net: &Network) -> BTreeSet<String> {
-    let out = host.ns().run(&format!("bridge fdb show dev vx-{}", &net.id[..12]));
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
+    let out = host.ns().run_ok(&format!("bridge fdb show dev vx-{}", &net.id[..12]));
+    out.lines()
         .filter_map(|l| l.split(" dst ").nth(1))
         .filter_map(|rest| rest.split_whitespace().next())
         .map(str::to_string)
@@ -162,9 +166,9 @@ async fn fifteen_containers_at_once_get_fifteen_addresses() {
         addresses.insert(t.await.unwrap());
     }
     assert_eq!(addresses.len(), 15, "{addresses:?}");
-    let leases = lab.etcd().etcdctl(&["get", "--prefix", "--keys-only", "/cnet/v1/ips/"]);
-    let keys = String::from_utf8_lossy(&leases.stdout).lines().filter(|l| !l.is_empty()).count();
-    assert_eq!(keys, 15, "{}", String::from_utf8_lossy(&leases.stdout));
+    let leases = lab.etcd().etcdctl_ok(&["get", "--prefix", "--keys-only", "/cnet/v1/ips/"]);
+    let keys = leases.lines().filter(|l| !l.is_empty()).count();
+    assert_eq!(keys, 15, "{leases}");
 }
 
 #[tokio::test]
@@ -195,20 +199,32 @@ async fn killed_cnetd_restarts_without_stopping_traffic() {
     let (a, _) = apis[0].sandbox_on("a", "steady").await;
     let (_, b) = apis[1].sandbox_on("b", "steady").await;
     assert!(lab.host(0).reaches(&a.netns_path, &b.ipv4_address));
-    let ping = lab
+    // 60 pings, 0.1 s apart; host2's cnetd is killed once replies flow, and started again once
+    // more replies have come while it was down.
+    let ping_log = lab.host(0).dir().join("ping.log");
+    let log_file = std::fs::File::create(&ping_log).expect("create ping.log");
+    let mut pinger = lab
         .host(0)
         .in_netns(&a.netns_path, "busybox")
-        .args(["ping", "-c", "40", "-i", "0.1", addr_of(&b.ipv4_address)])
-        .output();
-    let pinger = std::thread::spawn(move || ping.unwrap());
+        .args(["ping", "-c", "60", "-i", "0.1", addr_of(&b.ipv4_address)])
+        .stdout(log_file)
+        .spawn()
+        .expect("start ping");
+    let replies = || {
+        let log = std::fs::read_to_string(&ping_log).unwrap_or_else(|e| panic!("reading {}: {e}", ping_log.display()));
+        log.matches(" bytes from ").count()
+    };
+    cnet_tests::wait_for("the first ping replies", Duration::from_secs(10), || replies() >= 5);
     drop(apis);
-    std::thread::sleep(Duration::from_millis(500));
     lab.host_mut(1).kill_cnetd(SIGKILL);
-    std::thread::sleep(Duration::from_millis(500));
+    let at_kill = replies();
+    cnet_tests::wait_for("ping replies while host2's cnetd is down", Duration::from_secs(10), || {
+        replies() >= (at_kill + 5).min(60)
+    });
     lab.start_cnetd(1);
-    let out = pinger.join().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("40 packets received"), "traffic stopped during the restart:\n{text}");
+    let status = pinger.wait().expect("wait for ping");
+    let text = std::fs::read_to_string(&ping_log).expect("read ping.log");
+    assert!(status.success() && text.contains("60 packets received"), "traffic stopped during the restart:\n{text}");
 
     // The restarted host still knows the others, and they it.
     let mut api1 = lab.host(1).api().await;
@@ -290,13 +306,15 @@ async fn etcd_down_keeps_traffic_and_fails_new_attaches_fast() {
     })
     .await;
     let late = apis[0].create_sandbox("late").await;
-    let started = Instant::now();
-    let err = apis[0]
-        .sandboxes
-        .connect_network(ConnectRequest { sandbox: late.id.clone(), network: "sturdy".into(), ..Default::default() })
+    let attach = apis[0].sandboxes.connect_network(ConnectRequest {
+        sandbox: late.id.clone(),
+        network: "sturdy".into(),
+        ..Default::default()
+    });
+    let err = tokio::time::timeout(FAIL_FAST, attach)
         .await
+        .unwrap_or_else(|_| panic!("an overlay attach with etcd down did not fail within {FAIL_FAST:?}"))
         .unwrap_err();
-    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
     assert_eq!(err.code(), Code::Unavailable, "{err:?}");
     assert!(err.message().contains("cluster store"), "{}", err.message());
     // Local networks are unaffected.
@@ -348,8 +366,7 @@ async fn removal_is_refused_while_any_host_has_endpoints_and_then_global() {
     for api in apis.iter_mut() {
         eventually(5, "the network is gone everywhere", async || !has_network(api, "doomed").await).await;
     }
-    let left = lab.etcd().etcdctl(&["get", "--prefix", "--keys-only", "/cnet/v1/"]);
-    let left = String::from_utf8_lossy(&left.stdout);
+    let left = lab.etcd().etcdctl_ok(&["get", "--prefix", "--keys-only", "/cnet/v1/"]);
     assert!(!left.contains(&net.id) && !left.contains("/vnis/") && !left.contains("/names/"), "{left}");
 }
 
@@ -369,7 +386,8 @@ async fn bad_input_is_refused_and_leaves_nothing() {
         },
     )
     .await;
-    let before = lab.etcd().etcdctl(&["get", "--prefix", "--keys-only", "/cnet/v1/"]).stdout;
+    let before = lab.etcd().etcdctl_ok(&["get", "--prefix", "--keys-only", "/cnet/v1/"]);
+    assert!(before.contains("/names/first"), "the first network is in etcd: {before}");
     let cases: Vec<(CreateNetworkRequest, &str)> = vec![
         (
             CreateNetworkRequest {
@@ -399,8 +417,8 @@ async fn bad_input_is_refused_and_leaves_nothing() {
         let err = apis[1].networks.create_network(req).await.unwrap_err();
         assert!(err.message().contains(expected), "{name}: {}", err.message());
     }
-    let after = lab.etcd().etcdctl(&["get", "--prefix", "--keys-only", "/cnet/v1/"]).stdout;
-    assert_eq!(String::from_utf8_lossy(&before), String::from_utf8_lossy(&after), "nothing new in etcd");
+    let after = lab.etcd().etcdctl_ok(&["get", "--prefix", "--keys-only", "/cnet/v1/"]);
+    assert_eq!(before, after, "nothing new in etcd");
     assert!(lab.host(1).links_starting("vx-").is_empty() && lab.host(1).links_starting("ov-").is_empty());
 
     // A host without a cluster store says which flags enable overlay networks.
@@ -491,9 +509,10 @@ async fn cnetd_starts_while_etcd_is_down_and_joins_when_it_is_back() {
     lab.start_cnetd(0);
     let mut api = lab.host(0).api().await;
     assert!(!api.info().await.cluster.expect("cluster info").connected);
-    let started = Instant::now();
-    let err = api.networks.create_network(overlay("early")).await.unwrap_err();
-    assert!(started.elapsed() < Duration::from_secs(10));
+    let err = tokio::time::timeout(FAIL_FAST, api.networks.create_network(overlay("early")))
+        .await
+        .unwrap_or_else(|_| panic!("an overlay create with etcd down did not fail within {FAIL_FAST:?}"))
+        .unwrap_err();
     assert_eq!(err.code(), Code::Unavailable, "{err:?}");
     let info = lab.host(0).cnet_ok(&["info"]);
     assert!(info.contains("Cluster Store Status: unreachable"), "{info}");
@@ -565,15 +584,10 @@ async fn neighbours_on_one_host_and_published_ports() {
     httpd.args(["httpd", "-f", "-p", "80", "-h", www.path().to_str().unwrap()]);
     let _httpd = cnet_tests::Bg::start(httpd);
     let url = "http://192.0.2.1:8080/";
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    cnet_tests::wait_for(&format!("{url} to serve host2"), Duration::from_secs(10), || {
         let out = lab.host(1).ns().run(&cnet_tests::fetch(url, 2));
-        if String::from_utf8_lossy(&out.stdout).contains("hello from p1") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{url} from host2: {out:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        String::from_utf8_lossy(&out.stdout).contains("hello from p1")
+    });
     let out = lab.host(1).run_in(&c.netns_path, &cnet_tests::fetch(url, 5));
     assert!(String::from_utf8_lossy(&out.stdout).contains("hello from p1"), "from c2: {out:?}");
     // And from a container of the same network on the same host, through its gateway (hairpin).

@@ -6,12 +6,12 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cnet_api::v1::{
     ConnectRequest, CreateNetworkRequest, Endpoint, Ipam, IpamConfig, NetworkRef, PortBinding, Sandbox, SandboxRef,
 };
-use cnet_tests::{Api, Bg, SIGKILL, TestHost, Upstream, addr_of, fetch};
+use cnet_tests::{Api, Bg, SIGKILL, TestHost, Upstream, addr_of, fetch, proc_net_has_listener, wait_for};
 use tonic::Code;
 
 /// The host's address on its uplink (see the kit's Upstream).
@@ -67,22 +67,16 @@ fn serve(host: &TestHost, sandbox: &Sandbox, port: u16) -> Web {
     cmd.args(["httpd", "-f", "-vv", "-p", &port.to_string(), "-h", dir.path().to_str().unwrap()])
         .stderr(File::create(&log).unwrap());
     let mut httpd = Bg::start(cmd);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    wait_for(&format!("httpd on :{port} to answer"), Duration::from_secs(10), || {
         httpd.assert_running();
-        let out = host.run_in(&sandbox.netns_path, &fetch(&format!("http://127.0.0.1:{port}/"), 2));
-        if out.status.success() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "httpd on :{port} does not answer");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        host.run_in(&sandbox.netns_path, &fetch(&format!("http://127.0.0.1:{port}/"), 2)).status.success()
+    });
     Web { _httpd: httpd, log, _dir: dir }
 }
 
 impl Web {
     fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        std::fs::read_to_string(&self.log).unwrap_or_else(|e| panic!("reading {}: {e}", self.log.display()))
     }
 }
 
@@ -94,9 +88,18 @@ fn udp_echo(host: &TestHost, sandbox: &Sandbox, port: u16) -> Bg {
     );
     let mut cmd = host.in_netns(&sandbox.netns_path, "perl");
     cmd.args(["-MIO::Socket::INET", "-e", &script]);
-    let bg = Bg::start(cmd);
-    std::thread::sleep(Duration::from_millis(300));
+    let mut bg = Bg::start(cmd);
+    wait_bound(host, sandbox, &mut bg, port);
     bg
+}
+
+/// Waits until the UDP server `bg` in the sandbox has bound `port`.
+fn wait_bound(host: &TestHost, sandbox: &Sandbox, bg: &mut Bg, port: u16) {
+    wait_for(&format!("the UDP server in {} to bind port {port}", sandbox.name), Duration::from_secs(10), || {
+        bg.assert_running();
+        let sockets = host.run_in_ok(&sandbox.netns_path, "cat /proc/net/udp /proc/net/udp6");
+        proc_net_has_listener(&sockets, port)
+    });
 }
 
 /// A shell command sending a UDP datagram to addr:port and printing the answer: up to 10 tries a
@@ -117,8 +120,8 @@ fn udp_echo6(host: &TestHost, sandbox: &Sandbox, port: u16) -> Bg {
     );
     let mut cmd = host.in_netns(&sandbox.netns_path, "perl");
     cmd.args(["-MIO::Socket::IP", "-e", &script]);
-    let bg = Bg::start(cmd);
-    std::thread::sleep(Duration::from_millis(300));
+    let mut bg = Bg::start(cmd);
+    wait_bound(host, sandbox, &mut bg, port);
     bg
 }
 
@@ -475,8 +478,10 @@ async fn ports_on_ipv6_loopback_are_relayed_from_the_host() {
             "$s=IO::Socket::IP->new(LocalHost=>'::1',LocalService=>9090,Listen=>1) or die $!; sleep 600",
         ],
     );
-    std::thread::sleep(Duration::from_millis(300));
-    squatter.assert_running();
+    wait_for("the squatter to listen on [::1]:9090", Duration::from_secs(10), || {
+        squatter.assert_running();
+        proc_net_has_listener(&host.ns().run_ok("cat /proc/net/tcp6"), 9090)
+    });
     let vethes = host.links_starting("veth");
     let other = api.create_sandbox("other").await;
     let err = api
@@ -543,11 +548,7 @@ async fn rules_come_back_exactly_after_a_deleted_table_and_a_crash() {
 
     // Deleted by hand: the watcher rebuilds it within a few seconds.
     host.ns().run_ok("nft delete table inet cnet");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while host.nft_table().is_empty() {
-        assert!(Instant::now() < deadline, "the table did not come back in 5 s\n{}", host.log_tail());
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for("the watcher to rebuild the deleted table", Duration::from_secs(10), || host.has_nft_table());
     let rebuilt = host.nft_table();
     assert_eq!(normalised(&rebuilt), normalised(&before), "rebuilt:\n{rebuilt}\nbefore:\n{before}");
     assert!(host.log().contains("rebuil"), "no warning logged:\n{}", host.log_tail());
