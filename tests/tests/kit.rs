@@ -9,10 +9,14 @@ use cnet_tests::{Ns, TestHost, Upstream, fetch, host_links, link, unique_name};
 fn gone(pid: u32) -> bool {
     let deadline = Instant::now() + Duration::from_secs(2);
     loop {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let stat = match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Ok(stat) => stat,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return true,
+            Err(e) => panic!("cannot read /proc/{pid}/stat: {e}"),
+        };
         // pid (comm) STATE ...
         let state = stat.rsplit(") ").next().and_then(|rest| rest.chars().next());
-        if stat.is_empty() || state == Some('Z') {
+        if state == Some('Z') {
             return true;
         }
         if Instant::now() > deadline {
@@ -165,7 +169,7 @@ fn test_host_runs_commands_in_bind_mounted_netns_and_cleans_up() {
     // The bind mount is not on the real host.
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(!mountinfo.contains(&p), "{mountinfo}");
-    assert!(host.nft_table().is_empty());
+    assert!(!host.has_nft_table());
     assert!(host.links_starting("br-").is_empty());
 
     let dir = host.dir().to_path_buf();
@@ -176,17 +180,21 @@ fn test_host_runs_commands_in_bind_mounted_netns_and_cleans_up() {
 }
 
 #[test]
-fn cnet_binaries_are_found_or_explained() {
-    // Either the binaries exist (after `cargo build --workspace --bins`) or the panic says how
-    // to build them.
-    let result = std::panic::catch_unwind(|| cnet_tests::bin("cnetd"));
-    match result {
-        Ok(path) => assert!(path.is_file()),
-        Err(err) => {
-            let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
-            assert!(msg.contains("cargo build --workspace --bins"), "{msg}");
-        }
+fn cnet_binaries_are_found() {
+    use std::os::unix::fs::PermissionsExt;
+    for name in ["cnetd", "cnet"] {
+        let path = cnet_tests::bin(name);
+        let mode = std::fs::metadata(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).permissions().mode();
+        assert!(mode & 0o111 != 0, "{} is not executable", path.display());
     }
+}
+
+#[test]
+fn a_missing_binary_is_explained() {
+    let empty = tempfile::tempdir().unwrap();
+    let err = std::panic::catch_unwind(|| cnet_tests::bin_in("cnetd", &[empty.path().to_path_buf()])).unwrap_err();
+    let msg = err.downcast_ref::<String>().cloned().expect("the panic carries a message");
+    assert!(msg.contains("cargo build --workspace --bins") && msg.contains("cnetd"), "{msg}");
 }
 
 /// The stand-in daemon `src/bin/fake-cnetd.rs` (cargo builds it for the integration tests).
@@ -194,7 +202,7 @@ fn fake_cnetd() -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_BIN_EXE_fake-cnetd"))
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn daemon_lifecycle_start_info_sigterm_restart_sigkill() {
     let mut host = TestHost::new();
     host.start_daemon(&fake_cnetd());
@@ -208,9 +216,11 @@ async fn daemon_lifecycle_start_info_sigterm_restart_sigkill() {
     assert_eq!(info.run_dir, host.run_dir().display().to_string());
     assert_eq!(info.state_dir, host.state_dir().display().to_string());
     drop(api);
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
 
-    let status = host.kill_cnetd(cnet_tests::SIGTERM);
+    // A graceful stop waits for the dropped client's connection to close, which needs a runtime
+    // that is not blocked in `kill_cnetd`.
+    let (status, mut host) =
+        tokio::task::spawn_blocking(move || (host.kill_cnetd(cnet_tests::SIGTERM), host)).await.unwrap();
     assert!(status.success(), "{status}");
     assert!(host.cnetd_pid().is_none());
     assert!(gone(pid));
@@ -262,11 +272,10 @@ async fn sigterm_with_a_connected_client() {
     host.start_daemon(&fake_cnetd());
     let mut api = host.api().await;
     api.info().await;
-    let started = Instant::now();
+    // kill_cnetd fails the test if the daemon has not exited within its deadline.
     let (status, _host) =
         tokio::task::spawn_blocking(move || (host.kill_cnetd(cnet_tests::SIGTERM), host)).await.unwrap();
     assert!(status.success(), "{status}");
-    assert!(started.elapsed() < Duration::from_secs(5));
     drop(api);
 }
 
@@ -361,28 +370,20 @@ fn lab_etcd_serves_put_and_get_from_a_host() {
     assert!(etcd.log().contains(etcd.name()), "{}", etcd.log_tail());
 }
 
-/// `Etcd::etcdctl` runs Debian's etcdctl (package etcd-client) inside a namespace, or says how to
-/// get it: like the cnet binaries, it is something the machine provides.
+/// `Etcd::etcdctl` runs Debian's etcdctl (package etcd-client, installed by scripts/setup.sh)
+/// inside a namespace.
 #[test]
-fn lab_etcdctl_works_or_is_explained() {
+fn lab_etcdctl_works() {
     cnet_tests::require_root();
     let lab = cnet_tests::Lab::new(1);
     let etcd = lab.etcd();
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let out = etcd.etcdctl_from(lab.host(0).ns(), &["put", "/cnet/ctl", "from-etcdctl"]);
-        assert!(out.status.success(), "{}", cnet_tests::describe_output("etcdctl put", &out));
-        etcd.etcdctl_ok(&["get", "--prefix", "/cnet/"])
-    }));
-    match result {
-        Ok(listing) => {
-            assert_eq!(listing, "/cnet/ctl\nfrom-etcdctl\n");
-            assert_eq!(etcd.get("/cnet/ctl").as_deref(), Some("from-etcdctl"));
-        }
-        Err(err) => {
-            let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
-            assert!(msg.contains("apt-get install etcd-client"), "{msg}");
-        }
-    }
+    let out = etcd.etcdctl_from(lab.host(0).ns(), &["put", "/cnet/ctl", "from-etcdctl"]);
+    assert!(out.status.success(), "{}", cnet_tests::describe_output("etcdctl put", &out));
+    assert_eq!(etcd.etcdctl_ok(&["get", "--prefix", "/cnet/"]), "/cnet/ctl\nfrom-etcdctl\n");
+    assert_eq!(etcd.get("/cnet/ctl").as_deref(), Some("from-etcdctl"));
+    // A failed call is an error, not an empty answer.
+    let out = etcd.etcdctl(&["get", "--prefix", "/cnet/", "--nosuchflag"]);
+    assert!(!out.status.success(), "{}", cnet_tests::describe_output("etcdctl with a bad flag", &out));
 }
 
 #[test]
@@ -394,7 +395,12 @@ fn lab_etcd_stop_and_kill_keep_the_data() {
 
     // Down: nothing answers from the host, and the process is gone.
     let status = lab.etcd_mut().stop();
-    assert!(!status.success() || status.code() == Some(0), "{status}");
+    // etcd exits on SIGTERM by itself (Go re-raises the signal after its handlers): SIGKILL, the
+    // fallback after 10 s, means it did not stop.
+    assert!(
+        status.code() == Some(0) || std::os::unix::process::ExitStatusExt::signal(&status) == Some(cnet_tests::SIGTERM),
+        "etcd did not stop on SIGTERM: {status}"
+    );
     assert!(gone(first), "etcd {first} survived stop()");
     assert!(lab.etcd().pid().is_none() && !lab.etcd_mut().is_running());
     assert!(lab.etcd().try_put_from(lab.host(0).ns(), "/cnet/while-down", "x").is_err());

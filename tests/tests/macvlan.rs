@@ -248,18 +248,14 @@ async fn embedded_dns_answers_on_macvlan_networks() {
 
 // ------------------------------------------------------------------------------------ VLAN parents
 
+/// Needs 802.1q, which this machine's kernel lacks: run it where the kernel has it (the guests of
+/// the VM lab) with `cargo test -p cnet-tests --test macvlan -- --ignored`.
 #[tokio::test]
+#[ignore = "needs a kernel with 802.1q (run in a VM lab guest with --ignored)"]
 async fn vlan_parent_is_made_and_removed_with_the_network() {
     let (host, mut api, lan) = lab().await;
+    assert!(kernel_has_8021q(), "this kernel cannot make 802.1q links: run this test where it can");
     let links_before = host.links();
-    if !kernel_has_8021q() {
-        // This kernel has no 802.1q: the error says so, and nothing is made.
-        let err = create_err(&host, "vlan42", &["--subnet", "203.0.113.0/24", "-o", "parent=up0.42"]);
-        assert!(err.contains("802.1q") && err.contains("up0.42"), "{err}");
-        assert!(!api.network_names().await.contains(&"vlan42".to_string()));
-        assert_eq!(host.links(), links_before);
-        return;
-    }
     lan.run_ok("ip link add link lan0 name lan0.42 type vlan id 42 && ip addr add 203.0.113.1/24 dev lan0.42 && ip link set lan0.42 up");
     create(&host, "vlan42", &["--subnet", "203.0.113.0/24", "--gateway", "203.0.113.1", "-o", "parent=up0.42"]);
     assert!(host.ns().has_link("up0.42"), "{:?}", host.links());
@@ -270,6 +266,25 @@ async fn vlan_parent_is_made_and_removed_with_the_network() {
     api.remove_sandbox("a").await;
     host.cnet_ok(&["network", "rm", "vlan42"]);
     assert_eq!(host.links(), links_before, "network rm left the VLAN sub-interface");
+}
+
+/// What a VLAN parent gives on the kernel the suite runs on: where the kernel has no 802.1q (as
+/// here) a clear error naming both, and nothing made; where it has, the sub-interface (the full
+/// behaviour is the ignored test above).
+#[tokio::test]
+async fn vlan_parent_on_this_kernel_is_made_or_refused_by_name() {
+    let (host, mut api, _lan) = lab().await;
+    let links_before = host.links();
+    if kernel_has_8021q() {
+        create(&host, "vlan42", &["--subnet", "203.0.113.0/24", "-o", "parent=up0.42"]);
+        assert!(host.ns().has_link("up0.42"), "{:?}", host.links());
+        host.cnet_ok(&["network", "rm", "vlan42"]);
+    } else {
+        let err = create_err(&host, "vlan42", &["--subnet", "203.0.113.0/24", "-o", "parent=up0.42"]);
+        assert!(err.contains("802.1q") && err.contains("up0.42"), "{err}");
+        assert!(!api.network_names().await.contains(&"vlan42".to_string()));
+    }
+    assert_eq!(host.links(), links_before);
 }
 
 /// The bookkeeping of sub-interfaces cnet made, without needing 802.1q: a parent marked (by its
