@@ -5,13 +5,13 @@
 //! Every operation runs under one lock and ends in one store transaction, so what the store holds is
 //! always what the kernel was told; a failing step undoes the steps before it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use cnet_cluster::{Cluster, ClusterEvent, ClusterView, EndpointRecord};
-use cnet_core::ipam::{self, AddressPool, PoolRequest};
+use cnet_core::ipam::{self, PoolRequest};
 use cnet_core::{
     DnsConfig, Driver, Endpoint, Error, Network, PortBinding, Result, ResultExt, Sandbox, SandboxInterface, Scope, id,
 };
@@ -23,6 +23,9 @@ use tokio::sync::Mutex;
 use crate::files;
 
 mod cluster;
+mod records;
+
+use records::Records;
 
 /// What `cnet network create` asks for, parsed but not yet checked against state.
 #[derive(Debug, Clone, Default)]
@@ -66,19 +69,6 @@ pub struct Config {
     pub dns: Vec<IpAddr>,
 }
 
-#[derive(Default)]
-struct State {
-    networks: HashMap<String, Network>,
-    pools: HashMap<String, Vec<AddressPool>>,
-    endpoints: HashMap<String, Endpoint>,
-    sandboxes: HashMap<String, Sandbox>,
-    /// Endpoints of global networks that live on other nodes, by endpoint id.
-    remote: HashMap<String, EndpointRecord>,
-    /// Local endpoints the cluster store refused when they were registered again (their address
-    /// was taken while this node was away), with why.
-    conflicts: HashMap<String, String>,
-}
-
 /// The cluster store and the overlay driver, when cnetd joined a cluster.
 pub struct ClusterParts {
     pub cluster: Arc<Cluster>,
@@ -90,7 +80,7 @@ pub struct Controller {
     kernel: Kernel,
     store: Store,
     drivers: BTreeMap<&'static str, Arc<dyn Driver>>,
-    state: Mutex<State>,
+    state: Mutex<Records>,
     dns: crate::dns::Dns,
     /// Relays of ports published on ::1 (see [`crate::proxy`]).
     proxies: crate::proxy::Proxies,
@@ -110,71 +100,6 @@ fn validate_name(what: &str, name: &str) -> Result<()> {
     }
 }
 
-impl State {
-    fn find_network(&self, reference: &str) -> Result<&Network> {
-        if let Some(n) = self.networks.values().find(|n| n.name == reference || n.id == reference) {
-            return Ok(n);
-        }
-        if id::looks_like_id_prefix(reference) {
-            let mut hits = self.networks.values().filter(|n| n.id.starts_with(reference));
-            if let (Some(n), None) = (hits.next(), hits.next()) {
-                return Ok(n);
-            }
-        }
-        Err(Error::not_found(format!("network {reference} not found")))
-    }
-
-    fn find_sandbox(&self, reference: &str) -> Result<&Sandbox> {
-        if let Some(s) = self.sandboxes.get(reference) {
-            return Ok(s);
-        }
-        if let Some(s) = self.sandboxes.values().find(|s| !s.name.is_empty() && s.name == reference) {
-            return Ok(s);
-        }
-        if id::looks_like_id_prefix(reference) {
-            let mut hits = self.sandboxes.values().filter(|s| s.id.starts_with(reference));
-            if let (Some(s), None) = (hits.next(), hits.next()) {
-                return Ok(s);
-            }
-        }
-        Err(Error::not_found(format!("sandbox {reference} not found")))
-    }
-
-    fn endpoints_of_network<'a>(&'a self, network_id: &'a str) -> impl Iterator<Item = &'a Endpoint> + 'a {
-        self.endpoints.values().filter(move |e| e.network_id == network_id)
-    }
-
-    fn endpoints_of_sandbox<'a>(&'a self, sandbox_id: &'a str) -> impl Iterator<Item = &'a Endpoint> + 'a {
-        self.endpoints.values().filter(move |e| e.sandbox_id == sandbox_id)
-    }
-
-    /// Refuses a requested subnet that overlaps a network this node knows (local or global).
-    fn check_subnet_free(&self, subnet: &ipnetwork::IpNetwork) -> Result<()> {
-        match self.networks.values().find(|n| n.pools.iter().any(|q| ipam::overlaps(&q.subnet, subnet))) {
-            Some(other) => Err(Error::precondition(format!(
-                "subnet {subnet} overlaps with network {} ({})",
-                other.name,
-                other.pools.iter().map(|p| p.subnet.to_string()).collect::<Vec<_>>().join(", ")
-            ))),
-            None => Ok(()),
-        }
-    }
-
-    fn taken_subnets(&self) -> Vec<ipnetwork::IpNetwork> {
-        self.networks.values().flat_map(|n| n.pools.iter().map(|p| p.subnet)).collect()
-    }
-
-    fn release(&mut self, endpoint: &Endpoint) {
-        if let Some(pools) = self.pools.get_mut(&endpoint.network_id) {
-            for addr in [endpoint.ipv4, endpoint.ipv6].into_iter().flatten() {
-                for pool in pools.iter_mut().filter(|p| p.pool().subnet.contains(addr.ip())) {
-                    pool.release(addr.ip());
-                }
-            }
-        }
-    }
-}
-
 impl Controller {
     /// Opens the store, restores every record into the kernel (re-creating what is missing and
     /// removing orphans), and makes the built-in networks on first start.
@@ -189,7 +114,7 @@ impl Controller {
         let dns = crate::dns::Dns::new(&cfg.dns);
         let proxies = crate::proxy::Proxies::default();
         let ctl =
-            Controller { cfg, kernel, store, drivers, state: Mutex::new(State::default()), dns, proxies, cluster };
+            Controller { cfg, kernel, store, drivers, state: Mutex::new(Records::default()), dns, proxies, cluster };
         std::fs::create_dir_all(ctl.netns_dir())?;
         cnet_kernel::netns::bind_current(&ctl.host_netns_path())?;
         ctl.restore().await?;
@@ -227,8 +152,7 @@ impl Controller {
         let mut st = self.state.lock().await;
         let mut batch = Batch::new();
         for n in snap.networks {
-            st.pools.insert(n.id.clone(), n.pools.iter().cloned().map(AddressPool::new).collect());
-            st.networks.insert(n.id.clone(), n);
+            st.insert_network(n);
         }
         // A sandbox whose namespace is gone (the host rebooted, /run was cleared) cannot come back:
         // its container is gone too. Drop it with its endpoints and leases.
@@ -242,14 +166,7 @@ impl Controller {
         }
         for e in snap.endpoints {
             if st.sandboxes.contains_key(&e.sandbox_id) && st.networks.contains_key(&e.network_id) {
-                if let Some(pools) = st.pools.get_mut(&e.network_id) {
-                    for addr in [e.ipv4, e.ipv6].into_iter().flatten() {
-                        for p in pools.iter_mut().filter(|p| p.pool().subnet.contains(addr.ip())) {
-                            p.restore(addr.ip());
-                        }
-                    }
-                }
-                st.endpoints.insert(e.id.clone(), e);
+                st.restore_endpoint(e);
             } else {
                 tracing::warn!(endpoint = %e.id, "endpoint of a vanished sandbox or network, dropping it");
                 batch.delete_endpoint(&e.id);
@@ -364,8 +281,7 @@ impl Controller {
             let _ = driver.delete_network(&network).await;
             return Err(Error::internal(e.to_string()));
         }
-        st.pools.insert(network.id.clone(), network.pools.iter().cloned().map(AddressPool::new).collect());
-        st.networks.insert(network.id.clone(), network.clone());
+        st.insert_network(network.clone());
         tracing::info!(network = %network.name, id = %network.short_id(), driver = %network.driver, "network created");
         Ok(network)
     }
@@ -373,7 +289,12 @@ impl Controller {
     /// A global network is made in the cluster store (which picks its VNI and subnet, unique
     /// cluster-wide); this node caches it like every other node does when its watch sees it. No
     /// kernel object exists until a local endpoint joins.
-    async fn create_global_network(&self, st: &mut State, req: NetworkRequest, driver: &dyn Driver) -> Result<Network> {
+    async fn create_global_network(
+        &self,
+        st: &mut Records,
+        req: NetworkRequest,
+        driver: &dyn Driver,
+    ) -> Result<Network> {
         let parts = self.cluster.as_ref().expect("global drivers exist only in a cluster");
         let mut pools = Vec::new();
         for p in &req.pools {
@@ -422,7 +343,7 @@ impl Controller {
 
     /// Keeps a global network in the local store too, so a restart without etcd still knows the
     /// networks its endpoints are on.
-    fn cache_global_network(&self, st: &mut State, network: &Network) {
+    fn cache_global_network(&self, st: &mut Records, network: &Network) {
         if st.networks.get(&network.id) == Some(network) {
             return;
         }
@@ -431,12 +352,12 @@ impl Controller {
         if let Err(e) = self.store.commit(batch) {
             tracing::warn!(network = %network.name, error = %e, "cannot cache the global network locally");
         }
-        st.networks.insert(network.id.clone(), network.clone());
+        st.insert_network(network.clone());
     }
 
     /// Checks the requested subnets against each other and every existing network, and picks
     /// default subnets where none was given.
-    async fn plan_pools(&self, st: &State, req: &NetworkRequest, builtin: bool) -> Result<Vec<cnet_core::IpamPool>> {
+    async fn plan_pools(&self, st: &Records, req: &NetworkRequest, builtin: bool) -> Result<Vec<cnet_core::IpamPool>> {
         let mut taken = st.taken_subnets();
         let mut pools = Vec::new();
         for p in &req.pools {
@@ -502,7 +423,7 @@ impl Controller {
         Ok(network)
     }
 
-    async fn remove_network_locked(&self, st: &mut State, network: &Network) -> Result<()> {
+    async fn remove_network_locked(&self, st: &mut Records, network: &Network) -> Result<()> {
         if network.builtin {
             return Err(Error::precondition(format!(
                 "{} is a pre-defined network and cannot be removed",
@@ -530,8 +451,7 @@ impl Controller {
         let mut batch = Batch::new();
         batch.delete_network(&network.id);
         self.store.commit(batch).internal("removing network record")?;
-        st.networks.remove(&network.id);
-        st.pools.remove(&network.id);
+        st.remove_network(&network.id);
         tracing::info!(network = %network.name, "network removed");
         Ok(())
     }
@@ -656,43 +576,7 @@ impl Controller {
         let network = st.find_network(&req.network)?.clone();
         let driver = self.driver(&network.driver)?.clone();
         let caps = driver.capabilities();
-        if sandbox.host_network == caps.needs_sandbox_netns {
-            return Err(Error::precondition(if sandbox.host_network {
-                format!("a container on the host network cannot be connected to network {}", network.name)
-            } else {
-                format!("a container with its own namespace cannot be connected to network {}", network.name)
-            }));
-        }
-        if st.endpoints_of_sandbox(&sandbox.id).any(|e| e.network_id == network.id) {
-            return Err(Error::exists(format!(
-                "endpoint with name {} already exists in network {}",
-                if sandbox.name.is_empty() { &sandbox.id } else { &sandbox.name },
-                network.name
-            )));
-        }
-        if network.name == "none" && st.endpoints_of_sandbox(&sandbox.id).next().is_some() {
-            return Err(Error::precondition("a container connected to other networks cannot join the none network"));
-        }
-        if let Some(n) = st
-            .endpoints_of_sandbox(&sandbox.id)
-            .find_map(|e| st.networks.get(&e.network_id))
-            .filter(|n| n.name == "none")
-        {
-            return Err(Error::precondition(format!(
-                "a container on the {} network cannot join other networks",
-                n.name
-            )));
-        }
-        for a in &req.aliases {
-            if a.is_empty() || a.len() > 255 {
-                return Err(Error::invalid(format!("invalid alias {a:?}")));
-            }
-        }
-        if let Some(mac) = &req.mac
-            && id::parse_mac(mac).is_none()
-        {
-            return Err(Error::invalid(format!("invalid MAC address {mac:?}")));
-        }
+        st.check_connect(&sandbox, &network, &caps, &req)?;
 
         // Published ports are checked (and random host ports picked) before anything is made.
         let ports = cnet_core::portspec::resolve_ports(&network, &req.ports, st.endpoints.values())?;
@@ -706,13 +590,10 @@ impl Controller {
                 }
                 (Some(parts.cluster.lease_address(&network, req.ipv4, &endpoint_id).await?), None)
             }
-            None if caps.needs_ipam => self.lease(&mut st, &network, &req)?,
+            None if caps.needs_ipam => st.lease(&network, req.ipv4, req.ipv6)?,
             None => (None, None),
         };
-        let ifname = {
-            let used: Vec<String> = st.endpoints_of_sandbox(&sandbox.id).map(|e| e.ifname.clone()).collect();
-            (0..).map(|i| format!("eth{i}")).find(|n| !used.contains(n)).expect("an unused ethN exists")
-        };
+        let ifname = st.next_ifname(&sandbox.id);
         let mac = req.mac.clone().unwrap_or_else(|| match ipv4 {
             Some(ipnetwork::IpNetwork::V4(v4)) => id::mac_from_ipv4(v4.ip()),
             _ => id::random_mac(),
@@ -733,7 +614,7 @@ impl Controller {
 
         let leased = started.elapsed();
         // Undoes the lease: local pools, or the cluster store's key.
-        let release = async |st: &mut State, endpoint: &Endpoint| {
+        let release = async |st: &mut Records, endpoint: &Endpoint| {
             st.release(endpoint);
             if let (Some(parts), Some(ip)) = (global, endpoint.ipv4)
                 && let Err(e) = parts.cluster.release_address(&network.id, ip.ip(), &endpoint.id).await
@@ -763,7 +644,7 @@ impl Controller {
             release(&mut st, &endpoint).await;
             return Err(e);
         }
-        st.endpoints.insert(endpoint.id.clone(), endpoint.clone());
+        st.insert_endpoint(endpoint.clone());
         self.dns.endpoint_added(&sandbox, &endpoint, &network).await;
         tracing::debug!(
             sandbox = %id::short(&sandbox.id),
@@ -775,44 +656,6 @@ impl Controller {
             "connected"
         );
         Ok((endpoint, network))
-    }
-
-    fn lease(
-        &self,
-        st: &mut State,
-        network: &Network,
-        req: &ConnectRequest,
-    ) -> Result<(Option<ipnetwork::IpNetwork>, Option<ipnetwork::IpNetwork>)> {
-        let pools = st.pools.get_mut(&network.id).ok_or_else(|| Error::internal("network has no address pools"))?;
-        let mut take = |v6: bool, wanted: Option<IpAddr>| -> Result<Option<ipnetwork::IpNetwork>> {
-            let Some(pool) = pools.iter_mut().find(|p| p.pool().subnet.is_ipv6() == v6) else {
-                return match wanted {
-                    Some(ip) => Err(Error::invalid(format!(
-                        "address {ip}: network {} has no IPv{} subnet",
-                        network.name,
-                        if v6 { 6 } else { 4 }
-                    ))),
-                    None => Ok(None),
-                };
-            };
-            let ip = pool.allocate(wanted)?;
-            Ok(Some(ipnetwork::IpNetwork::new(ip, pool.pool().subnet.prefix()).expect("prefix of a valid subnet")))
-        };
-        let v4 = take(false, req.ipv4)?;
-        let v6 = if network.enable_ipv6 || req.ipv6.is_some() {
-            match take(true, req.ipv6) {
-                Ok(v6) => v6,
-                Err(e) => {
-                    if let (Some(a), Some(pool)) = (v4, pools.iter_mut().find(|p| p.pool().subnet.is_ipv4())) {
-                        pool.release(a.ip());
-                    }
-                    return Err(e);
-                }
-            }
-        } else {
-            None
-        };
-        Ok((v4, v6))
     }
 
     /// create_endpoint -> join -> move the interface into the sandbox -> publish ports, undoing
@@ -953,7 +796,7 @@ impl Controller {
         self.disconnect_locked(&mut st, &sandbox, &endpoint).await
     }
 
-    async fn disconnect_locked(&self, st: &mut State, sandbox: &Sandbox, endpoint: &Endpoint) -> Result<()> {
+    async fn disconnect_locked(&self, st: &mut Records, sandbox: &Sandbox, endpoint: &Endpoint) -> Result<()> {
         let network = st
             .networks
             .get(&endpoint.network_id)
@@ -974,8 +817,7 @@ impl Controller {
         let mut batch = Batch::new();
         batch.delete_endpoint(&endpoint.id);
         self.store.commit(batch).internal("removing endpoint record")?;
-        st.release(endpoint);
-        st.endpoints.remove(&endpoint.id);
+        st.remove_endpoint(endpoint);
         st.conflicts.remove(&endpoint.id);
         if let Ok(Some(parts)) = self.global_parts(&network)
             && let Err(e) = parts.cluster.release_endpoint(&self.cluster_record(endpoint)).await

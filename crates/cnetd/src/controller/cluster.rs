@@ -100,7 +100,7 @@ impl Controller {
         }
     }
 
-    async fn remote_added(&self, st: &mut State, record: EndpointRecord) {
+    async fn remote_added(&self, st: &mut Records, record: EndpointRecord) {
         let Some(parts) = &self.cluster else { return };
         let Some(network) = st.networks.get(&record.network_id).cloned() else {
             tracing::debug!(endpoint = %record.id, "endpoint of an unknown network, keeping it for later");
@@ -117,7 +117,7 @@ impl Controller {
         st.remote.insert(record.id.clone(), record);
     }
 
-    async fn remote_removed(&self, st: &mut State, network_id: &str, endpoint_id: &str) {
+    async fn remote_removed(&self, st: &mut Records, network_id: &str, endpoint_id: &str) {
         let Some(parts) = &self.cluster else { return };
         if st.remote.remove(endpoint_id).is_none() {
             return;
@@ -130,7 +130,7 @@ impl Controller {
         self.dns.remote_removed(network_id, endpoint_id);
     }
 
-    async fn drop_global_network(&self, st: &mut State, network_id: &str) {
+    async fn drop_global_network(&self, st: &mut Records, network_id: &str) {
         let Some(network) = st.networks.get(network_id).cloned() else { return };
         if network.scope != Scope::Global {
             return;
@@ -153,14 +153,13 @@ impl Controller {
         if let Err(e) = self.store.commit(batch) {
             tracing::warn!(error = %e, "removing a cached global network");
         }
-        st.networks.remove(network_id);
-        st.pools.remove(network_id);
+        st.remove_network(network_id);
         tracing::info!(network = %network.name, "global network removed by the cluster");
     }
 
     /// Makes this node match a fresh list of the cluster: global networks, other nodes' endpoints
     /// (only changed FDB and neighbour entries are touched), and this node's own registrations.
-    async fn resync(&self, st: &mut State, view: ClusterView) {
+    async fn resync(&self, st: &mut Records, view: ClusterView) {
         let Some(parts) = &self.cluster else { return };
         let me = parts.cluster.node_name().to_string();
         // Networks.

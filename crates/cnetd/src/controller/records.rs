@@ -1,0 +1,463 @@
+//! The controller's records in memory: networks with their address pools, sandboxes, endpoints,
+//! and what the cluster store told about other nodes. One type keeps them in step: a network
+//! comes and goes with its pools, an endpoint with its leases. The checks of a request against
+//! these records are plain functions of this type, unit-tested without a kernel.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use cnet_cluster::EndpointRecord;
+use cnet_core::driver::Capabilities;
+use cnet_core::ipam::{self, AddressPool};
+use cnet_core::{Endpoint, Error, Network, Result, Sandbox, id};
+use ipnetwork::IpNetwork;
+
+use super::ConnectRequest;
+
+#[derive(Default)]
+pub(super) struct Records {
+    pub(super) networks: HashMap<String, Network>,
+    /// The address pools of each network, by network id; kept by insert/remove_network.
+    pools: HashMap<String, Vec<AddressPool>>,
+    pub(super) endpoints: HashMap<String, Endpoint>,
+    pub(super) sandboxes: HashMap<String, Sandbox>,
+    /// Endpoints of global networks that live on other nodes, by endpoint id.
+    pub(super) remote: HashMap<String, EndpointRecord>,
+    /// Local endpoints the cluster store refused when they were registered again (their address
+    /// was taken while this node was away), with why.
+    pub(super) conflicts: HashMap<String, String>,
+}
+
+impl Records {
+    /// Adds (or replaces) a network, with fresh address pools made from its IPAM config.
+    pub(super) fn insert_network(&mut self, network: Network) {
+        self.pools.insert(network.id.clone(), network.pools.iter().cloned().map(AddressPool::new).collect());
+        self.networks.insert(network.id.clone(), network);
+    }
+
+    /// Removes a network and its pools.
+    pub(super) fn remove_network(&mut self, network_id: &str) -> Option<Network> {
+        self.pools.remove(network_id);
+        self.networks.remove(network_id)
+    }
+
+    /// Adds an endpoint read back from the store, marking its addresses as leased.
+    pub(super) fn restore_endpoint(&mut self, endpoint: Endpoint) {
+        self.for_each_lease(&endpoint, AddressPool::restore);
+        self.endpoints.insert(endpoint.id.clone(), endpoint);
+    }
+
+    /// Adds an endpoint whose addresses [`Records::lease`] gave.
+    pub(super) fn insert_endpoint(&mut self, endpoint: Endpoint) {
+        self.endpoints.insert(endpoint.id.clone(), endpoint);
+    }
+
+    /// Removes an endpoint and returns its addresses to the pools.
+    pub(super) fn remove_endpoint(&mut self, endpoint: &Endpoint) {
+        self.release(endpoint);
+        self.endpoints.remove(&endpoint.id);
+    }
+
+    /// Returns an endpoint's addresses to the pools (a lease given up before the endpoint was
+    /// inserted, or with it).
+    pub(super) fn release(&mut self, endpoint: &Endpoint) {
+        self.for_each_lease(endpoint, AddressPool::release);
+    }
+
+    fn for_each_lease(&mut self, endpoint: &Endpoint, mut apply: impl FnMut(&mut AddressPool, IpAddr)) {
+        if let Some(pools) = self.pools.get_mut(&endpoint.network_id) {
+            for addr in [endpoint.ipv4, endpoint.ipv6].into_iter().flatten() {
+                for pool in pools.iter_mut().filter(|p| p.pool().subnet.contains(addr.ip())) {
+                    apply(pool, addr.ip());
+                }
+            }
+        }
+    }
+
+    pub(super) fn find_network(&self, reference: &str) -> Result<&Network> {
+        if let Some(n) = self.networks.values().find(|n| n.name == reference || n.id == reference) {
+            return Ok(n);
+        }
+        if id::looks_like_id_prefix(reference) {
+            let mut hits = self.networks.values().filter(|n| n.id.starts_with(reference));
+            if let (Some(n), None) = (hits.next(), hits.next()) {
+                return Ok(n);
+            }
+        }
+        Err(Error::not_found(format!("network {reference} not found")))
+    }
+
+    pub(super) fn find_sandbox(&self, reference: &str) -> Result<&Sandbox> {
+        if let Some(s) = self.sandboxes.get(reference) {
+            return Ok(s);
+        }
+        if let Some(s) = self.sandboxes.values().find(|s| !s.name.is_empty() && s.name == reference) {
+            return Ok(s);
+        }
+        if id::looks_like_id_prefix(reference) {
+            let mut hits = self.sandboxes.values().filter(|s| s.id.starts_with(reference));
+            if let (Some(s), None) = (hits.next(), hits.next()) {
+                return Ok(s);
+            }
+        }
+        Err(Error::not_found(format!("sandbox {reference} not found")))
+    }
+
+    pub(super) fn endpoints_of_network<'a>(&'a self, network_id: &'a str) -> impl Iterator<Item = &'a Endpoint> + 'a {
+        self.endpoints.values().filter(move |e| e.network_id == network_id)
+    }
+
+    pub(super) fn endpoints_of_sandbox<'a>(&'a self, sandbox_id: &'a str) -> impl Iterator<Item = &'a Endpoint> + 'a {
+        self.endpoints.values().filter(move |e| e.sandbox_id == sandbox_id)
+    }
+
+    /// Refuses a requested subnet that overlaps a network this node knows (local or global).
+    pub(super) fn check_subnet_free(&self, subnet: &IpNetwork) -> Result<()> {
+        match self.networks.values().find(|n| n.pools.iter().any(|q| ipam::overlaps(&q.subnet, subnet))) {
+            Some(other) => Err(Error::precondition(format!(
+                "subnet {subnet} overlaps with network {} ({})",
+                other.name,
+                other.pools.iter().map(|p| p.subnet.to_string()).collect::<Vec<_>>().join(", ")
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    pub(super) fn taken_subnets(&self) -> Vec<IpNetwork> {
+        self.networks.values().flat_map(|n| n.pools.iter().map(|p| p.subnet)).collect()
+    }
+
+    /// Whether `sandbox` may join `network` (whose driver has `caps`) as `req` asks: the checks
+    /// that need only the records, made before anything is leased or built.
+    pub(super) fn check_connect(
+        &self,
+        sandbox: &Sandbox,
+        network: &Network,
+        caps: &Capabilities,
+        req: &ConnectRequest,
+    ) -> Result<()> {
+        if sandbox.host_network == caps.needs_sandbox_netns {
+            return Err(Error::precondition(if sandbox.host_network {
+                format!("a container on the host network cannot be connected to network {}", network.name)
+            } else {
+                format!("a container with its own namespace cannot be connected to network {}", network.name)
+            }));
+        }
+        if self.endpoints_of_sandbox(&sandbox.id).any(|e| e.network_id == network.id) {
+            return Err(Error::exists(format!(
+                "endpoint with name {} already exists in network {}",
+                if sandbox.name.is_empty() { &sandbox.id } else { &sandbox.name },
+                network.name
+            )));
+        }
+        if network.name == "none" && self.endpoints_of_sandbox(&sandbox.id).next().is_some() {
+            return Err(Error::precondition("a container connected to other networks cannot join the none network"));
+        }
+        if let Some(n) = self
+            .endpoints_of_sandbox(&sandbox.id)
+            .find_map(|e| self.networks.get(&e.network_id))
+            .filter(|n| n.name == "none")
+        {
+            return Err(Error::precondition(format!(
+                "a container on the {} network cannot join other networks",
+                n.name
+            )));
+        }
+        for a in &req.aliases {
+            if a.is_empty() || a.len() > 255 {
+                return Err(Error::invalid(format!("invalid alias {a:?}")));
+            }
+        }
+        if let Some(mac) = &req.mac
+            && id::parse_mac(mac).is_none()
+        {
+            return Err(Error::invalid(format!("invalid MAC address {mac:?}")));
+        }
+        Ok(())
+    }
+
+    /// The first `ethN` the sandbox does not use yet.
+    pub(super) fn next_ifname(&self, sandbox_id: &str) -> String {
+        let used: Vec<&str> = self.endpoints_of_sandbox(sandbox_id).map(|e| e.ifname.as_str()).collect();
+        (0..).map(|i| format!("eth{i}")).find(|n| !used.contains(&n.as_str())).expect("an unused ethN exists")
+    }
+
+    /// Leases the addresses of a new endpoint of a local network: `ipv4`/`ipv6` if given, else
+    /// the next free ones; an IPv6 address only where the network has IPv6 or one is asked for.
+    /// Nothing stays leased when it fails.
+    pub(super) fn lease(
+        &mut self,
+        network: &Network,
+        ipv4: Option<IpAddr>,
+        ipv6: Option<IpAddr>,
+    ) -> Result<(Option<IpNetwork>, Option<IpNetwork>)> {
+        let pools = self.pools.get_mut(&network.id).ok_or_else(|| Error::internal("network has no address pools"))?;
+        let mut take = |v6: bool, wanted: Option<IpAddr>| -> Result<Option<IpNetwork>> {
+            let Some(pool) = pools.iter_mut().find(|p| p.pool().subnet.is_ipv6() == v6) else {
+                return match wanted {
+                    Some(ip) => Err(Error::invalid(format!(
+                        "address {ip}: network {} has no IPv{} subnet",
+                        network.name,
+                        if v6 { 6 } else { 4 }
+                    ))),
+                    None => Ok(None),
+                };
+            };
+            let ip = pool.allocate(wanted)?;
+            Ok(Some(IpNetwork::new(ip, pool.pool().subnet.prefix()).expect("prefix of a valid subnet")))
+        };
+        let v4 = take(false, ipv4)?;
+        let v6 = if network.enable_ipv6 || ipv6.is_some() {
+            match take(true, ipv6) {
+                Ok(v6) => v6,
+                Err(e) => {
+                    if let (Some(a), Some(pool)) = (v4, pools.iter_mut().find(|p| p.pool().subnet.is_ipv4())) {
+                        pool.release(a.ip());
+                    }
+                    return Err(e);
+                }
+            }
+        } else {
+            None
+        };
+        Ok((v4, v6))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use cnet_core::{IpamPool, Scope};
+
+    use super::*;
+
+    const BRIDGE: Capabilities =
+        Capabilities { scope: Scope::Local, needs_ipam: true, needs_sandbox_netns: true, user_creatable: true };
+    const HOST: Capabilities =
+        Capabilities { scope: Scope::Local, needs_ipam: false, needs_sandbox_netns: false, user_creatable: false };
+
+    fn network(id_digit: char, name: &str, subnets: &[&str]) -> Network {
+        Network {
+            id: id_digit.to_string().repeat(64),
+            name: name.into(),
+            driver: "bridge".into(),
+            scope: Scope::Local,
+            pools: subnets
+                .iter()
+                .map(|s| {
+                    let subnet: IpNetwork = s.parse().unwrap();
+                    IpamPool {
+                        subnet,
+                        gateway: subnet.iter().nth(1),
+                        ip_range: None,
+                        aux_addresses: BTreeMap::new(),
+                    }
+                })
+                .collect(),
+            options: BTreeMap::new(),
+            labels: BTreeMap::new(),
+            internal: false,
+            attachable: false,
+            enable_ipv6: subnets.iter().any(|s| s.contains(':')),
+            created: String::new(),
+            builtin: false,
+        }
+    }
+
+    fn sandbox(id: &str, name: &str, host_network: bool) -> Sandbox {
+        Sandbox {
+            id: id.into(),
+            name: name.into(),
+            hostname: name.into(),
+            domainname: String::new(),
+            netns_path: format!("/run/cnet/netns/{id}"),
+            host_network,
+            dns: Default::default(),
+            extra_hosts: vec![],
+            created: String::new(),
+        }
+    }
+
+    fn endpoint(n: &Network, s: &Sandbox, ifname: &str, ipv4: Option<IpNetwork>) -> Endpoint {
+        Endpoint {
+            id: format!("ep-{}-{}", s.id, n.name),
+            name: s.name.clone(),
+            network_id: n.id.clone(),
+            sandbox_id: s.id.clone(),
+            ifname: ifname.into(),
+            mac: "02:42:0a:00:00:02".into(),
+            ipv4,
+            ipv6: None,
+            aliases: vec![],
+            ports: vec![],
+            driver_data: BTreeMap::new(),
+        }
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn records_with(networks: &[Network], sandboxes: &[Sandbox]) -> Records {
+        let mut r = Records::default();
+        for n in networks {
+            r.insert_network(n.clone());
+        }
+        for s in sandboxes {
+            r.sandboxes.insert(s.id.clone(), s.clone());
+        }
+        r
+    }
+
+    #[test]
+    fn networks_are_found_by_name_id_and_unique_prefix() {
+        let mut a = network('a', "front", &["10.1.0.0/24"]);
+        a.id = format!("ab{}", "1".repeat(62));
+        let mut b = network('a', "back", &["10.2.0.0/24"]);
+        b.id = format!("ac{}", "2".repeat(62));
+        let r = records_with(&[a.clone(), b.clone()], &[]);
+        assert_eq!(r.find_network("front").unwrap().id, a.id);
+        assert_eq!(r.find_network(&b.id).unwrap().name, "back");
+        assert_eq!(r.find_network("ab1").unwrap().name, "front");
+        // "a" is a prefix of both: ambiguous, so not found.
+        let err = r.find_network("a").unwrap_err();
+        assert!(matches!(&err, Error::NotFound(m) if m.contains("network a ")), "{err}");
+        assert!(matches!(r.find_network("nosuch"), Err(Error::NotFound(m)) if m.contains("nosuch")));
+    }
+
+    #[test]
+    fn sandboxes_are_found_by_id_name_and_prefix_but_not_by_an_empty_name() {
+        let r = records_with(&[], &[sandbox("c0ffee11", "web", false), sandbox("deadbeef", "", false)]);
+        assert_eq!(r.find_sandbox("web").unwrap().id, "c0ffee11");
+        assert_eq!(r.find_sandbox("c0ffee11").unwrap().name, "web");
+        assert_eq!(r.find_sandbox("dead").unwrap().id, "deadbeef");
+        assert!(matches!(r.find_sandbox(""), Err(Error::NotFound(_))));
+        assert!(matches!(r.find_sandbox("db"), Err(Error::NotFound(m)) if m.contains("db")));
+    }
+
+    #[test]
+    fn a_subnet_overlapping_a_known_network_is_refused_naming_it() {
+        let r = records_with(&[network('1', "lab", &["10.10.0.0/16", "fd00:1::/64"])], &[]);
+        let err = r.check_subnet_free(&"10.10.5.0/24".parse().unwrap()).unwrap_err();
+        assert!(
+            matches!(&err, Error::FailedPrecondition(m) if m.contains("10.10.5.0/24") && m.contains("network lab") && m.contains("10.10.0.0/16")),
+            "{err}"
+        );
+        assert!(r.check_subnet_free(&"10.11.0.0/16".parse().unwrap()).is_ok());
+        assert_eq!(r.taken_subnets().len(), 2);
+    }
+
+    #[test]
+    fn leases_follow_endpoints_in_and_out() {
+        let net = network('1', "lab", &["10.10.0.0/24"]);
+        let web = sandbox("s1", "web", false);
+        let mut r = records_with(std::slice::from_ref(&net), std::slice::from_ref(&web));
+        let (first, v6) = r.lease(&net, None, None).unwrap();
+        assert_eq!((first, v6), (Some("10.10.0.2/24".parse().unwrap()), None));
+        let (second, _) = r.lease(&net, None, None).unwrap();
+        assert_ne!(first, second);
+        // A static address: given once, then refused.
+        let (fixed, _) = r.lease(&net, Some(ip("10.10.0.50")), None).unwrap();
+        assert_eq!(fixed, Some("10.10.0.50/24".parse().unwrap()));
+        assert!(r.lease(&net, Some(ip("10.10.0.50")), None).is_err());
+
+        // Removing the endpoint returns its address; restoring one takes it again.
+        let ep = endpoint(&net, &web, "eth0", fixed);
+        r.insert_endpoint(ep.clone());
+        r.remove_endpoint(&ep);
+        assert!(r.endpoints.is_empty());
+        assert_eq!(r.lease(&net, Some(ip("10.10.0.50")), None).unwrap().0, fixed);
+        let mut restored = endpoint(&net, &web, "eth0", Some("10.10.0.60/24".parse().unwrap()));
+        restored.id = "restored".into();
+        r.restore_endpoint(restored);
+        assert!(r.lease(&net, Some(ip("10.10.0.60")), None).is_err(), "a restored endpoint's address is taken");
+
+        // Without its pools (the network is gone), nothing can be leased.
+        r.remove_network(&net.id);
+        assert!(matches!(r.lease(&net, None, None), Err(Error::Internal(_))));
+    }
+
+    #[test]
+    fn a_failed_ipv6_lease_gives_the_ipv4_one_back() {
+        let net = network('1', "v4only", &["10.10.0.0/24"]);
+        let mut r = records_with(std::slice::from_ref(&net), &[]);
+        let err = r.lease(&net, Some(ip("10.10.0.9")), Some(ip("fd00::9"))).unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidArgument(m) if m.contains("fd00::9") && m.contains("no IPv6 subnet")),
+            "{err}"
+        );
+        assert_eq!(r.lease(&net, Some(ip("10.10.0.9")), None).unwrap().0, Some("10.10.0.9/24".parse().unwrap()));
+
+        let dual = network('2', "dual", &["10.20.0.0/24", "fd00:20::/64"]);
+        r.insert_network(dual.clone());
+        let (v4, v6) = r.lease(&dual, None, None).unwrap();
+        assert!(v4.is_some_and(|a| a.is_ipv4()) && v6.is_some_and(|a| a.is_ipv6()), "{v4:?} {v6:?}");
+    }
+
+    #[test]
+    fn connect_checks_need_only_the_records() {
+        let lab = network('1', "lab", &["10.10.0.0/24"]);
+        let other = network('2', "other", &["10.20.0.0/24"]);
+        let none = network('3', "none", &[]);
+        let web = sandbox("s1", "web", false);
+        let on_host = sandbox("s2", "hosted", true);
+        let isolated = sandbox("s3", "alone", false);
+        let mut r = records_with(
+            &[lab.clone(), other.clone(), none.clone()],
+            &[web.clone(), on_host.clone(), isolated.clone()],
+        );
+        let plain = ConnectRequest::default();
+        assert!(r.check_connect(&web, &lab, &BRIDGE, &plain).is_ok());
+
+        let err = r.check_connect(&on_host, &lab, &BRIDGE, &plain).unwrap_err();
+        assert!(
+            matches!(&err, Error::FailedPrecondition(m) if m.contains("host network") && m.contains("lab")),
+            "{err}"
+        );
+        let err = r.check_connect(&web, &none, &HOST, &plain).unwrap_err();
+        assert!(matches!(&err, Error::FailedPrecondition(m) if m.contains("own namespace")), "{err}");
+
+        r.insert_endpoint(endpoint(&lab, &web, "eth0", None));
+        let err = r.check_connect(&web, &lab, &BRIDGE, &plain).unwrap_err();
+        assert!(matches!(&err, Error::AlreadyExists(m) if m.contains("web") && m.contains("lab")), "{err}");
+        let none_caps = Capabilities { needs_ipam: false, ..BRIDGE };
+        let err = r.check_connect(&web, &none, &none_caps, &plain).unwrap_err();
+        assert!(matches!(&err, Error::FailedPrecondition(m) if m.contains("none network")), "{err}");
+
+        r.insert_endpoint(endpoint(&none, &isolated, "eth0", None));
+        let err = r.check_connect(&isolated, &other, &BRIDGE, &plain).unwrap_err();
+        assert!(matches!(&err, Error::FailedPrecondition(m) if m.contains("none network")), "{err}");
+
+        let long = "a".repeat(256);
+        for (req, bad) in [
+            (ConnectRequest { aliases: vec![String::new()], ..Default::default() }, "\"\""),
+            (ConnectRequest { aliases: vec![long.clone()], ..Default::default() }, long.as_str()),
+            (ConnectRequest { mac: Some("02:42:zz:00:00:01".into()), ..Default::default() }, "02:42:zz:00:00:01"),
+        ] {
+            let err = r.check_connect(&web, &other, &BRIDGE, &req).unwrap_err();
+            assert!(matches!(&err, Error::InvalidArgument(m) if m.contains(bad)), "{err}");
+        }
+        let good =
+            ConnectRequest { aliases: vec!["db".into()], mac: Some("02:42:0a:00:00:09".into()), ..Default::default() };
+        assert!(r.check_connect(&web, &other, &BRIDGE, &good).is_ok());
+    }
+
+    #[test]
+    fn interface_names_fill_the_first_gap() {
+        let (a, b, c) = (
+            network('1', "a", &["10.1.0.0/24"]),
+            network('2', "b", &["10.2.0.0/24"]),
+            network('3', "c", &["10.3.0.0/24"]),
+        );
+        let web = sandbox("s1", "web", false);
+        let mut r = records_with(&[a.clone(), b.clone(), c.clone()], std::slice::from_ref(&web));
+        assert_eq!(r.next_ifname("s1"), "eth0");
+        r.insert_endpoint(endpoint(&a, &web, "eth0", None));
+        r.insert_endpoint(endpoint(&c, &web, "eth2", None));
+        assert_eq!(r.next_ifname("s1"), "eth1");
+        r.insert_endpoint(endpoint(&b, &web, "eth1", None));
+        assert_eq!(r.next_ifname("s1"), "eth3");
+        assert_eq!(r.next_ifname("other"), "eth0");
+    }
+}
