@@ -87,7 +87,12 @@ impl TestHost {
 
     /// Everything cnetd has logged so far (all its runs; each begins with a `==== cnet-tests` line).
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+        match std::fs::read_to_string(self.log_path()) {
+            Ok(log) => log,
+            // Only a host whose cnetd never started has no log.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && self.starts == 0 => String::new(),
+            Err(e) => panic!("cannot read {}: {e}", self.log_path().display()),
+        }
     }
 
     /// The last lines of the log, for panic messages.
