@@ -5,33 +5,12 @@
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
+use cnet_core::options::{MAX_VNI, vni_of};
 use cnet_core::{Error, Network, Result};
 use ipnetwork::{IpNetwork, Ipv4Network};
 
 /// Docker's first overlay VNI.
 pub const FIRST_VNI: u32 = 4096;
-/// VXLAN carries 24 bits of VNI.
-pub const MAX_VNI: u32 = (1 << 24) - 1;
-/// The option that carries the VNI, as Docker names it.
-pub const VNI_OPTION: &str = "com.docker.network.driver.overlay.vxlanid_list";
-
-/// The VNI recorded on a network (its [`VNI_OPTION`]).
-pub fn vni_of(network: &Network) -> Option<u32> {
-    network.option(VNI_OPTION).and_then(|v| v.parse().ok())
-}
-
-/// Parses the user's `vxlanid_list` option: one VNI (Docker takes a list, one per subnet; cnet
-/// overlay networks have one IPv4 subnet, so one VNI).
-pub fn parse_vni(value: &str) -> Result<u32> {
-    let vni: u32 = value.trim().parse().map_err(|_| {
-        Error::invalid(format!("invalid {VNI_OPTION} {value:?}: expected one VXLAN id between 1 and {MAX_VNI}"))
-    })?;
-    if vni == 0 || vni > MAX_VNI {
-        return Err(Error::invalid(format!("invalid {VNI_OPTION} {value:?}: a VXLAN id is between 1 and {MAX_VNI}")));
-    }
-    Ok(vni)
-}
-
 /// `requested` if free, else the lowest free VNI from [`FIRST_VNI`].
 pub fn choose_vni(networks: &[Network], requested: Option<u32>) -> Result<u32> {
     let used: BTreeSet<u32> = networks.iter().filter_map(vni_of).collect();
@@ -69,7 +48,7 @@ mod tests {
             driver: "overlay".into(),
             scope: cnet_core::Scope::Global,
             pools: vec![],
-            options: BTreeMap::from([(VNI_OPTION.to_string(), vni.to_string())]),
+            options: BTreeMap::from([(cnet_core::options::OVERLAY_VNI.to_string(), vni.to_string())]),
             labels: BTreeMap::new(),
             internal: false,
             attachable: true,
@@ -86,15 +65,6 @@ mod tests {
         assert_eq!(choose_vni(&[net("a", 4096)], Some(300)).unwrap(), 300);
         let e = choose_vni(&[net("a", 4096)], Some(4096)).unwrap_err();
         assert!(e.to_string().contains("4096") && e.to_string().contains("network a"), "{e}");
-    }
-
-    #[test]
-    fn vni_option_is_checked() {
-        assert_eq!(parse_vni("4200").unwrap(), 4200);
-        for bad in ["0", "16777216", "x", "1,2"] {
-            let e = parse_vni(bad).unwrap_err();
-            assert!(e.to_string().contains(bad), "{e}");
-        }
     }
 
     #[test]

@@ -26,6 +26,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
 use cnet_core::ipam::AddressPool;
+use cnet_core::options::{self, OVERLAY_VNI};
 use cnet_core::{Error, Network, Result};
 use etcd_client::{Client, Compare, CompareOp, ConnectOptions, GetOptions, PutOptions, Txn, TxnOp};
 use ipnetwork::IpNetwork;
@@ -313,15 +314,16 @@ impl Cluster {
     /// the cluster and every node's local subnets, and writes it in one transaction that fails if
     /// any other creation slipped in since the read (then it is planned again).
     ///
-    /// `network.pools` empty means "choose a /24 of 10.0.0.0/8"; `host_taken` are subnets this
-    /// host cannot use (its routes).
+    /// `network.pools` empty means "choose a /24 of 10.0.0.0/8"; its [`OVERLAY_VNI`] option, if
+    /// set, is the VNI asked for (else the lowest free one from 4096); `host_taken` are subnets
+    /// this host cannot use (its routes).
     pub async fn create_network(
         &self,
         mut network: Network,
-        requested_vni: Option<u32>,
         host_taken: &[IpNetwork],
         build_default_pool: impl Fn(IpNetwork) -> Result<cnet_core::IpamPool>,
     ) -> Result<Network> {
+        let requested_vni = network.option(OVERLAY_VNI).map(options::parse_vni).transpose()?;
         self.check_connected()?;
         let wants_default_pool = network.pools.is_empty();
         for _ in 0..RETRIES {
@@ -356,7 +358,7 @@ impl Cluster {
                     }
                 }
             }
-            network.options.insert(alloc::VNI_OPTION.to_string(), vni.to_string());
+            network.options.insert(OVERLAY_VNI.to_string(), vni.to_string());
             let txn = Txn::new()
                 .when([
                     Compare::version(keys::ALLOC, CompareOp::Equal, alloc_version),
@@ -407,7 +409,7 @@ impl Cluster {
                 TxnOp::delete(keys::ips(&network.id), Some(etcd_client::DeleteOptions::new().with_prefix())),
                 TxnOp::put(keys::ALLOC, format!("-{}", network.id), None),
             ];
-            if let Some(vni) = alloc::vni_of(network) {
+            if let Some(vni) = options::vni_of(network) {
                 ops.push(TxnOp::delete(keys::vni(vni), None));
             }
             let txn = Txn::new()

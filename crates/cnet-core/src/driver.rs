@@ -4,6 +4,7 @@
 //! touches the store. Every step defaults to doing nothing, so a driver that makes no kernel objects
 //! (host, none) states only its name and capabilities.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 use async_trait::async_trait;
@@ -73,6 +74,17 @@ impl MacvlanMode {
             MacvlanMode::Passthru => "passthru",
         }
     }
+}
+
+/// An endpoint of a global network that lives on another node, as the cluster store reports it:
+/// what a driver needs to send it frames (for VXLAN: an FDB entry MAC -> node, a neighbour entry
+/// IP -> MAC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RemoteEndpoint {
+    pub mac: [u8; 6],
+    pub ip: IpAddr,
+    /// The address of the node it lives on (its VTEP, for VXLAN).
+    pub node_address: IpAddr,
 }
 
 /// What `join` tells the controller to do inside the sandbox.
@@ -145,6 +157,37 @@ pub trait Driver: Send + Sync {
     async fn revoke_external_connectivity(&self, _network: &Network, _endpoint: &Endpoint) -> Result<()> {
         Ok(())
     }
+
+    /// Global networks: the endpoints other nodes have on `network`, by endpoint id, after the
+    /// controller (re)listed the cluster store. The driver programs the new ones, removes the ones
+    /// no longer listed and leaves the unchanged alone, whether or not this node has local
+    /// endpoints yet (it keeps them for when it has).
+    async fn set_remote_endpoints(
+        &self,
+        _network: &Network,
+        _endpoints: HashMap<String, RemoteEndpoint>,
+    ) -> Result<()> {
+        Ok(())
+    }
+
+    /// Global networks: one endpoint of another node appeared (or changed) on `network`.
+    async fn remote_endpoint_added(
+        &self,
+        _network: &Network,
+        _endpoint_id: &str,
+        _endpoint: RemoteEndpoint,
+    ) -> Result<()> {
+        Ok(())
+    }
+
+    /// Global networks: one endpoint of another node went away from `network`.
+    async fn remote_endpoint_removed(&self, _network: &Network, _endpoint_id: &str) -> Result<()> {
+        Ok(())
+    }
+
+    /// Global networks: the cluster removed `network` while this node had no endpoint on it;
+    /// forget whatever is kept for it (no kernel object exists without a local endpoint).
+    async fn forget_network(&self, _network: &Network) {}
 
     /// After a restart: make the kernel match these records (re-create what is missing, for
     /// every network and endpoint of this driver) and remove this driver's orphans (objects with

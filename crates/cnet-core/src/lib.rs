@@ -11,6 +11,6 @@ pub mod options;
 pub mod portspec;
 pub mod time;
 
-pub use driver::{Capabilities, Driver, JoinInfo, MacvlanMode, SandboxInterface};
+pub use driver::{Capabilities, Driver, JoinInfo, MacvlanMode, RemoteEndpoint, SandboxInterface};
 pub use error::{Error, Result, ResultExt};
 pub use model::{DnsConfig, Endpoint, IpamPool, Network, PortBinding, Protocol, Sandbox, Scope};

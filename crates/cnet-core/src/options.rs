@@ -6,6 +6,11 @@ pub const BRIDGE_ENABLE_IP_MASQUERADE: &str = "com.docker.network.bridge.enable_
 pub const BRIDGE_HOST_BINDING_IPV4: &str = "com.docker.network.bridge.host_binding_ipv4";
 pub const BRIDGE_DEFAULT_BRIDGE: &str = "com.docker.network.bridge.default_bridge";
 pub const DRIVER_MTU: &str = "com.docker.network.driver.mtu";
+/// An overlay network's VXLAN id (Docker takes a list, one per subnet; cnet overlay networks have
+/// one IPv4 subnet, so one VNI). The cluster store picks one when it is not given.
+pub const OVERLAY_VNI: &str = "com.docker.network.driver.overlay.vxlanid_list";
+/// VXLAN carries 24 bits of VNI.
+pub const MAX_VNI: u32 = (1 << 24) - 1;
 
 /// Refuses any option of `network` that `driver` does not know, naming it and listing the known ones.
 pub fn check_known(driver: &str, network: &crate::Network, known: &[&str]) -> crate::Result<()> {
@@ -37,6 +42,24 @@ pub fn parse_mtu(key: &str, value: &str) -> crate::Result<u32> {
     }
 }
 
+/// Parses the [`OVERLAY_VNI`] option: one VXLAN id, 1 to [`MAX_VNI`].
+pub fn parse_vni(value: &str) -> crate::Result<u32> {
+    match value.trim().parse::<u32>() {
+        Ok(vni) if (1..=MAX_VNI).contains(&vni) => Ok(vni),
+        Ok(_) => Err(crate::Error::invalid(format!(
+            "invalid {OVERLAY_VNI} {value:?}: a VXLAN id is between 1 and {MAX_VNI}"
+        ))),
+        Err(_) => Err(crate::Error::invalid(format!(
+            "invalid {OVERLAY_VNI} {value:?}: expected one VXLAN id between 1 and {MAX_VNI}"
+        ))),
+    }
+}
+
+/// The VNI recorded on a network (its [`OVERLAY_VNI`] option), if it has a valid one.
+pub fn vni_of(network: &crate::Network) -> Option<u32> {
+    network.option(OVERLAY_VNI).and_then(|v| parse_vni(v).ok())
+}
+
 /// Linux interface names: 1 to 15 bytes, no '/', ':', whitespace.
 pub fn validate_ifname(key: &str, name: &str) -> crate::Result<()> {
     if name.is_empty()
@@ -50,4 +73,19 @@ pub fn validate_ifname(key: &str, name: &str) -> crate::Result<()> {
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vni_option_is_checked() {
+        assert_eq!(parse_vni("4200").unwrap(), 4200);
+        assert_eq!(parse_vni(" 16777215 ").unwrap(), MAX_VNI);
+        for bad in ["0", "16777216", "x", "1,2", ""] {
+            let e = parse_vni(bad).unwrap_err();
+            assert!(e.to_string().contains(&format!("{bad:?}")) && e.to_string().contains(OVERLAY_VNI), "{e}");
+        }
+    }
 }

@@ -15,7 +15,6 @@ use cnet_core::ipam::{self, PoolRequest};
 use cnet_core::{
     DnsConfig, Driver, Endpoint, Error, Network, PortBinding, Result, ResultExt, Sandbox, SandboxInterface, Scope, id,
 };
-use cnet_driver_overlay::{OverlayDriver, Peer};
 use cnet_kernel::{InterfaceConfig, Kernel, NetnsHandle};
 use cnet_store::{Batch, Store};
 use tokio::sync::Mutex;
@@ -69,12 +68,6 @@ pub struct Config {
     pub dns: Vec<IpAddr>,
 }
 
-/// The cluster store and the overlay driver, when cnetd joined a cluster.
-pub struct ClusterParts {
-    pub cluster: Arc<Cluster>,
-    pub overlay: Arc<OverlayDriver>,
-}
-
 pub struct Controller {
     cfg: Config,
     kernel: Kernel,
@@ -84,7 +77,10 @@ pub struct Controller {
     dns: crate::dns::Dns,
     /// Relays of ports published on ::1 (see [`crate::proxy`]).
     proxies: crate::proxy::Proxies,
-    cluster: Option<ClusterParts>,
+    /// Drivers this daemon was started without, with why (the user is told when asking for one).
+    unavailable: BTreeMap<&'static str, String>,
+    /// The cluster store, when cnetd joined a cluster.
+    cluster: Option<Arc<Cluster>>,
 }
 
 /// Docker's rule for network and container names.
@@ -107,14 +103,15 @@ impl Controller {
         cfg: Config,
         kernel: Kernel,
         drivers: Vec<Arc<dyn Driver>>,
-        cluster: Option<ClusterParts>,
+        unavailable: BTreeMap<&'static str, String>,
+        cluster: Option<Arc<Cluster>>,
     ) -> anyhow::Result<Controller> {
         let store = Store::open(&cfg.state_dir)?;
         let drivers = drivers.into_iter().map(|d| (d.name(), d)).collect();
         let dns = crate::dns::Dns::new(&cfg.dns);
         let proxies = crate::proxy::Proxies::default();
-        let ctl =
-            Controller { cfg, kernel, store, drivers, state: Mutex::new(Records::default()), dns, proxies, cluster };
+        let state = Mutex::new(Records::default());
+        let ctl = Controller { cfg, kernel, store, drivers, state, dns, proxies, unavailable, cluster };
         std::fs::create_dir_all(ctl.netns_dir())?;
         cnet_kernel::netns::bind_current(&ctl.host_netns_path())?;
         ctl.restore().await?;
@@ -140,6 +137,9 @@ impl Controller {
     }
 
     fn driver(&self, name: &str) -> Result<&Arc<dyn Driver>> {
+        if let Some(why) = self.unavailable.get(name) {
+            return Err(Error::precondition(why.clone()));
+        }
         self.drivers.get(name).ok_or_else(|| {
             let known: Vec<&str> =
                 self.drivers.iter().filter(|(_, d)| d.capabilities().user_creatable).map(|(n, _)| *n).collect();
@@ -234,12 +234,6 @@ impl Controller {
     async fn create_network_inner(&self, req: NetworkRequest, builtin: bool) -> Result<Network> {
         validate_name("network", &req.name)?;
         let driver_name = if req.driver.is_empty() { "bridge" } else { req.driver.as_str() };
-        if driver_name == "overlay" && self.cluster.is_none() {
-            return Err(Error::precondition(
-                "overlay networks need a cluster store: start cnetd with --cluster-store etcd://HOST:PORT and \
-                 --cluster-advertise ADDR|IFACE",
-            ));
-        }
         let driver = self.driver(driver_name)?.clone();
         let caps = driver.capabilities();
         if !caps.user_creatable && !builtin {
@@ -295,7 +289,7 @@ impl Controller {
         req: NetworkRequest,
         driver: &dyn Driver,
     ) -> Result<Network> {
-        let parts = self.cluster.as_ref().expect("global drivers exist only in a cluster");
+        let cluster = self.cluster.as_ref().expect("global drivers exist only in a cluster");
         let mut pools = Vec::new();
         for p in &req.pools {
             if p.subnet.is_empty() {
@@ -307,18 +301,13 @@ impl Controller {
             st.check_subnet_free(&subnet)?;
             pools.push(ipam::build_pool(p, subnet, true)?);
         }
-        let mut options = req.options.clone();
-        let requested_vni = match options.remove(cnet_cluster::alloc::VNI_OPTION) {
-            Some(v) => Some(cnet_cluster::alloc::parse_vni(&v)?),
-            None => None,
-        };
         let network = Network {
             id: id::new_id(),
             name: req.name.clone(),
             driver: driver.name().to_string(),
             scope: Scope::Global,
             pools,
-            options,
+            options: req.options,
             labels: req.labels,
             internal: req.internal,
             attachable: true,
@@ -330,14 +319,11 @@ impl Controller {
         let mut host_taken: Vec<ipnetwork::IpNetwork> =
             self.kernel.route_destinations().await.internal("listing host routes")?;
         host_taken.extend(st.taken_subnets());
-        let network = parts
-            .cluster
-            .create_network(network, requested_vni, &host_taken, |subnet| {
-                ipam::build_pool(&PoolRequest::default(), subnet, true)
-            })
+        let network = cluster
+            .create_network(network, &host_taken, |subnet| ipam::build_pool(&PoolRequest::default(), subnet, true))
             .await?;
         self.cache_global_network(st, &network);
-        tracing::info!(network = %network.name, id = %network.short_id(), vni = ?network.options.get(cnet_cluster::alloc::VNI_OPTION), "global network created");
+        tracing::info!(network = %network.name, id = %network.short_id(), options = ?network.options, "global network created");
         Ok(network)
     }
 
@@ -438,13 +424,13 @@ impl Controller {
             )));
         }
         if network.scope == Scope::Global {
-            let parts = self.cluster.as_ref().ok_or_else(|| {
+            let cluster = self.cluster.as_ref().ok_or_else(|| {
                 Error::precondition(format!(
                     "network {} is global: removing it needs the cluster store (start cnetd with --cluster-store)",
                     network.name
                 ))
             })?;
-            parts.cluster.remove_network(network).await?;
+            cluster.remove_network(network).await?;
             st.remote.retain(|_, r| r.network_id != network.id);
         }
         self.driver(&network.driver)?.delete_network(network).await?;
@@ -581,14 +567,14 @@ impl Controller {
         // Published ports are checked (and random host ports picked) before anything is made.
         let ports = cnet_core::portspec::resolve_ports(&network, &req.ports, st.endpoints.values())?;
         let endpoint_id = id::new_id();
-        let global = self.global_parts(&network)?;
+        let global = self.global_cluster(&network)?;
         // Leases first: they are the cheapest to undo.
         let (ipv4, ipv6) = match global {
-            Some(parts) => {
+            Some(cluster) => {
                 if req.ipv6.is_some() {
                     return Err(Error::invalid(format!("network {} has no IPv6 subnet", network.name)));
                 }
-                (Some(parts.cluster.lease_address(&network, req.ipv4, &endpoint_id).await?), None)
+                (Some(cluster.lease_address(&network, req.ipv4, &endpoint_id).await?), None)
             }
             None if caps.needs_ipam => st.lease(&network, req.ipv4, req.ipv6)?,
             None => (None, None),
@@ -616,8 +602,8 @@ impl Controller {
         // Undoes the lease: local pools, or the cluster store's key.
         let release = async |st: &mut Records, endpoint: &Endpoint| {
             st.release(endpoint);
-            if let (Some(parts), Some(ip)) = (global, endpoint.ipv4)
-                && let Err(e) = parts.cluster.release_address(&network.id, ip.ip(), &endpoint.id).await
+            if let (Some(cluster), Some(ip)) = (global, endpoint.ipv4)
+                && let Err(e) = cluster.release_address(&network.id, ip.ip(), &endpoint.id).await
             {
                 tracing::warn!(error = %e, "returning a cluster lease (it expires with this node's lease)");
             }
@@ -634,8 +620,8 @@ impl Controller {
             release(&mut st, &endpoint).await;
             return Err(Error::internal(e.to_string()));
         }
-        if let Some(parts) = global
-            && let Err(e) = parts.cluster.register_endpoint(&self.cluster_record(&endpoint)).await
+        if let Some(cluster) = global
+            && let Err(e) = cluster.register_endpoint(&self.cluster_record(&endpoint)).await
         {
             self.detach(&*driver, &network, &sandbox, &endpoint).await;
             let mut batch = Batch::new();
@@ -804,7 +790,8 @@ impl Controller {
             .ok_or_else(|| Error::internal("endpoint's network vanished"))?;
         match self.drivers.get(network.driver.as_str()) {
             Some(driver) => self.detach(&**driver, &network, sandbox, endpoint).await,
-            // An overlay endpoint of an earlier run with --cluster-store: its veth goes with the
+            // An endpoint of a driver this run was started without (a global network of an earlier run
+            // with --cluster-store): its link goes with the
             // sandbox's namespace, and the next start with the store removes the rest.
             None => {
                 tracing::warn!(network = %network.name, driver = %network.driver, "driver not loaded: removing the endpoint's record only");
@@ -819,8 +806,8 @@ impl Controller {
         self.store.commit(batch).internal("removing endpoint record")?;
         st.remove_endpoint(endpoint);
         st.conflicts.remove(&endpoint.id);
-        if let Ok(Some(parts)) = self.global_parts(&network)
-            && let Err(e) = parts.cluster.release_endpoint(&self.cluster_record(endpoint)).await
+        if let Ok(Some(cluster)) = self.global_cluster(&network)
+            && let Err(e) = cluster.release_endpoint(&self.cluster_record(endpoint)).await
         {
             // The next resync withdraws it (or it expires with this node's lease).
             tracing::warn!(endpoint = %id::short(&endpoint.id), error = %e, "cannot withdraw the endpoint from the cluster store now");

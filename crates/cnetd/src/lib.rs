@@ -84,6 +84,7 @@ pub async fn start_controller(cfg: &DaemonConfig) -> anyhow::Result<Arc<Controll
     ];
     let mut cluster = None;
     let mut cluster_events = None;
+    let mut unavailable = std::collections::BTreeMap::new();
     if let Some(flags) = &cfg.cluster {
         let endpoints = cnet_cluster::parse_store_url(&flags.store)?;
         let (advertise, underlay) = resolve_advertise(&kernel, &flags.advertise).await?;
@@ -105,14 +106,22 @@ pub async fn start_controller(cfg: &DaemonConfig) -> anyhow::Result<Arc<Controll
             vec![],
         )
         .await?;
-        drivers.push(overlay.clone());
-        cluster = Some(controller::ClusterParts { cluster: handle, overlay });
+        drivers.push(overlay);
+        cluster = Some(handle);
         cluster_events = Some(events);
+    } else {
+        unavailable.insert(
+            "overlay",
+            "overlay networks need a cluster store: start cnetd with --cluster-store etcd://HOST:PORT and \
+             --cluster-advertise ADDR|IFACE"
+                .to_string(),
+        );
     }
     let ctl = Controller::start(
         controller::Config { run_dir: cfg.run_dir.clone(), state_dir: cfg.state_dir.clone(), dns: cfg.dns.clone() },
         kernel,
         drivers,
+        unavailable,
         cluster,
     )
     .await?;

@@ -6,9 +6,9 @@
 //! its sandbox, and the host's own leg on the segment is one more macvlan, `ov-<netid12>`. Every
 //! remote endpoint is one static FDB entry (its MAC -> its host's VTEP) and one permanent neighbour
 //! entry (its IP -> its MAC) on the VXLAN device: no flooding, no multicast, no learning. Those
-//! entries come from the cluster store (cnetd feeds [`OverlayDriver::set_peers`],
-//! [`OverlayDriver::add_peer`] and [`OverlayDriver::remove_peer`] from its watch); this driver never
-//! speaks to the store itself.
+//! entries come from the cluster store, which cnetd's controller watches and hands to every global
+//! driver through the Driver trait's remote-endpoint hooks; this driver never speaks to the store
+//! itself, and the controller never names it.
 //!
 //! Why macvlan and not a bridge with veth ports: a frame between two hosts then crosses no veth and
 //! no bridge on either side (macvlan hands it straight to the VXLAN device, and the VXLAN device's
@@ -35,7 +35,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use cnet_core::options::{self, parse_mtu};
 use cnet_core::{
-    Capabilities, Driver, Endpoint, Error, JoinInfo, Network, Result, ResultExt, Sandbox, SandboxInterface, Scope,
+    Capabilities, Driver, Endpoint, Error, JoinInfo, Network, RemoteEndpoint, Result, ResultExt, Sandbox,
+    SandboxInterface, Scope,
 };
 use cnet_driver_bridge::{BridgeConfig, steps};
 use cnet_firewall::Firewall;
@@ -46,19 +47,12 @@ use tokio::sync::Mutex;
 pub const VXLAN_PORT: u16 = 4789;
 /// Outer Ethernet + IP + UDP + VXLAN headers.
 pub const VXLAN_OVERHEAD: u32 = 50;
-/// Docker's key for the VNI.
-pub const VNI_OPTION: &str = "com.docker.network.driver.overlay.vxlanid_list";
 pub const ENCRYPTED_OPTION: &str = "encrypted";
 
-const KNOWN: &[&str] = &[VNI_OPTION, options::DRIVER_MTU, ENCRYPTED_OPTION];
+const KNOWN: &[&str] = &[options::OVERLAY_VNI, options::DRIVER_MTU, ENCRYPTED_OPTION];
 
-/// A remote endpoint, as the VXLAN device must know it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Peer {
-    pub mac: [u8; 6],
-    pub ip: IpAddr,
-    pub vtep: IpAddr,
-}
+/// A remote endpoint, as the VXLAN device must know it (its node's address is the VTEP).
+type Peer = RemoteEndpoint;
 
 #[derive(Default)]
 struct NetState {
@@ -146,9 +140,7 @@ impl OverlayDriver {
     }
 
     fn vni(network: &Network) -> Result<u32> {
-        network
-            .option(VNI_OPTION)
-            .and_then(|v| v.parse().ok())
+        options::vni_of(network)
             .ok_or_else(|| Error::internal(format!("overlay network {} has no VNI recorded", network.name)))
     }
 
@@ -201,18 +193,21 @@ impl OverlayDriver {
     }
 
     async fn program(&self, vx: &str, peer: &Peer) -> Result<()> {
-        self.kernel.add_vxlan_fdb(vx, peer.mac, peer.vtep).await.internal(format!("adding FDB entry on {vx}"))?;
+        self.kernel
+            .add_vxlan_fdb(vx, peer.mac, peer.node_address)
+            .await
+            .internal(format!("adding FDB entry on {vx}"))?;
         self.kernel.add_neighbour(vx, peer.ip, peer.mac).await.internal(format!("adding neighbour {} on {vx}", peer.ip))
     }
 
     async fn unprogram(&self, vx: &str, peer: &Peer) -> Result<()> {
         self.kernel.del_neighbour(vx, peer.ip).await.internal(format!("removing neighbour {} on {vx}", peer.ip))?;
-        self.kernel.del_vxlan_fdb(vx, peer.mac, peer.vtep).await.internal(format!("removing FDB entry on {vx}"))
+        self.kernel.del_vxlan_fdb(vx, peer.mac, peer.node_address).await.internal(format!("removing FDB entry on {vx}"))
     }
 
     /// Replaces the remote endpoints of a network (after a relist): programs the new, removes the
     /// stale, leaves the unchanged alone (so traffic to them never stops).
-    pub async fn set_peers(&self, network: &Network, peers: HashMap<String, Peer>) -> Result<()> {
+    async fn set_peers(&self, network: &Network, peers: HashMap<String, Peer>) -> Result<()> {
         let mut nets = self.nets.lock().await;
         let st = nets.entry(network.id.clone()).or_default();
         if !st.local.is_empty() {
@@ -222,7 +217,7 @@ impl OverlayDriver {
             let fdb = self.kernel.vxlan_fdb_entries(&vx).await.internal(format!("listing FDB of {vx}"))?;
             let neigh = self.kernel.permanent_neighbours(&vx).await.internal(format!("listing neighbours of {vx}"))?;
             for (mac, vtep) in fdb {
-                if !wanted.iter().any(|p| p.mac == mac && p.vtep == vtep) {
+                if !wanted.iter().any(|p| p.mac == mac && p.node_address == vtep) {
                     let _ = self.kernel.del_vxlan_fdb(&vx, mac, vtep).await;
                 }
             }
@@ -239,7 +234,7 @@ impl OverlayDriver {
         Ok(())
     }
 
-    pub async fn add_peer(&self, network: &Network, endpoint_id: &str, peer: Peer) -> Result<()> {
+    async fn add_peer(&self, network: &Network, endpoint_id: &str, peer: Peer) -> Result<()> {
         let mut nets = self.nets.lock().await;
         let st = nets.entry(network.id.clone()).or_default();
         let vx = vxlan_name(network);
@@ -255,7 +250,7 @@ impl OverlayDriver {
         Ok(())
     }
 
-    pub async fn remove_peer(&self, network: &Network, endpoint_id: &str) -> Result<()> {
+    async fn remove_peer(&self, network: &Network, endpoint_id: &str) -> Result<()> {
         let mut nets = self.nets.lock().await;
         let Some(st) = nets.get_mut(&network.id) else { return Ok(()) };
         if let Some(old) = st.peers.remove(endpoint_id)
@@ -267,7 +262,7 @@ impl OverlayDriver {
     }
 
     /// Forgets a network's peers (it was removed from the cluster).
-    pub async fn forget_network(&self, network_id: &str) {
+    async fn forget_peers(&self, network_id: &str) {
         let mut nets = self.nets.lock().await;
         if nets.get(network_id).is_some_and(|s| s.local.is_empty()) {
             nets.remove(network_id);
@@ -287,6 +282,9 @@ impl Driver for OverlayDriver {
 
     fn validate_network(&self, network: &Network) -> Result<()> {
         cnet_core::options::check_known("overlay", network, KNOWN)?;
+        if let Some(vni) = network.option(options::OVERLAY_VNI) {
+            options::parse_vni(vni)?;
+        }
         if network.options.contains_key(ENCRYPTED_OPTION) {
             return Err(Error::invalid(match encryption_support() {
                 None => "-o encrypted: this kernel lacks the IPsec (XFRM) and WireGuard support encrypted overlay \
@@ -309,6 +307,27 @@ impl Driver for OverlayDriver {
         }
         self.mtu(network)?;
         Ok(())
+    }
+
+    async fn set_remote_endpoints(&self, network: &Network, endpoints: HashMap<String, RemoteEndpoint>) -> Result<()> {
+        self.set_peers(network, endpoints).await
+    }
+
+    async fn remote_endpoint_added(
+        &self,
+        network: &Network,
+        endpoint_id: &str,
+        endpoint: RemoteEndpoint,
+    ) -> Result<()> {
+        self.add_peer(network, endpoint_id, endpoint).await
+    }
+
+    async fn remote_endpoint_removed(&self, network: &Network, endpoint_id: &str) -> Result<()> {
+        self.remove_peer(network, endpoint_id).await
+    }
+
+    async fn forget_network(&self, network: &Network) {
+        self.forget_peers(&network.id).await
     }
 
     async fn delete_network(&self, network: &Network) -> Result<()> {

@@ -1,16 +1,19 @@
 //! The controller's side of the cluster store: applying what the watch reports (global networks,
-//! other nodes' endpoints) to the local state, the overlay driver's peers and the embedded DNS,
-//! and keeping this node's own endpoints registered.
+//! other nodes' endpoints) to the local state, to the drivers of global networks (through the
+//! Driver trait's remote-endpoint hooks) and to the embedded DNS, and keeping this node's own
+//! endpoints registered.
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
+use cnet_core::RemoteEndpoint;
+
 use super::*;
 
 impl Controller {
-    /// The cluster parts if `network` is global; an error if it is global but this daemon has no
+    /// The cluster store if `network` is global; an error if it is global but this daemon has no
     /// cluster store (a cached network from an earlier run with one).
-    pub(super) fn global_parts(&self, network: &Network) -> Result<Option<&ClusterParts>> {
+    pub(super) fn global_cluster(&self, network: &Network) -> Result<Option<&Arc<Cluster>>> {
         if network.scope != Scope::Global {
             return Ok(None);
         }
@@ -24,12 +27,12 @@ impl Controller {
 
     /// A local endpoint as the cluster store holds it.
     pub(super) fn cluster_record(&self, endpoint: &Endpoint) -> EndpointRecord {
-        let parts = self.cluster.as_ref().expect("only called for global networks");
+        let cluster = self.cluster.as_ref().expect("only called for global networks");
         EndpointRecord {
             id: endpoint.id.clone(),
             network_id: endpoint.network_id.clone(),
-            node: parts.cluster.node_name().to_string(),
-            vtep: parts.cluster.advertise(),
+            node: cluster.node_name().to_string(),
+            vtep: cluster.advertise(),
             name: endpoint.name.clone(),
             aliases: endpoint.aliases.clone(),
             mac: endpoint.mac.clone(),
@@ -39,7 +42,7 @@ impl Controller {
     }
 
     pub fn cluster(&self) -> Option<&Cluster> {
-        self.cluster.as_ref().map(|p| &*p.cluster)
+        self.cluster.as_deref()
     }
 
     /// Why a local endpoint is not registered in the cluster, if it is not.
@@ -55,9 +58,9 @@ impl Controller {
         out
     }
 
-    /// Tells the cluster which subnets this node's local networks use, so overlay subnets avoid them.
+    /// Tells the cluster which subnets this node's local networks use, so global networks' subnets avoid them.
     pub async fn publish_local_subnets(&self) {
-        let Some(parts) = &self.cluster else { return };
+        let Some(cluster) = &self.cluster else { return };
         let subnets: Vec<ipnetwork::IpNetwork> = {
             let st = self.state.lock().await;
             st.networks
@@ -66,17 +69,19 @@ impl Controller {
                 .flat_map(|n| n.pools.iter().map(|p| p.subnet))
                 .collect()
         };
-        parts.cluster.set_local_subnets(subnets).await;
+        cluster.set_local_subnets(subnets).await;
     }
 
-    fn peer_of(record: &EndpointRecord) -> Option<Peer> {
+    /// What a driver needs of another node's endpoint (none for a record without a MAC or an
+    /// IPv4 address: nothing can be sent to it).
+    fn remote_endpoint_of(record: &EndpointRecord) -> Option<RemoteEndpoint> {
         let mac = id::parse_mac(&record.mac)?;
         let ip: IpAddr = record.ipv4?.ip();
-        Some(Peer { mac, ip, vtep: record.vtep })
+        Some(RemoteEndpoint { mac, ip, node_address: record.vtep })
     }
 
     fn is_remote(&self, record: &EndpointRecord) -> bool {
-        self.cluster.as_ref().is_some_and(|p| p.cluster.node_name() != record.node)
+        self.cluster.as_ref().is_some_and(|c| c.node_name() != record.node)
     }
 
     pub async fn apply_cluster_event(&self, event: ClusterEvent) {
@@ -95,20 +100,20 @@ impl Controller {
                 tracing::warn!(%node, "node is gone (its lease expired): dropping its endpoints")
             }
             ClusterEvent::Disconnected(why) => {
-                tracing::warn!(%why, "cluster store unreachable: overlay data plane kept as it is")
+                tracing::warn!(%why, "cluster store unreachable: the data plane of global networks is kept as it is")
             }
         }
     }
 
     async fn remote_added(&self, st: &mut Records, record: EndpointRecord) {
-        let Some(parts) = &self.cluster else { return };
         let Some(network) = st.networks.get(&record.network_id).cloned() else {
             tracing::debug!(endpoint = %record.id, "endpoint of an unknown network, keeping it for later");
             st.remote.insert(record.id.clone(), record);
             return;
         };
-        if let Some(peer) = Self::peer_of(&record)
-            && let Err(e) = parts.overlay.add_peer(&network, &record.id, peer).await
+        if let Some(remote) = Self::remote_endpoint_of(&record)
+            && let Some(driver) = self.drivers.get(network.driver.as_str())
+            && let Err(e) = driver.remote_endpoint_added(&network, &record.id, remote).await
         {
             tracing::warn!(endpoint = %record.id, error = %e, "programming a remote endpoint");
         }
@@ -118,12 +123,12 @@ impl Controller {
     }
 
     async fn remote_removed(&self, st: &mut Records, network_id: &str, endpoint_id: &str) {
-        let Some(parts) = &self.cluster else { return };
         if st.remote.remove(endpoint_id).is_none() {
             return;
         }
         if let Some(network) = st.networks.get(network_id).cloned()
-            && let Err(e) = parts.overlay.remove_peer(&network, endpoint_id).await
+            && let Some(driver) = self.drivers.get(network.driver.as_str())
+            && let Err(e) = driver.remote_endpoint_removed(&network, endpoint_id).await
         {
             tracing::warn!(endpoint = %endpoint_id, error = %e, "removing a remote endpoint");
         }
@@ -139,8 +144,8 @@ impl Controller {
             tracing::warn!(network = %network.name, "the cluster removed a network this node still has endpoints on; keeping it here");
             return;
         }
-        if let Some(parts) = &self.cluster {
-            parts.overlay.forget_network(network_id).await;
+        if let Some(driver) = self.drivers.get(network.driver.as_str()) {
+            driver.forget_network(&network).await;
         }
         let stale: Vec<String> =
             st.remote.values().filter(|r| r.network_id == network_id).map(|r| r.id.clone()).collect();
@@ -160,8 +165,8 @@ impl Controller {
     /// Makes this node match a fresh list of the cluster: global networks, other nodes' endpoints
     /// (only changed FDB and neighbour entries are touched), and this node's own registrations.
     async fn resync(&self, st: &mut Records, view: ClusterView) {
-        let Some(parts) = &self.cluster else { return };
-        let me = parts.cluster.node_name().to_string();
+        let Some(cluster) = &self.cluster else { return };
+        let me = cluster.node_name().to_string();
         // Networks.
         let listed: HashSet<&str> = view.networks.iter().map(|n| n.id.as_str()).collect();
         for network in &view.networks {
@@ -186,12 +191,13 @@ impl Controller {
             }
         }
         for network in st.networks.values().filter(|n| n.scope == Scope::Global) {
-            let peers: HashMap<String, Peer> = remote
+            let Some(driver) = self.drivers.get(network.driver.as_str()) else { continue };
+            let endpoints: HashMap<String, RemoteEndpoint> = remote
                 .values()
                 .filter(|r| r.network_id == network.id)
-                .filter_map(|r| Self::peer_of(r).map(|p| (r.id.clone(), p)))
+                .filter_map(|r| Self::remote_endpoint_of(r).map(|p| (r.id.clone(), p)))
                 .collect();
-            if let Err(e) = parts.overlay.set_peers(network, peers).await {
+            if let Err(e) = driver.set_remote_endpoints(network, endpoints).await {
                 tracing::warn!(network = %network.name, error = %e, "programming remote endpoints");
             }
         }
@@ -219,7 +225,7 @@ impl Controller {
                 st.conflicts.remove(&endpoint.id);
                 continue;
             }
-            match parts.cluster.register_endpoint(&record).await {
+            match cluster.register_endpoint(&record).await {
                 Ok(()) => {
                     st.conflicts.remove(&endpoint.id);
                     tracing::info!(endpoint = %id::short(&endpoint.id), ip = ?endpoint.ipv4, "registered again in the cluster store");
@@ -239,7 +245,7 @@ impl Controller {
         for (id, record) in &mine {
             if !st.endpoints.contains_key(*id) {
                 tracing::info!(endpoint = %id::short(id), "withdrawing a stale registration of this node");
-                if let Err(e) = parts.cluster.release_endpoint(record).await {
+                if let Err(e) = cluster.release_endpoint(record).await {
                     tracing::warn!(error = %e, "withdrawing a stale registration");
                 }
             }

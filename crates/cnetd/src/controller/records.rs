@@ -247,12 +247,7 @@ mod tests {
                 .iter()
                 .map(|s| {
                     let subnet: IpNetwork = s.parse().unwrap();
-                    IpamPool {
-                        subnet,
-                        gateway: subnet.iter().nth(1),
-                        ip_range: None,
-                        aux_addresses: BTreeMap::new(),
-                    }
+                    IpamPool { subnet, gateway: subnet.iter().nth(1), ip_range: None, aux_addresses: BTreeMap::new() }
                 })
                 .collect(),
             options: BTreeMap::new(),
