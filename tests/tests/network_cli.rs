@@ -912,3 +912,28 @@ fn cnet_socket_variable_and_a_named_nft_table() {
     assert!(!table.contains("8080"), "8080 left in inet cnettest:\n{table}");
     assert_no_fetch(upstream.ns(), "upstream", &format!("http://{HOST_ADDR}:8080/"));
 }
+
+/// `cnetd --firewall-check-interval`: a short interval puts a deleted table back; `0` turns the
+/// check off, so the table stays deleted until the next start of cnetd puts it back.
+#[test]
+fn firewall_check_interval_sets_or_turns_off_the_table_watcher() {
+    let mut host = TestHost::new();
+    host.start_cnetd_with(&["--firewall-check-interval", "300ms"]);
+    host.cnet_ok(&["network", "create", "watched"]);
+    assert!(host.has_nft_table(), "cnetd made its table");
+    host.ns().run_ok("nft delete table inet cnet");
+    wait_for("the watcher (every 300 ms) to put the table back", WAIT, || host.has_nft_table());
+
+    host.kill_cnetd(cnet_tests::SIGTERM);
+    host.start_cnetd_with(&["--firewall-check-interval", "0"]);
+    assert!(host.has_nft_table(), "a start of cnetd makes the table");
+    host.ns().run_ok("nft delete table inet cnet");
+    // An observation window, not a synchronisation: ten times the interval that put the table
+    // back above, and more than the default 2 s.
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(!host.has_nft_table(), "the table came back with the watcher turned off");
+
+    host.kill_cnetd(cnet_tests::SIGTERM);
+    host.start_cnetd();
+    assert!(host.has_nft_table(), "the next start of cnetd puts the table back");
+}
