@@ -10,23 +10,23 @@ use crate::{TestHost, block_on};
 impl TestHost {
     /// `cnet inspect C`'s one object.
     pub fn inspect(&self, container: &str) -> Value {
-        let out = self.cnet_ok(&["inspect", container]);
-        let json: Value =
-            serde_json::from_str(&out).unwrap_or_else(|e| panic!("inspect output is not JSON ({e}):\n{out}"));
-        match json {
-            Value::Array(mut items) if items.len() == 1 => items.remove(0),
-            other => panic!("`cnet inspect {container}` did not print one object: {other:#}"),
-        }
+        self.one_object(&["inspect", container])
     }
 
     /// `cnet network inspect NET`'s one object.
     pub fn network_inspect(&self, network: &str) -> Value {
-        let out = self.cnet_ok(&["network", "inspect", network]);
+        self.one_object(&["network", "inspect", network])
+    }
+
+    /// The one JSON object an `inspect` verb prints (as an array of one, as Docker does).
+    fn one_object(&self, args: &[&str]) -> Value {
+        let out = self.cnet_ok(args);
+        let what = format!("cnet {}", args.join(" "));
         let json: Value =
-            serde_json::from_str(&out).unwrap_or_else(|e| panic!("network inspect output is not JSON ({e}):\n{out}"));
+            serde_json::from_str(&out).unwrap_or_else(|e| panic!("`{what}` did not print JSON ({e}):\n{out}"));
         match json {
             Value::Array(mut items) if items.len() == 1 => items.remove(0),
-            other => panic!("`cnet network inspect {network}` did not print one object: {other:#}"),
+            other => panic!("`{what}` did not print one object: {other:#}"),
         }
     }
 

@@ -19,7 +19,7 @@ const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long cnetd gets to exit after a signal.
 const STOP_TIMEOUT: Duration = Duration::from_secs(15);
 /// Upper bound for one `cnet` CLI call (it is killed after that).
-const CLI_TIMEOUT_SECS: &str = "60";
+const CLI_TIMEOUT_SECS: u32 = 60;
 
 /// A host of its own: a network namespace with a private mount namespace, a temporary directory
 /// holding `run/` and `state/`, and (once started) a cnetd in that namespace:
@@ -210,8 +210,14 @@ impl TestHost {
 
     /// Runs the `cnet` CLI inside the host: `cnet -H SOCKET --root DIR/runtime args…` (killed after 60 s).
     pub fn cnet(&self, args: &[&str]) -> Output {
+        self.cnet_command(CLI_TIMEOUT_SECS, args).output().unwrap_or_else(|e| panic!("cannot run cnet {args:?}: {e}"))
+    }
+
+    /// The command [`TestHost::cnet`] runs, not yet started, killed after `timeout_secs` (for a CLI
+    /// that runs in the background, such as `logs -f` or `wait`).
+    pub fn cnet_command(&self, timeout_secs: u32, args: &[&str]) -> Command {
         let mut cmd = self.ns.cmd("timeout");
-        cmd.args(["-k", "5", CLI_TIMEOUT_SECS])
+        cmd.args(["-k", "5", &timeout_secs.to_string()])
             .arg(bin("cnet"))
             .arg("-H")
             .arg(self.socket())
@@ -219,7 +225,7 @@ impl TestHost {
             .arg(self.runtime_dir())
             .args(args)
             .env_remove("CNET_SOCKET");
-        cmd.output().unwrap_or_else(|e| panic!("cannot run cnet {args:?}: {e}"))
+        cmd
     }
 
     /// Runs the CLI, panics (with its output and cnetd's log tail) unless it succeeds, and returns

@@ -98,16 +98,8 @@ impl BgCli {
     fn start(host: &TestHost, name: &str, args: &[&str]) -> BgCli {
         let out = host.dir().join(format!("{name}.stdout"));
         let err = host.dir().join(format!("{name}.stderr"));
-        let mut cmd = host.ns().cmd("timeout");
-        cmd.args(["-k", "5", "120"])
-            .arg(bin("cnet"))
-            .arg("-H")
-            .arg(host.socket())
-            .arg("--root")
-            .arg(host.runtime_dir())
-            .args(args)
-            .env_remove("CNET_SOCKET")
-            .stdout(File::create(&out).unwrap_or_else(|e| panic!("cannot create {}: {e}", out.display())))
+        let mut cmd = host.cnet_command(120, args);
+        cmd.stdout(File::create(&out).unwrap_or_else(|e| panic!("cannot create {}: {e}", out.display())))
             .stderr(File::create(&err).unwrap_or_else(|e| panic!("cannot create {}: {e}", err.display())))
             .process_group(0);
         let what = format!("cnet {}", args.join(" "));

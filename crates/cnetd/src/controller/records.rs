@@ -74,33 +74,22 @@ impl Records {
         }
     }
 
+    /// A network by name, id, or an id prefix only one network has.
     pub(super) fn find_network(&self, reference: &str) -> Result<&Network> {
-        if let Some(n) = self.networks.values().find(|n| n.name == reference || n.id == reference) {
-            return Ok(n);
-        }
-        if id::looks_like_id_prefix(reference) {
-            let mut hits = self.networks.values().filter(|n| n.id.starts_with(reference));
-            if let (Some(n), None) = (hits.next(), hits.next()) {
-                return Ok(n);
-            }
-        }
-        Err(Error::not_found(format!("network {reference} not found")))
+        self.networks
+            .values()
+            .find(|n| n.name == reference || n.id == reference)
+            .or_else(|| unique_by_id_prefix(self.networks.values(), |n| &n.id, reference))
+            .ok_or_else(|| Error::not_found(format!("network {reference} not found")))
     }
 
+    /// A sandbox by id, name, or an id prefix only one sandbox has.
     pub(super) fn find_sandbox(&self, reference: &str) -> Result<&Sandbox> {
-        if let Some(s) = self.sandboxes.get(reference) {
-            return Ok(s);
-        }
-        if let Some(s) = self.sandboxes.values().find(|s| !s.name.is_empty() && s.name == reference) {
-            return Ok(s);
-        }
-        if id::looks_like_id_prefix(reference) {
-            let mut hits = self.sandboxes.values().filter(|s| s.id.starts_with(reference));
-            if let (Some(s), None) = (hits.next(), hits.next()) {
-                return Ok(s);
-            }
-        }
-        Err(Error::not_found(format!("sandbox {reference} not found")))
+        self.sandboxes
+            .get(reference)
+            .or_else(|| self.sandboxes.values().find(|s| !s.name.is_empty() && s.name == reference))
+            .or_else(|| unique_by_id_prefix(self.sandboxes.values(), |s| &s.id, reference))
+            .ok_or_else(|| Error::not_found(format!("sandbox {reference} not found")))
     }
 
     pub(super) fn endpoints_of_network<'a>(&'a self, network_id: &'a str) -> impl Iterator<Item = &'a Endpoint> + 'a {
@@ -221,6 +210,23 @@ impl Records {
             None
         };
         Ok((v4, v6))
+    }
+}
+
+/// The one item whose id starts with `prefix`; none when no item or several do, or when `prefix`
+/// cannot be (part of) an id.
+fn unique_by_id_prefix<'a, T>(
+    items: impl Iterator<Item = &'a T>,
+    id_of: impl Fn(&T) -> &str,
+    prefix: &str,
+) -> Option<&'a T> {
+    if !id::looks_like_id_prefix(prefix) {
+        return None;
+    }
+    let mut hits = items.filter(|item| id_of(item).starts_with(prefix));
+    match (hits.next(), hits.next()) {
+        (Some(item), None) => Some(item),
+        _ => None,
     }
 }
 
