@@ -16,6 +16,9 @@ use crate::{Error, NetworkRules, PortRule, Result, render};
 struct Desired {
     networks: BTreeMap<String, NetworkRules>,
     ports: BTreeSet<PortRule>,
+    /// Between [`Firewall::begin_restore`] and [`Firewall::finish_restore`]: changes only shape
+    /// this desired state, and the end of the restore applies it whole, once.
+    restoring: bool,
 }
 
 impl Desired {
@@ -39,12 +42,82 @@ impl Desired {
 pub struct Firewall {
     table: String,
     lock: Mutex<Desired>,
+    backend: Backend,
+}
+
+/// Where transactions go: the kernel through `nft`, or a table in memory that records them (for
+/// unit tests of the logic above the firewall, which need no root).
+#[derive(Debug)]
+enum Backend {
+    Nft,
+    Memory(std::sync::Mutex<MemoryTable>),
+}
+
+/// The in-memory table: whether it exists, and every transaction applied to it, in order.
+#[derive(Debug, Default)]
+struct MemoryTable {
+    exists: bool,
+    applied: Vec<Applied>,
+}
+
+/// One transaction a [`Firewall::in_memory`] applied: its action and its nft JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Applied {
+    pub action: &'static str,
+    pub json: serde_json::Value,
 }
 
 impl Firewall {
     /// A handle on `table inet <table>`; nothing is touched until a method is called.
     pub fn new(table: &str) -> Firewall {
-        Firewall { table: table.to_owned(), lock: Mutex::new(Desired::default()) }
+        Firewall { table: table.to_owned(), lock: Mutex::new(Desired::default()), backend: Backend::Nft }
+    }
+
+    /// A firewall whose table lives in memory: every transaction is rendered and validated as for
+    /// the kernel, then recorded (see [`Firewall::applied`]). The table exists once a transaction
+    /// made it, as nft's would.
+    pub fn in_memory(table: &str) -> Firewall {
+        Firewall {
+            table: table.to_owned(),
+            lock: Mutex::new(Desired::default()),
+            backend: Backend::Memory(std::sync::Mutex::new(MemoryTable::default())),
+        }
+    }
+
+    /// The transactions an in-memory firewall applied, in order (none for the nft backend).
+    pub fn applied(&self) -> Vec<Applied> {
+        match &self.backend {
+            Backend::Nft => Vec::new(),
+            Backend::Memory(table) => table.lock().expect("memory table lock").applied.clone(),
+        }
+    }
+
+    /// For tests of an in-memory firewall: the table disappears, as if deleted by hand.
+    pub fn forget_table(&self) {
+        if let Backend::Memory(table) = &self.backend {
+            table.lock().expect("memory table lock").exists = false;
+        }
+    }
+
+    /// Starts a restore: the desired state is emptied, and until [`Firewall::finish_restore`]
+    /// every change (drivers re-adding their networks and ports, in any order) only shapes it;
+    /// nothing reaches the table meanwhile.
+    pub async fn begin_restore(&self) {
+        let mut desired = self.lock.lock().await;
+        *desired = Desired { restoring: true, ..Desired::default() };
+    }
+
+    /// Ends a restore: the table becomes exactly what every driver added since
+    /// [`Firewall::begin_restore`], in one transaction (no duplicates, no leftovers).
+    pub async fn finish_restore(&self) -> Result<()> {
+        let mut desired = self.lock.lock().await;
+        let (nets, ports) = (desired.networks(), desired.ports());
+        validate_all(&nets)?;
+        validate_ports(&ports)?;
+        tracing::info!(table = %self.table, networks = nets.len(), ports = ports.len(), "restoring nftables table");
+        self.apply("rebuild the table", render::sync(&self.table, &nets, &ports)).await?;
+        desired.restoring = false;
+        Ok(())
     }
 
     pub fn table(&self) -> &str {
@@ -55,7 +128,7 @@ impl Firewall {
     /// it was deleted behind our back); never flushes an existing one.
     pub async fn ensure_table(&self) -> Result<()> {
         let desired = self.lock.lock().await;
-        if self.exists().await? {
+        if desired.restoring || self.exists().await? {
             return Ok(());
         }
         if !desired.networks.is_empty() || !desired.ports.is_empty() {
@@ -79,6 +152,10 @@ impl Firewall {
     pub async fn add_network(&self, net: &NetworkRules) -> Result<()> {
         net.validate()?;
         let mut desired = self.lock.lock().await;
+        if desired.restoring {
+            desired.networks.insert(net.id.clone(), net.clone());
+            return Ok(());
+        }
         tracing::debug!(table = %self.table, network = net.short_id(), bridge = %net.bridge, "adding network rules");
         match self.apply("add a network", render::add_network(&self.table, net)).await {
             Err(_) if !self.exists().await? => Err(Error::TableMissing { table: self.table.clone() }),
@@ -98,7 +175,7 @@ impl Firewall {
         desired.networks.remove(&net.id);
         // Checked first only so that a missing table does not make nft print errors to our stderr
         // (the nftables crate does not capture it); the check after a failure covers the race.
-        if !self.exists().await? {
+        if desired.restoring || !self.exists().await? {
             return Ok(());
         }
         tracing::debug!(table = %self.table, network = net.short_id(), bridge = %net.bridge, "removing network rules");
@@ -108,8 +185,6 @@ impl Firewall {
         }
     }
 
-    /// Replaces the whole table by exactly these networks' rules, in one transaction (at start-up, and
-    /// when the table was deleted by hand): no duplicates, no leftovers, whatever was there before.
     /// Replaces the whole table by exactly these networks' rules and these published ports, in one
     /// transaction (at start-up, and when the table was deleted by hand): no duplicates, no
     /// leftovers, whatever was there before.
@@ -133,6 +208,10 @@ impl Firewall {
         }
         validate_ports(ports)?;
         let mut desired = self.lock.lock().await;
+        if desired.restoring {
+            desired.ports.extend(ports.iter().cloned());
+            return Ok(());
+        }
         tracing::debug!(table = %self.table, ports = ports.len(), "publishing ports");
         match self.apply("publish ports", render::add_ports(&self.table, ports)).await {
             Ok(()) => {}
@@ -158,7 +237,7 @@ impl Firewall {
         for p in ports {
             desired.ports.remove(p);
         }
-        if !self.exists().await? {
+        if desired.restoring || !self.exists().await? {
             return Ok(());
         }
         tracing::debug!(table = %self.table, ports = ports.len(), "unpublishing ports");
@@ -172,7 +251,7 @@ impl Firewall {
     /// transaction. Returns whether it had to.
     pub async fn repair(&self) -> Result<bool> {
         let desired = self.lock.lock().await;
-        if self.exists().await? {
+        if desired.restoring || self.exists().await? {
             return Ok(false);
         }
         tracing::warn!(
@@ -211,6 +290,9 @@ impl Firewall {
 
     /// Lists only the names of inet tables, so an absent table is an answer, not an nft error.
     async fn exists(&self) -> Result<bool> {
+        if let Backend::Memory(table) = &self.backend {
+            return Ok(table.lock().expect("memory table lock").exists);
+        }
         let listing = helper::get_current_ruleset_with_args_async(DEFAULT_NFT, &["list", "tables", "inet"])
             .await
             .map_err(|source| self.nft_error("list the tables", source))?;
@@ -226,6 +308,18 @@ impl Firewall {
             let json = serde_json::to_string(&nftables).unwrap_or_default();
             tracing::trace!(table = %self.table, action, %json, "nft transaction");
         }
+        if let Backend::Memory(table) = &self.backend {
+            let mut table = table.lock().expect("memory table lock");
+            // What nft would refuse: changing a table that is not there.
+            let makes_table = matches!(action, "create the table" | "rebuild the table");
+            if !table.exists && !makes_table && action != "delete the table" {
+                return Err(Error::TableMissing { table: self.table.clone() });
+            }
+            table.exists = action != "delete the table";
+            let json = serde_json::to_value(&nftables).expect("an nft batch is JSON");
+            table.applied.push(Applied { action, json });
+            return Ok(());
+        }
         helper::apply_ruleset_async(&nftables).await.map_err(|source| {
             let error = self.nft_error(action, source);
             tracing::warn!(table = %self.table, error = ?error, "nft transaction failed");
@@ -235,5 +329,86 @@ impl Firewall {
 
     fn nft_error(&self, action: &'static str, source: NftablesError) -> Error {
         Error::Nft { table: self.table.clone(), action, source: Box::new(source) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Proto;
+
+    fn net(digit: char, bridge: &str, subnet: &str) -> NetworkRules {
+        NetworkRules {
+            id: digit.to_string().repeat(64),
+            bridge: bridge.into(),
+            subnets: vec![subnet.parse().unwrap()],
+            masquerade: true,
+            internal: false,
+            icc: true,
+        }
+    }
+
+    fn port(host_port: u16, dest: &str) -> PortRule {
+        PortRule {
+            proto: Proto::Tcp,
+            host_addr: None,
+            host_port,
+            dest: dest.parse().unwrap(),
+            dest_port: 80,
+            owner: "web".into(),
+        }
+    }
+
+    fn actions(fw: &Firewall) -> Vec<&'static str> {
+        fw.applied().iter().map(|a| a.action).collect()
+    }
+
+    #[tokio::test]
+    async fn a_restore_applies_what_every_driver_added_once_whatever_the_order() {
+        let fw = Firewall::in_memory("t");
+        fw.begin_restore().await;
+        // Drivers restore one after the other, each with its own steps: nothing reaches the table.
+        fw.ensure_table().await.unwrap();
+        fw.add_network(&net('b', "br-bbbbbbbbbbbb", "172.18.0.0/16")).await.unwrap();
+        fw.add_ports(&[port(8080, "172.18.0.2")]).await.unwrap();
+        fw.add_network(&net('o', "ov-oooooooooooo", "10.0.0.0/24")).await.unwrap();
+        fw.add_network(&net('x', "br-xxxxxxxxxxxx", "172.19.0.0/16")).await.unwrap();
+        fw.remove_network(&net('x', "br-xxxxxxxxxxxx", "172.19.0.0/16")).await.unwrap();
+        assert!(!fw.repair().await.unwrap() && fw.applied().is_empty(), "{:?}", actions(&fw));
+
+        fw.finish_restore().await.unwrap();
+        let applied = fw.applied();
+        assert_eq!(actions(&fw), ["rebuild the table"]);
+        let json = applied[0].json.to_string();
+        for expected in ["br-bbbbbbbbbbbb", "ov-oooooooooooo", "8080", "172.18.0.2"] {
+            assert!(json.contains(expected), "{expected} missing from the restored table: {json}");
+        }
+        assert!(!json.contains("br-xxxxxxxxxxxx"), "a network removed during the restore came back: {json}");
+
+        // After the restore, changes reach the table one transaction each again.
+        fw.add_ports(&[port(8081, "172.18.0.3")]).await.unwrap();
+        assert_eq!(actions(&fw), ["rebuild the table", "publish ports"]);
+    }
+
+    #[tokio::test]
+    async fn a_table_deleted_behind_its_back_is_rebuilt_with_everything_once() {
+        let fw = Firewall::in_memory("t");
+        fw.ensure_table().await.unwrap();
+        fw.add_network(&net('b', "br-bbbbbbbbbbbb", "172.18.0.0/16")).await.unwrap();
+        fw.add_ports(&[port(8080, "172.18.0.2")]).await.unwrap();
+        assert!(!fw.repair().await.unwrap(), "nothing to repair while the table is there");
+
+        fw.forget_table();
+        assert!(matches!(
+            fw.add_network(&net('c', "br-cccccccccccc", "172.20.0.0/16")).await,
+            Err(Error::TableMissing { .. })
+        ));
+        assert!(fw.repair().await.unwrap());
+        let last = fw.applied().last().cloned().unwrap();
+        assert_eq!(last.action, "rebuild the table");
+        let json = last.json.to_string();
+        assert!(json.contains("br-bbbbbbbbbbbb") && json.contains("8080"), "{json}");
+        assert!(!fw.repair().await.unwrap());
+        assert_eq!(actions(&fw), ["create the table", "add a network", "publish ports", "rebuild the table"]);
     }
 }

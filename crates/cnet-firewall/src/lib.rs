@@ -18,7 +18,7 @@ pub mod render;
 mod rules;
 
 pub use error::{Error, Result};
-pub use firewall::Firewall;
+pub use firewall::{Applied, Firewall};
 pub use rules::{NetworkRules, PortRule, Proto};
 
 /// The table cnetd uses (`table inet cnet`); tests pass their own name to [`Firewall::new`].

@@ -15,6 +15,7 @@ use cnet_core::ipam::{self, PoolRequest};
 use cnet_core::{
     DnsConfig, Driver, Endpoint, Error, Network, PortBinding, Result, ResultExt, Sandbox, SandboxInterface, Scope, id,
 };
+use cnet_firewall::Firewall;
 use cnet_kernel::{InterfaceConfig, Kernel, NetnsHandle};
 use cnet_store::{Batch, Store};
 use tokio::sync::Mutex;
@@ -77,6 +78,9 @@ pub struct Controller {
     dns: crate::dns::Dns,
     /// Relays of ports published on ::1 (see [`crate::proxy`]).
     proxies: crate::proxy::Proxies,
+    /// cnet's nftables table, shared with the drivers, which describe their rules to it; the
+    /// controller decides when a restore applies them (once, after every driver restored).
+    firewall: Arc<Firewall>,
     /// Drivers this daemon was started without, with why (the user is told when asking for one).
     unavailable: BTreeMap<&'static str, String>,
     /// The cluster store, when cnetd joined a cluster.
@@ -104,6 +108,7 @@ impl Controller {
         kernel: Kernel,
         drivers: Vec<Arc<dyn Driver>>,
         unavailable: BTreeMap<&'static str, String>,
+        firewall: Arc<Firewall>,
         cluster: Option<Arc<Cluster>>,
     ) -> anyhow::Result<Controller> {
         let store = Store::open(&cfg.state_dir)?;
@@ -111,7 +116,7 @@ impl Controller {
         let dns = crate::dns::Dns::new(&cfg.dns);
         let proxies = crate::proxy::Proxies::default();
         let state = Mutex::new(Records::default());
-        let ctl = Controller { cfg, kernel, store, drivers, state, dns, proxies, unavailable, cluster };
+        let ctl = Controller { cfg, kernel, store, drivers, state, dns, proxies, unavailable, firewall, cluster };
         std::fs::create_dir_all(ctl.netns_dir())?;
         cnet_kernel::netns::bind_current(&ctl.host_netns_path())?;
         ctl.restore().await?;
@@ -174,12 +179,16 @@ impl Controller {
         }
         self.store.commit(batch)?;
 
+        // Every driver describes its rules during its restore; the table is then made exactly what
+        // they described, in one transaction, whatever order the drivers restore in.
+        self.firewall.begin_restore().await;
         for (name, driver) in &self.drivers {
             let networks: Vec<Network> = st.networks.values().filter(|n| n.driver == *name).cloned().collect();
             let endpoints: Vec<Endpoint> =
                 st.endpoints.values().filter(|e| networks.iter().any(|n| n.id == e.network_id)).cloned().collect();
             driver.restore(&networks, &endpoints).await.map_err(|e| anyhow::anyhow!("restoring {name} driver: {e}"))?;
         }
+        self.firewall.finish_restore().await.map_err(|e| anyhow::anyhow!("restoring the firewall table: {e}"))?;
 
         // Namespace files that no sandbox claims are leftovers of a crash between steps.
         let claimed: Vec<PathBuf> = st.sandboxes.values().map(|s| PathBuf::from(&s.netns_path)).collect();

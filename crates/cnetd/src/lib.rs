@@ -75,9 +75,8 @@ async fn resolve_advertise(
 pub async fn start_controller(cfg: &DaemonConfig) -> anyhow::Result<Arc<Controller>> {
     let kernel = cnet_kernel::Kernel::connect().await.context("opening netlink")?;
     let firewall = Arc::new(cnet_firewall::Firewall::new(&cfg.nft_table));
-    let bridge = Arc::new(cnet_driver_bridge::BridgeDriver::new(kernel.clone(), firewall.clone()));
     let mut drivers: Vec<Arc<dyn Driver>> = vec![
-        bridge.clone(),
+        Arc::new(cnet_driver_bridge::BridgeDriver::new(kernel.clone(), firewall.clone())),
         Arc::new(cnet_driver_host::HostDriver),
         Arc::new(cnet_driver_none::NoneDriver),
         Arc::new(cnet_driver_macvlan::MacvlanDriver::new(kernel.clone())),
@@ -122,10 +121,11 @@ pub async fn start_controller(cfg: &DaemonConfig) -> anyhow::Result<Arc<Controll
         kernel,
         drivers,
         unavailable,
+        firewall.clone(),
         cluster,
     )
     .await?;
-    spawn_firewall_watcher(bridge, cfg.firewall_check_interval);
+    spawn_firewall_watcher(firewall, cfg.firewall_check_interval);
     let ctl = Arc::new(ctl);
     if let Some(mut events) = cluster_events {
         ctl.publish_local_subnets().await;
@@ -142,7 +142,7 @@ pub async fn start_controller(cfg: &DaemonConfig) -> anyhow::Result<Arc<Controll
 
 /// Every `interval`, checks that cnet's nftables table exists and, if someone deleted it, rebuilds
 /// it exactly (networks and published ports) in one transaction.
-fn spawn_firewall_watcher(bridge: Arc<cnet_driver_bridge::BridgeDriver>, interval: std::time::Duration) {
+fn spawn_firewall_watcher(firewall: Arc<cnet_firewall::Firewall>, interval: std::time::Duration) {
     if interval.is_zero() {
         return;
     }
@@ -152,7 +152,7 @@ fn spawn_firewall_watcher(bridge: Arc<cnet_driver_bridge::BridgeDriver>, interva
         tick.tick().await;
         loop {
             tick.tick().await;
-            match bridge.resync_firewall().await {
+            match firewall.repair().await {
                 Ok(true) => tracing::warn!("the nftables table was deleted behind cnetd's back: rebuilt it"),
                 Ok(false) => {}
                 Err(e) => tracing::warn!(error = %e, "checking the nftables table"),

@@ -33,15 +33,6 @@ impl BridgeDriver {
     }
 }
 
-impl BridgeDriver {
-    /// If cnet's nftables table is gone (deleted by hand), rebuilds it, in one transaction, with
-    /// every network's rules and every published port programmed since the start. Returns whether
-    /// it had to. cnetd's firewall watcher calls this every few seconds.
-    pub async fn resync_firewall(&self) -> Result<bool> {
-        self.firewall.repair().await.internal("rebuilding the firewall table")
-    }
-}
-
 /// Host-side veth names are `veth<7 hex>`: recognisable, so a restart can tell cnet's orphans from
 /// anybody else's links.
 fn host_veth_name() -> String {
@@ -132,27 +123,25 @@ impl Driver for BridgeDriver {
         steps::unpublish_ports(&self.firewall, &BridgeConfig::from_network(network)?, endpoint).await
     }
 
+    /// The firewall is in its restore (see `Firewall::begin_restore`): the same steps as a create
+    /// and a publish describe this driver's rules, and the controller applies every driver's at
+    /// once when all have restored.
     async fn restore(&self, networks: &[Network], endpoints: &[Endpoint]) -> Result<()> {
-        let mut rules = Vec::new();
         let mut devices = HashSet::new();
         for network in networks {
             let cfg = BridgeConfig::from_network(network)?;
             steps::setup_device(&self.kernel, &cfg).await?;
             steps::setup_gateway_addresses(&self.kernel, &cfg, network).await?;
             steps::setup_forwarding(&cfg, network)?;
-            rules.push(steps::firewall_rules(&cfg, network));
+            steps::setup_firewall(&self.firewall, &cfg, network).await?;
             devices.insert(cfg.device.clone());
         }
-        // One transaction replaces whatever the table held with exactly these networks' rules and
-        // their endpoints' published ports.
-        let mut ports = Vec::new();
         for endpoint in endpoints {
             let Some(network) = networks.iter().find(|n| n.id == endpoint.network_id) else { continue };
             if !network.internal {
-                ports.extend(steps::port_rules(&BridgeConfig::from_network(network)?, endpoint));
+                steps::publish_ports(&self.firewall, &BridgeConfig::from_network(network)?, network, endpoint).await?;
             }
         }
-        self.firewall.sync(&rules, &ports).await.internal("restoring firewall rules")?;
 
         let mut vethes = HashSet::new();
         for endpoint in endpoints {

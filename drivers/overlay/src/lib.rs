@@ -379,8 +379,8 @@ impl Driver for OverlayDriver {
         steps::unpublish_ports(&self.firewall, &self.bridge_config(network)?, endpoint).await
     }
 
-    /// Runs after the bridge driver's restore (drivers restore in name order), whose firewall sync
-    /// replaced the table: the overlay networks' rules and ports are added back here.
+    /// The firewall is in its restore (see `Firewall::begin_restore`): `bring_up` and the publish
+    /// steps describe this driver's rules, and the controller applies every driver's at once.
     async fn restore(&self, networks: &[Network], endpoints: &[Endpoint]) -> Result<()> {
         let mut keep: HashSet<String> = HashSet::new();
         let mut nets = self.nets.lock().await;
