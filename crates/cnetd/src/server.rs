@@ -18,7 +18,11 @@ pub fn status(e: Error) -> Status {
         Error::AlreadyExists(m) => Status::already_exists(m),
         Error::InvalidArgument(m) => Status::invalid_argument(m),
         Error::FailedPrecondition(m) => Status::failed_precondition(m),
-        Error::Internal(m) => Status::internal(m),
+        internal @ Error::Internal { .. } => {
+            // The whole chain goes to the log; the client gets the message (context: cause).
+            tracing::warn!(error = ?internal, "internal error");
+            Status::internal(internal.to_string())
+        }
         Error::Unavailable(m) => Status::unavailable(m),
     }
 }

@@ -376,7 +376,7 @@ mod tests {
 
         // Without its pools (the network is gone), nothing can be leased.
         r.remove_network(&net.id);
-        assert!(matches!(r.lease(&net, None, None), Err(Error::Internal(_))));
+        assert!(matches!(r.lease(&net, None, None), Err(Error::Internal { .. })));
     }
 
     #[test]
