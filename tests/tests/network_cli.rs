@@ -937,3 +937,45 @@ fn firewall_check_interval_sets_or_turns_off_the_table_watcher() {
     host.start_cnetd();
     assert!(host.has_nft_table(), "the next start of cnetd puts the table back");
 }
+
+/// cnet deletes only what it made: `bridge.name` naming a link that is not a bridge is refused and
+/// the link left as it was; a bridge the user made is used, kept across a restart of cnetd, and
+/// left in place (without cnet's address) by `network rm`.
+#[test]
+fn a_bridge_name_of_the_users_is_used_or_refused_but_never_deleted() {
+    let mut host = TestHost::with_cnetd();
+    let bridge_name = |name: &str| format!("com.docker.network.bridge.name={name}");
+
+    // A veth with an address, and an existing bridge of the user's with an address of its own.
+    host.ns().run_ok(
+        "ip link add uveth0 type veth peer name uveth1 && ip addr add 192.0.2.9/24 dev uveth0 && \
+         ip link add userbr0 type bridge && ip addr add 203.0.113.1/24 dev userbr0 && ip link set userbr0 up",
+    );
+    let err = host.cnet_err(&["network", "create", "-o", &bridge_name("uveth0"), "onveth"]);
+    assert!(err.contains("uveth0") && err.contains("not a bridge"), "{err}");
+    assert!(host.ns().addrs("uveth0").contains("inet 192.0.2.9/24"), "the veth was changed or deleted");
+    assert!(!ls_names(&host, &[]).contains(&"onveth".to_string()), "a network was left behind");
+
+    host.cnet_ok(&["network", "create", "--subnet", "10.99.0.0/24", "-o", &bridge_name("userbr0"), "onuser"]);
+    assert!(host.ns().addrs("userbr0").contains("inet 10.99.0.1/24"), "{}", host.ns().addrs("userbr0"));
+    sleeper(&host, "c1", &["--network", "onuser"]);
+    wait_ping(&host, "c1", "10.99.0.1");
+
+    // A restart of cnetd keeps the user's bridge (it is not an orphan of cnet's).
+    host.kill_cnetd(cnet_tests::SIGKILL);
+    host.start_cnetd();
+    assert!(host.ns().has_link("userbr0"), "a restart removed the user's bridge");
+    wait_ping(&host, "c1", "10.99.0.1");
+
+    host.cnet_ok(&["rm", "-f", "c1"]);
+    host.cnet_ok(&["network", "rm", "onuser"]);
+    assert!(host.ns().has_link("userbr0"), "network rm deleted the user's bridge");
+    let addrs = host.ns().addrs("userbr0");
+    assert!(addrs.contains("inet 203.0.113.1/24") && !addrs.contains("10.99.0.1"), "{addrs}");
+
+    // A bridge cnet made for bridge.name goes with its network.
+    host.cnet_ok(&["network", "create", "-o", &bridge_name("madebr0"), "made"]);
+    assert!(host.ns().has_link("madebr0"));
+    host.cnet_ok(&["network", "rm", "made"]);
+    assert!(!host.ns().has_link("madebr0"), "the bridge cnet made was left behind");
+}

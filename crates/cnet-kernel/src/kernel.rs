@@ -81,6 +81,11 @@ impl Kernel {
         self.nl.add_address(ifname, addr).await
     }
 
+    /// `ip addr del ADDR dev IFNAME`; an address (or link) that is not there is not an error.
+    pub async fn delete_address(&self, ifname: &str, addr: IpNetwork) -> Result<()> {
+        self.nl.delete_address(ifname, addr).await
+    }
+
     pub async fn addresses(&self, ifname: &str) -> Result<Vec<IpNetwork>> {
         self.nl.addresses(ifname).await
     }

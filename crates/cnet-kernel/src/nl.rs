@@ -163,6 +163,23 @@ impl Nl {
         Ok(msgs.iter().filter_map(address_of).collect())
     }
 
+    /// Removes one address from a link; an address (or link) that is not there is not an error.
+    pub(crate) async fn delete_address(&self, ifname: &str, addr: IpNetwork) -> Result<()> {
+        let Some(index) = self.link_by_name(ifname).await?.map(|l| l.index) else { return Ok(()) };
+        let mut req = self.handle.address().get().set_link_index_filter(index);
+        req.message_mut().header.index = index;
+        let msgs: Vec<AddressMessage> =
+            req.execute().try_collect().await.map_err(|e| self.err(format!("list addresses of {ifname}"), e))?;
+        for msg in msgs.into_iter().filter(|m| address_of(m) == Some(addr)) {
+            match self.handle.address().del(msg).execute().await {
+                Ok(()) => {}
+                Err(e) if matches!(netlink_errno(&e), Some(libc::EADDRNOTAVAIL) | Some(libc::ENODEV)) => {}
+                Err(e) => return Err(self.err(format!("delete address {addr} from {ifname}"), e)),
+            }
+        }
+        Ok(())
+    }
+
     /// Adds a route; one already present is not an error.
     pub(crate) async fn add_route(&self, msg: RouteMessage, what: impl Display) -> Result<()> {
         match self.handle.route().add(msg).execute().await {

@@ -65,7 +65,7 @@ impl Driver for BridgeDriver {
     async fn create_network(&self, network: &Network) -> Result<()> {
         let cfg = BridgeConfig::from_network(network)?;
         let made = async {
-            steps::setup_device(&self.kernel, &cfg).await?;
+            steps::setup_device(&self.kernel, &cfg, network).await?;
             steps::setup_gateway_addresses(&self.kernel, &cfg, network).await?;
             steps::setup_forwarding(&cfg, network)?;
             steps::setup_firewall(&self.firewall, &cfg, network).await
@@ -82,7 +82,7 @@ impl Driver for BridgeDriver {
     async fn delete_network(&self, network: &Network) -> Result<()> {
         let cfg = BridgeConfig::from_network(network)?;
         steps::teardown_firewall(&self.firewall, &cfg, network).await?;
-        steps::teardown_device(&self.kernel, &cfg).await
+        steps::teardown_device(&self.kernel, &cfg, network).await
     }
 
     async fn create_endpoint(&self, _network: &Network, endpoint: &mut Endpoint) -> Result<()> {
@@ -130,7 +130,7 @@ impl Driver for BridgeDriver {
         let mut devices = HashSet::new();
         for network in networks {
             let cfg = BridgeConfig::from_network(network)?;
-            steps::setup_device(&self.kernel, &cfg).await?;
+            steps::setup_device(&self.kernel, &cfg, network).await?;
             steps::setup_gateway_addresses(&self.kernel, &cfg, network).await?;
             steps::setup_forwarding(&cfg, network)?;
             steps::setup_firewall(&self.firewall, &cfg, network).await?;
@@ -159,6 +159,31 @@ impl Driver for BridgeDriver {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_bridges_cnet_made_are_cnet_s_to_delete() {
+        let network = Network {
+            id: "ab".repeat(32),
+            name: "lab".into(),
+            driver: "bridge".into(),
+            scope: cnet_core::Scope::Local,
+            pools: vec![],
+            options: Default::default(),
+            labels: Default::default(),
+            internal: false,
+            attachable: false,
+            enable_ipv6: false,
+            created: String::new(),
+            builtin: false,
+        };
+        let mark = format!("{}{}", steps::ALIAS_PREFIX, network.id);
+        assert!(steps::owns_device("br-0123456789ab", None, &network), "a name only cnet gives");
+        assert!(steps::owns_device("labbr0", Some(&mark), &network), "marked when cnet made it");
+        assert!(!steps::owns_device("labbr0", None, &network), "the user's bridge");
+        let other = format!("{}{}", steps::ALIAS_PREFIX, "cd".repeat(32));
+        assert!(!steps::owns_device("labbr0", Some(&other), &network), "made for another network");
+        assert!(!steps::owns_device("labbr0", Some("something else"), &network));
+    }
 
     #[test]
     fn cnet_link_names() {

@@ -11,27 +11,78 @@ use ipnetwork::IpNetwork;
 
 use crate::{BridgeConfig, is_cnet_link_name};
 
-/// `ip link add DEVICE type bridge; ip link set DEVICE mtu M up`
-pub async fn setup_device(kernel: &Kernel, cfg: &BridgeConfig) -> Result<()> {
-    kernel.ensure_bridge(&cfg.device, cfg.mtu).await.internal(format!("creating bridge {}", cfg.device))?;
+/// What a bridge cnet made for a network carries as its alias (`cnet-bridge:<network id>`): only
+/// such a bridge, or one with a name only cnet gives (`br-<id12>`), is deleted with its network.
+pub const ALIAS_PREFIX: &str = "cnet-bridge:";
+
+fn mark(network: &Network) -> String {
+    format!("{ALIAS_PREFIX}{}", network.id)
+}
+
+/// Whether cnet made the bridge `device` of `network` (and so may delete it): its name is one only
+/// cnet gives, or its alias marks it as made for this network. A bridge the user named with
+/// `com.docker.network.bridge.name` and made beforehand is the user's.
+pub fn owns_device(device: &str, alias: Option<&str>, network: &Network) -> bool {
+    is_cnet_link_name(device) || alias == Some(mark(network).as_str())
+}
+
+/// `ip link add DEVICE type bridge; ip link set DEVICE mtu M up; ip link set DEVICE alias
+/// cnet-bridge:<id>`. An existing bridge of that name (the user's, named by `bridge.name`) is used
+/// as it is; any other link of that name is refused and left untouched.
+pub async fn setup_device(kernel: &Kernel, cfg: &BridgeConfig, network: &Network) -> Result<()> {
+    let device = &cfg.device;
+    let existing = kernel.link_by_name(device).await.internal(format!("looking up {device}"))?;
+    if let Some(link) = &existing
+        && link.kind.as_deref() != Some("bridge")
+    {
+        return Err(cnet_core::Error::precondition(format!(
+            "{}={device}: link {device} exists and is a {} link, not a bridge (cnet leaves it alone)",
+            cnet_core::options::BRIDGE_NAME,
+            link.kind.as_deref().unwrap_or("device")
+        )));
+    }
+    kernel.ensure_bridge(device, cfg.mtu).await.internal(format!("creating bridge {device}"))?;
+    if existing.is_none() {
+        kernel.set_alias(device, &mark(network)).await.internal(format!("marking bridge {device} as cnet's"))?;
+    }
     Ok(())
 }
 
-/// `ip link del DEVICE`
-pub async fn teardown_device(kernel: &Kernel, cfg: &BridgeConfig) -> Result<()> {
-    kernel.delete_link(&cfg.device).await.internal(format!("deleting bridge {}", cfg.device))
+/// `ip link del DEVICE` for a bridge cnet made ([`owns_device`]); from a bridge of the user's only
+/// cnet's gateway addresses go (the rules go with [`teardown_firewall`]).
+pub async fn teardown_device(kernel: &Kernel, cfg: &BridgeConfig, network: &Network) -> Result<()> {
+    let device = &cfg.device;
+    let Some(link) = kernel.link_by_name(device).await.internal(format!("looking up {device}"))? else {
+        return Ok(());
+    };
+    let alias = kernel.link_alias(device).await.internal(format!("looking up {device}"))?;
+    if link.kind.as_deref() == Some("bridge") && owns_device(device, alias.as_deref(), network) {
+        return kernel.delete_link(device).await.internal(format!("deleting bridge {device}"));
+    }
+    if link.kind.as_deref() == Some("bridge") {
+        for addr in gateway_addresses(network) {
+            kernel.delete_address(device, addr).await.internal(format!("removing {addr} from {device}"))?;
+        }
+        tracing::info!(bridge = %device, network = %network.name, "left the user's bridge in place");
+    }
+    Ok(())
+}
+
+/// The gateway addresses a network puts on its bridge (with the subnet's prefix).
+fn gateway_addresses(network: &Network) -> Vec<IpNetwork> {
+    network
+        .pools
+        .iter()
+        .filter(|pool| pool.subnet.is_ipv4() || network.enable_ipv6)
+        .filter_map(|pool| pool.gateway.map(|gw| (gw, pool.subnet.prefix())))
+        .map(|(gw, prefix)| IpNetwork::new(gw, prefix).expect("prefix comes from a valid subnet"))
+        .collect()
 }
 
 /// `ip addr add GATEWAY/PREFIX dev DEVICE` for every pool with a gateway.
 pub async fn setup_gateway_addresses(kernel: &Kernel, cfg: &BridgeConfig, network: &Network) -> Result<()> {
-    for pool in &network.pools {
-        if pool.subnet.is_ipv6() && !network.enable_ipv6 {
-            continue;
-        }
-        if let Some(gw) = pool.gateway {
-            let addr = IpNetwork::new(gw, pool.subnet.prefix()).expect("prefix comes from a valid subnet");
-            kernel.add_address(&cfg.device, addr).await.internal(format!("adding {addr} to {}", cfg.device))?;
-        }
+    for addr in gateway_addresses(network) {
+        kernel.add_address(&cfg.device, addr).await.internal(format!("adding {addr} to {}", cfg.device))?;
     }
     Ok(())
 }

@@ -186,7 +186,7 @@ impl OverlayDriver {
         let vx = vxlan_name(network);
         steps::teardown_firewall(&self.firewall, &cfg, network).await?;
         // The host leg and the containers' links go with their parent.
-        steps::teardown_device(&self.kernel, &cfg).await?;
+        self.kernel.delete_link(&cfg.device).await.internal(format!("deleting {}", cfg.device))?;
         self.kernel.delete_link(&vx).await.internal(format!("deleting {vx}"))?;
         tracing::info!(network = %network.name, "overlay network down on this host (no local endpoint left)");
         Ok(())
