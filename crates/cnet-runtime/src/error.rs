@@ -17,7 +17,7 @@ pub enum Error {
     Invalid(String),
     /// The image store refused.
     #[error("{0}")]
-    Image(#[from] crate::image::Error),
+    Image(#[from] cnet_image::Error),
     /// cnetd refused; its message, as Docker prints daemon errors.
     #[error("Error response from daemon: {}", .0.message())]
     Daemon(Box<tonic::Status>),

@@ -16,8 +16,8 @@ use nix::sched::{CloneFlags, setns};
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork};
 
+use crate::container::Container;
 use crate::error::{Context, Error, Result};
-use crate::store::Container;
 
 #[derive(Debug, Clone, Default)]
 pub struct ExecOptions {

@@ -8,14 +8,17 @@ use std::fs;
 use std::io::{ErrorKind, Write};
 use std::os::unix::net::UnixStream;
 
+use cnet_image::Image;
+
 use crate::channel::{Frame, Message};
+use crate::container::{CONFIG_FILE, Container};
 use crate::error::{Context, Error, Result, at};
-use crate::image::Image;
 use crate::names;
 use crate::network::Cnetd;
+use crate::removal::remove_stopped;
+use crate::runtime::Runtime;
 use crate::spec::{ContainerConfig, ContainerSpec, NetworkAttachment, NetworkMode, PortSpec};
 use crate::state::{State, Status, write_atomic};
-use crate::store::{CONFIG_FILE, Container, Runtime};
 use crate::supervisor;
 
 // ------------------------------------------------------------------ create
@@ -128,7 +131,7 @@ async fn create_in(
     State::default().save(&dir)?;
     // Last: a directory with a config.json is a complete container.
     write_atomic(&dir.join(CONFIG_FILE), &serde_json::to_vec_pretty(&config).expect("config serializes"))?;
-    crate::store::load(&dir)
+    crate::container::load(&dir)
 }
 
 /// Docker's environment: PATH and HOSTNAME (and TERM with a tty), then the image's, then `-e`;
@@ -241,18 +244,6 @@ pub async fn remove(rt: &Runtime, cnetd: &mut Cnetd, c: &Container, force: bool)
         stop(c, 0)?;
     }
     remove_stopped(rt, c, cnetd).await
-}
-
-/// Removes a container that does not run: its sandbox (endpoints, leases, netns) and its files.
-pub async fn remove_stopped(rt: &Runtime, c: &Container, cnetd: &mut Cnetd) -> Result<()> {
-    cnetd.remove_sandbox(c.id()).await?;
-    match fs::remove_dir_all(&c.dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == ErrorKind::NotFound => {}
-        Err(e) => return Err(Error::Io { context: at("removing", &c.dir), source: e }),
-    }
-    rt.release_name(c.name(), c.id());
-    Ok(())
 }
 
 // ------------------------------------------------------------------ networks of a container

@@ -40,12 +40,13 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{Pid, pipe2};
 
 use crate::channel::{Frame, FrameBuffer, InitMessage, Message};
+use crate::container::Container;
 use crate::error::{Context, Error, Result, at};
 use crate::init::{self, InitArgs};
 use crate::logs::{LogWriter, Stream};
+use crate::runtime::Runtime;
 use crate::spec::ContainerConfig;
 use crate::state::{State, Status};
-use crate::store::{Container, Runtime};
 use crate::time::now_rfc3339;
 
 /// The control socket in the container directory.
@@ -271,7 +272,7 @@ impl Supervisor {
                     tokio.block_on(async {
                         let c = rt.find(&id).map_err(|e| e.to_string())?;
                         let mut cnetd = crate::network::Cnetd::connect(rt.socket()).await.map_err(|e| e.to_string())?;
-                        crate::lifecycle::remove_stopped(&rt, &c, &mut cnetd).await.map_err(|e| e.to_string())
+                        crate::removal::remove_stopped(&rt, &c, &mut cnetd).await.map_err(|e| e.to_string())
                     })
                 },
             );

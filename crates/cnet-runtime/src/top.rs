@@ -3,8 +3,8 @@
 
 use std::fs;
 
+use crate::container::Container;
 use crate::error::{Context, Error, Result};
-use crate::store::Container;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Process {

@@ -1,5 +1,5 @@
-//! `cnet run|ps|start|stop|kill|rm|logs|exec|inspect|top|wait` and `cnet network
-//! connect|disconnect`: a thin layer over `cnet_runtime`, which does the work. Output follows Docker's.
+//! `cnet run|ps|port|start|stop|kill|rm|logs|exec|inspect|top|wait` (and the hidden `__supervise`): a
+//! thin layer over `cnet_runtime`, which does the work. Output follows Docker's.
 //!
 //! Foreground `cnet run` (no `-d`) is a client of the container's supervisor: the supervisor owns
 //! the container's stdio (pipes, or the pty master with `-t`) and relays it to the CLI over the
@@ -8,7 +8,6 @@
 
 use std::io::{self, IsTerminal, Read, Write};
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -16,40 +15,17 @@ use anyhow::{Context as _, bail};
 use cnet_runtime::channel::{Frame, Message};
 use cnet_runtime::exec::ExecOptions;
 use cnet_runtime::logs::{LogReader, Stream};
-use cnet_runtime::network::Cnetd;
 use cnet_runtime::spec::{ContainerSpec, NetworkAttachment, PortSpec};
-use cnet_runtime::{Container, Runtime, Status, lifecycle};
+use cnet_runtime::{Container, Status, lifecycle};
 use serde_json::{Value, json};
 
 use crate::cli::{
-    Cli, ContainersArgs, ExecArgs, KillArgs, LogsArgs, NetworkConnectArgs, NetworkDisconnectArgs, PortArgs, PsArgs,
-    RmArgs, RunArgs, StopArgs, SuperviseArgs, TopArgs,
+    Cli, ContainersArgs, ExecArgs, KillArgs, LogsArgs, PortArgs, PsArgs, RmArgs, RunArgs, StopArgs, SuperviseArgs,
+    TopArgs,
 };
-use crate::client::{self, Daemon};
+use crate::client;
+use crate::context::Ctx;
 use crate::output::{Table, pretty_json, short_id};
-
-/// What every container command needs: where the runtime lives and where cnetd listens.
-#[derive(Debug, Clone)]
-pub struct Ctx {
-    pub root: PathBuf,
-    pub socket: PathBuf,
-}
-
-impl Ctx {
-    pub fn new(cli: &Cli) -> Ctx {
-        Ctx { root: cli.root.clone(), socket: cli.host.clone() }
-    }
-
-    pub fn runtime(&self) -> anyhow::Result<Runtime> {
-        let exe = std::env::current_exe().context("finding the cnet binary")?;
-        Ok(Runtime::open(&self.root, &self.socket, &exe)?)
-    }
-
-    pub async fn cnetd(&self) -> anyhow::Result<Cnetd> {
-        let daemon = Daemon::connect(&self.socket).await?;
-        Ok(Cnetd::new(daemon.channel()))
-    }
-}
 
 /// `cnet __supervise ID`: the body of a container's supervisor process.
 pub fn supervise(cli: &Cli, args: &SuperviseArgs) -> ExitCode {
@@ -141,7 +117,7 @@ async fn run_inner(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<ExitCode> {
         Ok(s) => s,
         Err(e) => {
             // `run` leaves nothing behind when the program cannot start.
-            if let Err(cleanup) = lifecycle::remove_stopped(&rt, &c, &mut cnetd).await {
+            if let Err(cleanup) = cnet_runtime::removal::remove_stopped(&rt, &c, &mut cnetd).await {
                 eprintln!("cnet: removing the container that did not start: {cleanup}");
             }
             return Err(e.into());
@@ -655,29 +631,6 @@ pub async fn inspect(ctx: &Ctx, args: &ContainersArgs) -> anyhow::Result<ExitCod
     }
     print!("{}", pretty_json(&items)?);
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
-}
-
-// ------------------------------------------------------------------ network connect/disconnect
-
-pub async fn network_connect(ctx: &Ctx, args: &NetworkConnectArgs) -> anyhow::Result<ExitCode> {
-    let rt = ctx.runtime()?;
-    let c = rt.find(&args.container)?;
-    let mut cnetd = ctx.cnetd().await?;
-    let net = NetworkAttachment {
-        network: args.network.clone(),
-        ipv4: args.ip.clone().unwrap_or_default(),
-        aliases: args.aliases.clone(),
-    };
-    lifecycle::connect_network(&mut cnetd, &c, &net).await?;
-    Ok(ExitCode::SUCCESS)
-}
-
-pub async fn network_disconnect(ctx: &Ctx, args: &NetworkDisconnectArgs) -> anyhow::Result<ExitCode> {
-    let rt = ctx.runtime()?;
-    let c = rt.find(&args.container)?;
-    let mut cnetd = ctx.cnetd().await?;
-    lifecycle::disconnect_network(&mut cnetd, &c, &args.network, args.force).await?;
-    Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(test)]

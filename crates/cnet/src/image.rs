@@ -5,10 +5,10 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::bail;
-use cnet_runtime::image::{Image, parse_reference};
+use cnet_image::{Image, ImageStore, parse_reference};
 
 use crate::cli::{ImageCommand, ImageImportArgs, ImageLsArgs, ImageRmArgs};
-use crate::container::Ctx;
+use crate::context::Ctx;
 use crate::output::{Table, short_id};
 
 pub fn run(ctx: &Ctx, command: ImageCommand) -> anyhow::Result<ExitCode> {
@@ -82,7 +82,7 @@ pub fn rm(ctx: &Ctx, args: &ImageRmArgs) -> anyhow::Result<ExitCode> {
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
-fn rm_one(rt: &cnet_runtime::Runtime, store: &cnet_runtime::image::ImageStore, reference: &str) -> anyhow::Result<()> {
+fn rm_one(rt: &cnet_runtime::Runtime, store: &ImageStore, reference: &str) -> anyhow::Result<()> {
     let images = store.list()?;
     let wanted = parse_reference(reference).ok();
     let bare = reference.strip_prefix("sha256:").unwrap_or(reference);

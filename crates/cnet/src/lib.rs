@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod client;
 pub mod container;
+pub mod context;
 pub mod image;
 pub mod network;
 pub mod output;

@@ -3,7 +3,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use cnet::cli::{Cli, Command, NetworkSubcommand};
-use cnet::{client, container, image, network, system};
+use cnet::{client, container, context, image, network, system};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -32,12 +32,12 @@ fn main() -> ExitCode {
 /// One arm per top-level command; each hands off to the module implementing it.
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let socket = cli.host.as_path();
-    let ctx = container::Ctx::new(&cli);
+    let ctx = context::Ctx::new(&cli);
     match cli.command {
         Command::Network(args) => match args.command {
             NetworkSubcommand::Network(command) => network::run(socket, command).await,
-            NetworkSubcommand::Connect(args) => container::network_connect(&ctx, &args).await,
-            NetworkSubcommand::Disconnect(args) => container::network_disconnect(&ctx, &args).await,
+            NetworkSubcommand::Connect(args) => network::connect(&ctx, &args).await,
+            NetworkSubcommand::Disconnect(args) => network::disconnect(&ctx, &args).await,
         },
         Command::Create(args) => network::create(socket, &args, &mut std::io::stdout().lock()).await,
         Command::Info(args) => system::info(socket, &args).await,

@@ -1,4 +1,5 @@
-//! `cnet network create|ls|inspect|rm|prune` (and the `cnet create` shorthand).
+//! `cnet network create|ls|inspect|rm|prune` (and the `cnet create` shorthand), and `cnet network
+//! connect|disconnect`, which act on a container through the runtime.
 //!
 //! Each command is split into a pure part (building the request, rendering the reply) and a
 //! thin part that talks to the daemon, so the pure parts are tested without one.
@@ -14,14 +15,18 @@ use anyhow::{Context as _, bail};
 use cnet_api::v1::{
     CreateNetworkRequest, Ipam, IpamConfig, ListNetworksRequest, Network, NetworkRef, PruneNetworksRequest,
 };
+use cnet_runtime::lifecycle;
+use cnet_runtime::spec::NetworkAttachment;
 use ipnetwork::IpNetwork;
 use serde::Serialize;
 use tonic::Code;
 
 use crate::cli::{
-    NetworkCommand, NetworkCreateArgs, NetworkInspectArgs, NetworkLsArgs, NetworkPruneArgs, NetworkRmArgs,
+    NetworkCommand, NetworkConnectArgs, NetworkCreateArgs, NetworkDisconnectArgs, NetworkInspectArgs, NetworkLsArgs,
+    NetworkPruneArgs, NetworkRmArgs,
 };
 use crate::client::{self, Daemon};
+use crate::context::Ctx;
 use crate::output::{Table, natural_cmp, pretty_json, short_id};
 
 /// The prompt `cnet network prune` shows without `--force` (same text as Docker).
@@ -408,6 +413,29 @@ pub fn render_prune(removed: &[String]) -> String {
         s.push('\n');
     }
     s
+}
+
+// ---------------------------------------------------------------- connect, disconnect (a container's networks)
+
+pub async fn connect(ctx: &Ctx, args: &NetworkConnectArgs) -> anyhow::Result<ExitCode> {
+    let rt = ctx.runtime()?;
+    let c = rt.find(&args.container)?;
+    let mut cnetd = ctx.cnetd().await?;
+    let net = NetworkAttachment {
+        network: args.network.clone(),
+        ipv4: args.ip.clone().unwrap_or_default(),
+        aliases: args.aliases.clone(),
+    };
+    lifecycle::connect_network(&mut cnetd, &c, &net).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn disconnect(ctx: &Ctx, args: &NetworkDisconnectArgs) -> anyhow::Result<ExitCode> {
+    let rt = ctx.runtime()?;
+    let c = rt.find(&args.container)?;
+    let mut cnetd = ctx.cnetd().await?;
+    lifecycle::disconnect_network(&mut cnetd, &c, &args.network, args.force).await?;
+    Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(test)]

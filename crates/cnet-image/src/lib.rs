@@ -1,4 +1,11 @@
-//! Images without a registry: the built-in busybox image and imported tarballs.
+//! cnet-image is the image store of cnet: images without a registry, the built-in busybox image and
+//! imported tarballs (root filesystem tarballs, `docker save` archives, the OCI image layout). It owns
+//! reference parsing (`name[:tag]`, ids and id prefixes), the safe unpacking of layers, and the
+//! store's directory; it hands the runtime an [`Image`]: a read-only root filesystem and its config.
+//!
+//! What it must never do: contact a registry or the network, know about containers (whether a
+//! container uses an image is for the caller to check), depend on another cnet crate, or let a
+//! tarball write outside the directory it is unpacked into.
 //!
 //! The store lives in one directory (e.g. `/var/lib/cnet/runtime/images`):
 //!
