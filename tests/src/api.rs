@@ -95,11 +95,8 @@ impl Api {
     }
 
     pub async fn disconnect(&mut self, sandbox: &str, network: &str) {
-        let fut = self.sandboxes.disconnect_network(DisconnectRequest {
-            sandbox: sandbox.into(),
-            network: network.into(),
-            force: false,
-        });
+        let fut =
+            self.sandboxes.disconnect_network(DisconnectRequest { sandbox: sandbox.into(), network: network.into() });
         call(&self.log, format!("DisconnectNetwork({sandbox}, {network})"), fut).await;
     }
 

@@ -1,5 +1,9 @@
-//! The cnetd gRPC API, generated from `proto/cnet/v1/cnet.proto`, and the unix-socket client
-//! connector every caller (CLI, runtime, tests, benches) shares. Nothing else lives here.
+//! The cnetd gRPC API, generated from `proto/cnet/v1/cnet.proto`, the unix-socket connector and
+//! the one client of cnetd ([`client::Daemon`]) that every caller (CLI, runtime, tests, benches)
+//! shares. Nothing else lives here.
+
+pub mod client;
+mod convert;
 
 pub mod v1 {
     tonic::include_proto!("cnet.v1");

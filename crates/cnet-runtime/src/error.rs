@@ -18,6 +18,9 @@ pub enum Error {
     /// The image store refused.
     #[error("{0}")]
     Image(#[from] cnet_image::Error),
+    /// cnetd cannot be reached (not running, or not this user's to use).
+    #[error("{0}")]
+    Unreachable(#[from] cnet_api::client::Unreachable),
     /// cnetd refused; its message, as Docker prints daemon errors.
     #[error("Error response from daemon: {}", .0.message())]
     Daemon(Box<tonic::Status>),

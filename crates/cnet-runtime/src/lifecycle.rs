@@ -261,8 +261,8 @@ pub async fn connect_network(cnetd: &mut Cnetd, c: &Container, net: &NetworkAtta
 }
 
 /// `cnet network disconnect`.
-pub async fn disconnect_network(cnetd: &mut Cnetd, c: &Container, network: &str, force: bool) -> Result<()> {
-    cnetd.disconnect_network(c.id(), network, force).await?;
+pub async fn disconnect_network(cnetd: &mut Cnetd, c: &Container, network: &str) -> Result<()> {
+    cnetd.disconnect_network(c.id(), network).await?;
     refresh_files(cnetd, c).await
 }
 

@@ -1,6 +1,7 @@
 //! The runtime's calls to cnetd: one sandbox per container (its id is the container id), one
 //! endpoint per network. The runtime never touches network state itself.
 
+use cnet_api::client::Daemon;
 use cnet_api::v1::sandbox_service_client::SandboxServiceClient;
 use cnet_api::v1::{
     ConnectRequest, CreateSandboxRequest, DisconnectRequest, Endpoint, ListSandboxesRequest, PortBinding, Sandbox,
@@ -18,19 +19,14 @@ pub struct Cnetd {
 }
 
 impl Cnetd {
-    pub fn new(channel: Channel) -> Cnetd {
-        Cnetd { sandboxes: SandboxServiceClient::new(channel) }
+    /// The sandbox service on a connection to cnetd.
+    pub fn new(daemon: &Daemon) -> Cnetd {
+        Cnetd { sandboxes: daemon.sandboxes() }
     }
 
     /// Dials cnetd on `socket`.
     pub async fn connect(socket: &std::path::Path) -> Result<Cnetd> {
-        let channel = cnet_api::connect(socket).await.map_err(|e| {
-            crate::error::Error::Invalid(format!(
-                "Cannot connect to cnetd at {}: is the daemon running? ({e})",
-                socket.display()
-            ))
-        })?;
-        Ok(Cnetd::new(channel))
+        Ok(Cnetd::new(&Daemon::connect(socket).await?))
     }
 
     /// `CreateSandbox` for a new container.
@@ -68,14 +64,14 @@ impl Cnetd {
             ipv4_address: net.ipv4.clone(),
             ipv6_address: String::new(),
             aliases: net.aliases.clone(),
-            ports: ports.iter().map(port_message).collect(),
+            ports: ports.iter().map(PortBinding::from).collect(),
             mac_address: String::new(),
         };
         Ok(self.sandboxes.connect_network(request).await?.into_inner())
     }
 
-    pub async fn disconnect_network(&mut self, sandbox: &str, network: &str, force: bool) -> Result<()> {
-        let request = DisconnectRequest { sandbox: sandbox.to_string(), network: network.to_string(), force };
+    pub async fn disconnect_network(&mut self, sandbox: &str, network: &str) -> Result<()> {
+        let request = DisconnectRequest { sandbox: sandbox.to_string(), network: network.to_string() };
         self.sandboxes.disconnect_network(request).await?;
         Ok(())
     }
@@ -96,14 +92,5 @@ impl Cnetd {
             Err(s) if s.code() == tonic::Code::NotFound => Ok(()),
             Err(s) => Err(s.into()),
         }
-    }
-}
-
-fn port_message(p: &cnet_core::PortBinding) -> PortBinding {
-    PortBinding {
-        protocol: p.protocol.as_str().to_string(),
-        host_ip: p.host_ip.map(|ip| ip.to_string()).unwrap_or_default(),
-        host_port: u32::from(p.host_port),
-        container_port: u32::from(p.container_port),
     }
 }

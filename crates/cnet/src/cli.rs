@@ -339,7 +339,8 @@ pub struct NetworkConnectArgs {
 /// Flags of `cnet network disconnect`.
 #[derive(Debug, Clone, Default, Args)]
 pub struct NetworkDisconnectArgs {
-    /// Force the container to disconnect from a network
+    /// Accepted as Docker accepts it; a disconnect always completes in cnet, which keeps no stale
+    /// endpoint for -f to force away
     #[arg(short, long)]
     pub force: bool,
     #[arg(value_name = "NETWORK")]

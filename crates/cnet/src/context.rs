@@ -28,7 +28,6 @@ impl Ctx {
     }
 
     pub async fn cnetd(&self) -> anyhow::Result<Cnetd> {
-        let daemon = Daemon::connect(&self.socket).await?;
-        Ok(Cnetd::new(daemon.channel()))
+        Ok(Cnetd::new(&Daemon::connect(&self.socket).await?))
     }
 }

@@ -25,7 +25,7 @@ use crate::cli::{
     NetworkCommand, NetworkConnectArgs, NetworkCreateArgs, NetworkDisconnectArgs, NetworkInspectArgs, NetworkLsArgs,
     NetworkPruneArgs, NetworkRmArgs,
 };
-use crate::client::{self, Daemon};
+use crate::client::{self, CallError, Daemon};
 use crate::context::Ctx;
 use crate::output::{Table, natural_cmp, pretty_json, short_id};
 
@@ -434,7 +434,7 @@ pub async fn disconnect(ctx: &Ctx, args: &NetworkDisconnectArgs) -> anyhow::Resu
     let rt = ctx.runtime()?;
     let c = rt.find(&args.container)?;
     let mut cnetd = ctx.cnetd().await?;
-    lifecycle::disconnect_network(&mut cnetd, &c, &args.network, args.force).await?;
+    lifecycle::disconnect_network(&mut cnetd, &c, &args.network).await?;
     Ok(ExitCode::SUCCESS)
 }
 

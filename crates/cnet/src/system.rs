@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use cnet_api::v1::{InfoRequest, InfoResponse, ListNodesRequest, Node};
 
 use crate::cli::{InfoArgs, NodeLsArgs};
-use crate::client::Daemon;
+use crate::client::{CallError, Daemon};
 
 /// `cnet info`: the daemon's state as `Key: value` lines.
 pub async fn info(socket: &Path, _args: &InfoArgs) -> anyhow::Result<ExitCode> {

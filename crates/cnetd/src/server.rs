@@ -79,15 +79,6 @@ fn network_message(n: &Network, endpoints: &[Endpoint]) -> pb::Network {
     }
 }
 
-fn port_message(p: &PortBinding) -> pb::PortBinding {
-    pb::PortBinding {
-        protocol: p.protocol.as_str().into(),
-        host_ip: p.host_ip.map(|i| i.to_string()).unwrap_or_default(),
-        host_port: p.host_port.into(),
-        container_port: p.container_port.into(),
-    }
-}
-
 fn endpoint_message(e: &Endpoint, n: &Network) -> pb::Endpoint {
     let gw = |v6: bool| {
         let pool = if v6 { n.pool_v6() } else { n.pool_v4() };
@@ -107,7 +98,7 @@ fn endpoint_message(e: &Endpoint, n: &Network) -> pb::Endpoint {
         ipv4_gateway: gw(false),
         ipv6_gateway: gw(true),
         aliases: e.aliases.clone(),
-        ports: e.ports.iter().map(port_message).collect(),
+        ports: e.ports.iter().map(pb::PortBinding::from).collect(),
         conflict: String::new(),
     }
 }
@@ -152,21 +143,6 @@ fn parse_filters(raw: &[String]) -> Result<Vec<(String, String)>, Status> {
 
 fn opt_ip(what: &str, s: &str) -> Result<Option<IpAddr>, Status> {
     if s.is_empty() { Ok(None) } else { cnet_core::ipam::parse_ip(what, s).map(Some).map_err(status) }
-}
-
-fn parse_port(p: &pb::PortBinding) -> Result<PortBinding, Status> {
-    let port = |what: &str, v: u32, zero_ok: bool| -> Result<u16, Status> {
-        match u16::try_from(v) {
-            Ok(x) if x != 0 || zero_ok => Ok(x),
-            _ => Err(Status::invalid_argument(format!("invalid {what} port {v}: expected 1 to 65535"))),
-        }
-    };
-    Ok(PortBinding {
-        protocol: p.protocol.parse().map_err(status)?,
-        host_ip: opt_ip("host address", &p.host_ip)?,
-        host_port: port("host", p.host_port, true)?,
-        container_port: port("container", p.container_port, false)?,
-    })
 }
 
 impl Api {
@@ -334,7 +310,7 @@ impl pb::sandbox_service_server::SandboxService for Api {
 
     async fn connect_network(&self, req: Request<pb::ConnectRequest>) -> Result<Response<pb::Endpoint>, Status> {
         let r = req.into_inner();
-        let ports = r.ports.iter().map(parse_port).collect::<Result<Vec<_>, _>>()?;
+        let ports = r.ports.iter().map(PortBinding::try_from).collect::<Result<Vec<_>, _>>().map_err(status)?;
         let (e, n) = self
             .ctl
             .connect(ConnectRequest {
@@ -442,15 +418,5 @@ mod tests {
         assert!(matches_filters(&net("bridge", true), &f(&["type=builtin"])));
         assert!(parse_filters(&["colour=red".into()]).unwrap_err().message().contains("colour"));
         assert!(parse_filters(&["type=weird".into()]).unwrap_err().message().contains("weird"));
-    }
-
-    #[test]
-    fn port_validation() {
-        let p = pb::PortBinding { protocol: "udp".into(), host_ip: "".into(), host_port: 0, container_port: 53 };
-        assert_eq!(parse_port(&p).unwrap().protocol, cnet_core::Protocol::Udp);
-        let bad = pb::PortBinding { container_port: 70000, ..p.clone() };
-        assert!(parse_port(&bad).unwrap_err().message().contains("70000"));
-        let bad = pb::PortBinding { protocol: "icmp".into(), ..p };
-        assert!(parse_port(&bad).unwrap_err().message().contains("icmp"));
     }
 }

@@ -1,0 +1,61 @@
+//! Conversions between the protobuf messages and cnet-core's types, in one place: what enters cnetd
+//! is parsed here once (`TryFrom`, with errors naming the bad value), what leaves is built here.
+
+use cnet_core::{Error, PortBinding, ipam};
+
+use crate::v1 as pb;
+
+impl From<&PortBinding> for pb::PortBinding {
+    fn from(p: &PortBinding) -> pb::PortBinding {
+        pb::PortBinding {
+            protocol: p.protocol.as_str().into(),
+            host_ip: p.host_ip.map(|ip| ip.to_string()).unwrap_or_default(),
+            host_port: p.host_port.into(),
+            container_port: p.container_port.into(),
+        }
+    }
+}
+
+impl TryFrom<&pb::PortBinding> for PortBinding {
+    type Error = Error;
+
+    /// A host port of 0 means "cnetd picks one"; a container port must be given.
+    fn try_from(p: &pb::PortBinding) -> Result<PortBinding, Error> {
+        let port = |what: &str, v: u32, zero_ok: bool| -> Result<u16, Error> {
+            match u16::try_from(v) {
+                Ok(x) if x != 0 || zero_ok => Ok(x),
+                _ => Err(Error::invalid(format!("invalid {what} port {v}: expected 1 to 65535"))),
+            }
+        };
+        Ok(PortBinding {
+            protocol: p.protocol.parse()?,
+            host_ip: if p.host_ip.is_empty() { None } else { Some(ipam::parse_ip("host address", &p.host_ip)?) },
+            host_port: port("host", p.host_port, true)?,
+            container_port: port("container", p.container_port, false)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_round_trip_and_bad_ones_name_the_value() {
+        let p = pb::PortBinding { protocol: "udp".into(), host_ip: "".into(), host_port: 0, container_port: 53 };
+        let core = PortBinding::try_from(&p).unwrap();
+        assert_eq!(core.protocol, cnet_core::Protocol::Udp);
+        assert_eq!(pb::PortBinding::from(&core), p);
+        let on_lo = pb::PortBinding { host_ip: "::1".into(), host_port: 8080, ..p.clone() };
+        assert_eq!(pb::PortBinding::from(&PortBinding::try_from(&on_lo).unwrap()), on_lo);
+        for (bad, needle) in [
+            (pb::PortBinding { container_port: 70000, ..p.clone() }, "70000"),
+            (pb::PortBinding { container_port: 0, ..p.clone() }, "container port 0"),
+            (pb::PortBinding { protocol: "icmp".into(), ..p.clone() }, "icmp"),
+            (pb::PortBinding { host_ip: "1.2.3".into(), ..p.clone() }, "1.2.3"),
+        ] {
+            let err = PortBinding::try_from(&bad).unwrap_err();
+            assert!(matches!(&err, Error::InvalidArgument(m) if m.contains(needle)), "{err}");
+        }
+    }
+}
