@@ -1,7 +1,8 @@
 //! Conversions between the protobuf messages and cnet-core's types, in one place: what enters cnetd
 //! is parsed here once (`TryFrom`, with errors naming the bad value), what leaves is built here.
 
-use cnet_core::{Error, PortBinding, ipam};
+use cnet_core::ipam::{self, PoolRequest};
+use cnet_core::{Error, PortBinding};
 
 use crate::v1 as pb;
 
@@ -36,6 +37,15 @@ impl TryFrom<&pb::PortBinding> for PortBinding {
     }
 }
 
+impl TryFrom<&pb::IpamConfig> for PoolRequest {
+    type Error = Error;
+
+    /// `--subnet`, `--gateway`, `--ip-range` and `--aux-address` as cnetd receives them.
+    fn try_from(c: &pb::IpamConfig) -> Result<PoolRequest, Error> {
+        PoolRequest::parse(&c.subnet, &c.gateway, &c.ip_range, c.aux_addresses.clone())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -57,5 +67,21 @@ mod tests {
             let err = PortBinding::try_from(&bad).unwrap_err();
             assert!(matches!(&err, Error::InvalidArgument(m) if m.contains(needle)), "{err}");
         }
+    }
+
+    #[test]
+    fn ipam_configs_are_parsed_once_here() {
+        let c = pb::IpamConfig {
+            subnet: "10.10.0.0/24".into(),
+            gateway: "10.10.0.254".into(),
+            ip_range: String::new(),
+            aux_addresses: [("router".to_string(), "10.10.0.2".to_string())].into(),
+        };
+        let req = PoolRequest::try_from(&c).unwrap();
+        assert_eq!(req.subnet, Some("10.10.0.0/24".parse().unwrap()));
+        assert_eq!(req.gateway, Some("10.10.0.254".parse().unwrap()));
+        assert_eq!(req.ip_range, None);
+        let bad = pb::IpamConfig { gateway: "10.10.0.x".into(), ..c };
+        assert!(PoolRequest::try_from(&bad).unwrap_err().to_string().contains("10.10.0.x"));
     }
 }

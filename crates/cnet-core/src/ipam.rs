@@ -66,14 +66,42 @@ pub fn parse_ip(what: &str, s: &str) -> Result<IpAddr> {
     s.trim().parse::<IpAddr>().map_err(|_| Error::invalid(format!("invalid {what} {s:?}: expected an IP address")))
 }
 
+/// Whether `inner` lies inside `outer` (same family, a prefix at least as long).
+pub fn contains_net(outer: &IpNetwork, inner: &IpNetwork) -> bool {
+    outer.is_ipv4() == inner.is_ipv4() && inner.prefix() >= outer.prefix() && outer.contains(inner.network())
+}
+
 /// What the user asked for one subnet (`--subnet`, `--gateway`, `--ip-range`, `--aux-address`),
-/// still as text.
+/// parsed once where it enters (see [`PoolRequest::parse`]) but not yet checked against the subnet
+/// or the other networks ([`build_pool`] does that).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PoolRequest {
-    pub subnet: String,
-    pub gateway: String,
-    pub ip_range: String,
-    pub aux_addresses: BTreeMap<String, String>,
+    /// None: cnetd picks one (only for a request that gives nothing else).
+    pub subnet: Option<IpNetwork>,
+    pub gateway: Option<IpAddr>,
+    pub ip_range: Option<IpNetwork>,
+    pub aux_addresses: BTreeMap<String, IpAddr>,
+}
+
+impl PoolRequest {
+    /// Parses one IPAM config as it travels (text; empty for "not given"), naming a bad value.
+    pub fn parse(
+        subnet: &str,
+        gateway: &str,
+        ip_range: &str,
+        aux_addresses: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<PoolRequest> {
+        let given = |s: &str| !s.trim().is_empty();
+        Ok(PoolRequest {
+            subnet: given(subnet).then(|| parse_cidr("subnet", subnet)).transpose()?,
+            gateway: given(gateway).then(|| parse_ip("gateway", gateway)).transpose()?,
+            ip_range: given(ip_range).then(|| parse_cidr("ip-range", ip_range)).transpose()?,
+            aux_addresses: aux_addresses
+                .into_iter()
+                .map(|(name, ip)| Ok((name.clone(), parse_ip(&format!("aux-address {name}"), &ip)?)))
+                .collect::<Result<_>>()?,
+        })
+    }
 }
 
 /// Turns a request into a checked pool. `subnet` must already be chosen when the request left it empty.
@@ -91,8 +119,7 @@ pub fn build_pool(req: &PoolRequest, subnet: IpNetwork, with_gateway: bool) -> R
             "subnet {subnet} is too small: it has no room for a gateway and a container"
         )));
     }
-    let gateway = if !req.gateway.is_empty() {
-        let gw = parse_ip("gateway", &req.gateway)?;
+    let gateway = if let Some(gw) = req.gateway {
         if !subnet.contains(gw) || gw.is_ipv4() != subnet.is_ipv4() {
             return Err(Error::invalid(format!("gateway {gw} is not in subnet {subnet}")));
         }
@@ -105,19 +132,17 @@ pub fn build_pool(req: &PoolRequest, subnet: IpNetwork, with_gateway: bool) -> R
     } else {
         None
     };
-    let ip_range = if req.ip_range.is_empty() {
-        None
-    } else {
-        let r = parse_cidr("ip-range", &req.ip_range)?;
-        if !(subnet.contains(r.network()) && subnet.prefix() <= r.prefix()) || r.is_ipv4() != subnet.is_ipv4() {
+    let ip_range = if let Some(r) = req.ip_range {
+        if !contains_net(&subnet, &r) {
             return Err(Error::invalid(format!("ip-range {r} is not inside subnet {subnet}")));
         }
         Some(IpNetwork::new(r.network(), r.prefix()).unwrap())
+    } else {
+        None
     };
     let mut aux_addresses = BTreeMap::new();
-    for (name, value) in &req.aux_addresses {
-        let ip = parse_ip(&format!("aux-address {name}"), value)?;
-        if !subnet.contains(ip) {
+    for (name, &ip) in &req.aux_addresses {
+        if !subnet.contains(ip) || ip.is_ipv4() != subnet.is_ipv4() {
             return Err(Error::invalid(format!("aux-address {name}={ip} is not in subnet {subnet}")));
         }
         aux_addresses.insert(name.clone(), ip);
@@ -302,16 +327,30 @@ mod tests {
 
     #[test]
     fn pool_validation_names_the_bad_value() {
-        let req =
-            |gw: &str, range: &str| PoolRequest { gateway: gw.into(), ip_range: range.into(), ..Default::default() };
+        let req = |gw: &str, range: &str| PoolRequest::parse("", gw, range, []).unwrap();
         let e = build_pool(&req("10.1.0.1", ""), net("172.20.0.0/16"), true).unwrap_err();
         assert!(e.to_string().contains("10.1.0.1"), "{e}");
         let e = build_pool(&req("", "10.0.0.0/24"), net("172.20.0.0/16"), true).unwrap_err();
         assert!(e.to_string().contains("10.0.0.0/24"), "{e}");
         let e = build_pool(&req("", ""), net("172.20.0.1/16"), true).unwrap_err();
         assert!(e.to_string().contains("172.20.0.0/16"), "{e}");
-        let e = build_pool(&req("nonsense", ""), net("172.20.0.0/16"), true).unwrap_err();
+        let e = PoolRequest::parse("", "nonsense", "", []).unwrap_err();
         assert!(e.to_string().contains("nonsense"), "{e}");
+        for (subnet, range, aux, bad) in [
+            ("10.0.0.0/33", "", "", "10.0.0.0/33"),
+            ("", "10.1.0/24", "", "10.1.0/24"),
+            ("", "", "10.0.0.300", "10.0.0.300"),
+        ] {
+            let aux = (!aux.is_empty()).then(|| ("router".to_string(), aux.to_string()));
+            let e = PoolRequest::parse(subnet, "", range, aux).unwrap_err();
+            assert!(e.to_string().contains(bad), "{e}");
+        }
+        let parsed = PoolRequest::parse(" 10.0.0.0/24 ", "", "", [("r".to_string(), "10.0.0.9".to_string())]).unwrap();
+        assert_eq!(parsed.subnet, Some(net("10.0.0.0/24")));
+        assert_eq!(parsed.aux_addresses["r"], "10.0.0.9".parse::<IpAddr>().unwrap());
+        assert!(contains_net(&net("10.0.0.0/16"), &net("10.0.5.0/24")));
+        assert!(!contains_net(&net("10.0.5.0/24"), &net("10.0.0.0/16")));
+        assert!(!contains_net(&net("10.0.0.0/16"), &net("fd00::/64")));
         let p = build_pool(&req("172.20.0.254", "172.20.1.0/24"), net("172.20.0.0/16"), true).unwrap();
         assert_eq!(p.gateway, Some("172.20.0.254".parse().unwrap()));
         assert!(parse_cidr("subnet", "300.1.0.0/16").unwrap_err().to_string().contains("300.1.0.0/16"));
@@ -342,8 +381,7 @@ mod tests {
 
     #[test]
     fn range_and_aux_are_honoured_and_exhaustion_is_reported() {
-        let mut req = PoolRequest { ip_range: "10.9.0.8/30".into(), ..Default::default() };
-        req.aux_addresses.insert("router".into(), "10.9.0.9".into());
+        let req = PoolRequest::parse("", "", "10.9.0.8/30", [("router".to_string(), "10.9.0.9".to_string())]).unwrap();
         let mut p = AddressPool::new(build_pool(&req, net("10.9.0.0/24"), true).unwrap());
         let got: Vec<String> = (0..3).map(|_| p.allocate(None).unwrap().to_string()).collect();
         assert_eq!(got, ["10.9.0.8", "10.9.0.10", "10.9.0.11"]);

@@ -15,6 +15,7 @@ use anyhow::{Context as _, bail};
 use cnet_api::v1::{
     CreateNetworkRequest, Ipam, IpamConfig, ListNetworksRequest, Network, NetworkRef, PruneNetworksRequest,
 };
+use cnet_core::ipam;
 use cnet_runtime::lifecycle;
 use cnet_runtime::spec::NetworkAttachment;
 use ipnetwork::IpNetwork;
@@ -91,7 +92,7 @@ pub fn build_create_request(args: &NetworkCreateArgs) -> anyhow::Result<CreateNe
     let mut subnets: Vec<IpNetwork> = Vec::with_capacity(args.subnets.len());
     for s in &args.subnets {
         let net = IpNetwork::from_str(s).map_err(|e| anyhow::anyhow!("invalid subnet {s}: {e}"))?;
-        if let Some((other, _)) = args.subnets.iter().zip(&subnets).find(|(_, o)| overlaps(o, &net)) {
+        if let Some((other, _)) = args.subnets.iter().zip(&subnets).find(|(_, o)| ipam::overlaps(o, &net)) {
             bail!(
                 "multiple overlapping subnet configuration is not supported: \
                  {other} and {s} overlap"
@@ -106,7 +107,7 @@ pub fn build_create_request(args: &NetworkCreateArgs) -> anyhow::Result<CreateNe
         let range = IpNetwork::from_str(r).map_err(|e| anyhow::anyhow!("invalid ip-range {r}: {e}"))?;
         let i = subnets
             .iter()
-            .position(|s| contains_net(s, &range))
+            .position(|s| ipam::contains_net(s, &range))
             .with_context(|| format!("no matching subnet for range {r}"))?;
         let config = &mut configs[i];
         if !config.ip_range.is_empty() {
@@ -157,15 +158,6 @@ pub fn build_create_request(args: &NetworkCreateArgs) -> anyhow::Result<CreateNe
 fn to_map(pairs: &[(String, String)]) -> HashMap<String, String> {
     // Later flags win, like Docker's map options.
     pairs.iter().cloned().collect()
-}
-
-fn overlaps(a: &IpNetwork, b: &IpNetwork) -> bool {
-    contains_net(a, b) || contains_net(b, a)
-}
-
-/// Whether `inner` lies inside `outer` (same family, longer or equal prefix).
-fn contains_net(outer: &IpNetwork, inner: &IpNetwork) -> bool {
-    outer.is_ipv4() == inner.is_ipv4() && inner.prefix() >= outer.prefix() && outer.contains(inner.network())
 }
 
 // ---------------------------------------------------------------- ls

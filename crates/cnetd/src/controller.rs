@@ -299,17 +299,7 @@ impl Controller {
         driver: &dyn Driver,
     ) -> Result<Network> {
         let cluster = self.cluster.as_ref().expect("global drivers exist only in a cluster");
-        let mut pools = Vec::new();
-        for p in &req.pools {
-            if p.subnet.is_empty() {
-                return Err(Error::invalid(
-                    "an IPAM config needs a subnet: pass --subnet with --gateway or --ip-range",
-                ));
-            }
-            let subnet = ipam::parse_cidr("subnet", &p.subnet)?;
-            st.check_subnet_free(&subnet)?;
-            pools.push(ipam::build_pool(p, subnet, true)?);
-        }
+        let pools = st.requested_pools(&req.pools)?;
         let network = Network {
             id: id::new_id(),
             name: req.name.clone(),
@@ -353,27 +343,12 @@ impl Controller {
     /// Checks the requested subnets against each other and every existing network, and picks
     /// default subnets where none was given.
     async fn plan_pools(&self, st: &Records, req: &NetworkRequest, builtin: bool) -> Result<Vec<cnet_core::IpamPool>> {
-        let mut taken = st.taken_subnets();
-        let mut pools = Vec::new();
-        for p in &req.pools {
-            if p.subnet.is_empty() {
-                return Err(Error::invalid(
-                    "an IPAM config needs a subnet: pass --subnet with --gateway, --ip-range or --aux-address",
-                ));
-            }
-            let subnet = ipam::parse_cidr("subnet", &p.subnet)?;
-            if subnet.is_ipv6() && !req.enable_ipv6 {
-                return Err(Error::invalid(format!(
-                    "subnet {subnet} is IPv6: pass --ipv6 to enable IPv6 on the network"
-                )));
-            }
-            st.check_subnet_free(&subnet)?;
-            if pools.iter().any(|q: &cnet_core::IpamPool| ipam::overlaps(&q.subnet, &subnet)) {
-                return Err(Error::invalid(format!("subnet {subnet} overlaps with another subnet of this request")));
-            }
-            pools.push(ipam::build_pool(p, subnet, true)?);
-            taken.push(subnet);
+        if let Some(subnet) = req.pools.iter().filter_map(|p| p.subnet).find(|s| s.is_ipv6() && !req.enable_ipv6) {
+            return Err(Error::invalid(format!("subnet {subnet} is IPv6: pass --ipv6 to enable IPv6 on the network")));
         }
+        let mut pools = st.requested_pools(&req.pools)?;
+        let mut taken = st.taken_subnets();
+        taken.extend(pools.iter().map(|p| p.subnet));
         let host_routes = self.kernel.route_destinations().await.internal("listing host routes")?;
         // Our own bridges' routes are networks we already count; other routes are the host's.
         taken.extend(host_routes);

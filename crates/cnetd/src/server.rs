@@ -178,18 +178,8 @@ impl Api {
 impl pb::network_service_server::NetworkService for Api {
     async fn create_network(&self, req: Request<pb::CreateNetworkRequest>) -> Result<Response<pb::Network>, Status> {
         let r = req.into_inner();
-        let pools = r
-            .ipam
-            .map(|i| i.config)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|c| PoolRequest {
-                subnet: c.subnet,
-                gateway: c.gateway,
-                ip_range: c.ip_range,
-                aux_addresses: c.aux_addresses.into_iter().collect(),
-            })
-            .collect();
+        let configs = r.ipam.map(|i| i.config).unwrap_or_default();
+        let pools = configs.iter().map(PoolRequest::try_from).collect::<Result<Vec<_>, _>>().map_err(status)?;
         let n = self
             .ctl
             .create_network(NetworkRequest {

@@ -8,8 +8,8 @@ use std::net::IpAddr;
 
 use cnet_cluster::EndpointRecord;
 use cnet_core::driver::Capabilities;
-use cnet_core::ipam::{self, AddressPool};
-use cnet_core::{Endpoint, Error, Network, Result, Sandbox, id};
+use cnet_core::ipam::{self, AddressPool, PoolRequest};
+use cnet_core::{Endpoint, Error, IpamPool, Network, Result, Sandbox, id};
 use ipnetwork::IpNetwork;
 
 use super::ConnectRequest;
@@ -110,6 +110,26 @@ impl Records {
             ))),
             None => Ok(()),
         }
+    }
+
+    /// The pools a network create asks for, checked: each has a subnet, overlapping neither a
+    /// network this node knows nor another subnet of the request, and its gateway, range and aux
+    /// addresses fit it.
+    pub(super) fn requested_pools(&self, requests: &[PoolRequest]) -> Result<Vec<IpamPool>> {
+        let mut pools: Vec<IpamPool> = Vec::with_capacity(requests.len());
+        for request in requests {
+            let Some(subnet) = request.subnet else {
+                return Err(Error::invalid(
+                    "an IPAM config needs a subnet: pass --subnet with --gateway, --ip-range or --aux-address",
+                ));
+            };
+            self.check_subnet_free(&subnet)?;
+            if pools.iter().any(|q| ipam::overlaps(&q.subnet, &subnet)) {
+                return Err(Error::invalid(format!("subnet {subnet} overlaps with another subnet of this request")));
+            }
+            pools.push(ipam::build_pool(request, subnet, true)?);
+        }
+        Ok(pools)
     }
 
     pub(super) fn taken_subnets(&self) -> Vec<IpNetwork> {
