@@ -7,6 +7,7 @@ pub mod error;
 pub mod id;
 pub mod ipam;
 pub mod model;
+pub mod names;
 pub mod options;
 pub mod portspec;
 pub mod time;

@@ -8,18 +8,10 @@ pub fn new_id() -> String {
     hex::encode(bytes)
 }
 
-/// Docker's rule for container names: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
+/// Docker's rule for container names (cnet-core's one name rule, at least two characters).
 pub fn validate_name(name: &str) -> Result<()> {
-    let mut chars = name.chars();
-    let ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && name.len() >= 2
-        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
-        && name.len() <= 128;
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::Invalid(format!("Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")))
-    }
+    cnet_core::names::validate_name(cnet_core::names::NameKind::Container, name)
+        .map_err(|e| Error::Invalid(e.to_string()))
 }
 
 const ADJECTIVES: &[&str] = &[

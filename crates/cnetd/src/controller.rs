@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use cnet_cluster::{Cluster, ClusterEvent, ClusterView, EndpointRecord};
 use cnet_core::ipam::{self, PoolRequest};
+use cnet_core::names::{NameKind, validate_name};
 use cnet_core::{
     DnsConfig, Driver, Endpoint, Error, Network, PortBinding, Result, ResultExt, Sandbox, SandboxInterface, Scope, id,
 };
@@ -85,19 +86,6 @@ pub struct Controller {
     unavailable: BTreeMap<&'static str, String>,
     /// The cluster store, when cnetd joined a cluster.
     cluster: Option<Arc<Cluster>>,
-}
-
-/// Docker's rule for network and container names.
-fn validate_name(what: &str, name: &str) -> Result<()> {
-    let mut chars = name.chars();
-    let ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
-        && name.len() <= 128;
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::invalid(format!("invalid {what} name {name:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")))
-    }
 }
 
 impl Controller {
@@ -241,7 +229,7 @@ impl Controller {
     }
 
     async fn create_network_inner(&self, req: NetworkRequest, builtin: bool) -> Result<Network> {
-        validate_name("network", &req.name)?;
+        validate_name(NameKind::Network, &req.name)?;
         let driver_name = if req.driver.is_empty() { "bridge" } else { req.driver.as_str() };
         let driver = self.driver(driver_name)?.clone();
         let caps = driver.capabilities();
@@ -455,7 +443,7 @@ impl Controller {
             return Err(Error::invalid(format!("invalid container id {:?}: expected 64 hex digits", req.container_id)));
         };
         if !req.name.is_empty() {
-            validate_name("container", &req.name)?;
+            validate_name(NameKind::Sandbox, &req.name)?;
         }
         for h in &req.extra_hosts {
             files::parse_extra_host(h)?;
@@ -807,20 +795,5 @@ impl Controller {
 
     pub fn scope_of(&self, driver: &str) -> Scope {
         self.drivers.get(driver).map(|d| d.capabilities().scope).unwrap_or_default()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names() {
-        assert!(validate_name("network", "private-network").is_ok());
-        assert!(validate_name("network", "a.b_c-1").is_ok());
-        let e = validate_name("network", "-bad").unwrap_err();
-        assert!(e.to_string().contains("-bad"));
-        assert!(validate_name("network", "").is_err());
-        assert!(validate_name("network", "has space").is_err());
     }
 }
