@@ -1,0 +1,272 @@
+//! Endpoints: connect (checks, lease, the driver's attach, the store, the cluster, DNS) and
+//! disconnect, each step undone when a later one fails.
+
+use super::*;
+
+impl Controller {
+    pub async fn connect(&self, req: ConnectRequest) -> Result<(Endpoint, Network)> {
+        let mut st = self.state.lock().await;
+        let started = std::time::Instant::now();
+        let sandbox = st.find_sandbox(&req.sandbox)?.clone();
+        let network = st.find_network(&req.network)?.clone();
+        let driver = self.driver(&network.driver)?.clone();
+        let caps = driver.capabilities();
+        st.check_connect(&sandbox, &network, &caps, &req)?;
+
+        // Published ports are checked (and random host ports picked) before anything is made.
+        let ports = cnet_core::portspec::resolve_ports(&network, &req.ports, st.endpoints.values())?;
+        let endpoint_id = id::new_id();
+        let global = self.global_cluster(&network)?;
+        // Leases first: they are the cheapest to undo.
+        let (ipv4, ipv6) = match global {
+            Some(cluster) => {
+                if req.ipv6.is_some() {
+                    return Err(Error::invalid(format!("network {} has no IPv6 subnet", network.name)));
+                }
+                (Some(cluster.lease_address(&network, req.ipv4, &endpoint_id).await?), None)
+            }
+            None if caps.needs_ipam => st.lease(&network, req.ipv4, req.ipv6)?,
+            None => (None, None),
+        };
+        let ifname = st.next_ifname(&sandbox.id);
+        let mac = req.mac.clone().unwrap_or_else(|| match ipv4 {
+            Some(ipnetwork::IpNetwork::V4(v4)) => id::mac_from_ipv4(v4.ip()),
+            _ => id::random_mac(),
+        });
+        let mut endpoint = Endpoint {
+            id: endpoint_id,
+            name: sandbox.name.clone(),
+            network_id: network.id.clone(),
+            sandbox_id: sandbox.id.clone(),
+            ifname,
+            mac,
+            ipv4,
+            ipv6,
+            aliases: req.aliases.clone(),
+            ports,
+            driver_data: BTreeMap::new(),
+        };
+
+        let leased = started.elapsed();
+        // Undoes the lease: local pools, or the cluster store's key.
+        let release = async |st: &mut Records, endpoint: &Endpoint| {
+            st.release(endpoint);
+            if let (Some(cluster), Some(ip)) = (global, endpoint.ipv4)
+                && let Err(e) = cluster.release_address(&network.id, ip.ip(), &endpoint.id).await
+            {
+                tracing::warn!(error = %e, "returning a cluster lease (it expires with this node's lease)");
+            }
+        };
+        if let Err(e) = self.attach(&*driver, &network, &sandbox, &mut endpoint).await {
+            release(&mut st, &endpoint).await;
+            return Err(e);
+        }
+        let attached = started.elapsed();
+        let mut batch = Batch::new();
+        batch.put_endpoint(&endpoint);
+        if let Err(e) = self.store.commit(batch) {
+            self.detach(&*driver, &network, &sandbox, &endpoint).await;
+            release(&mut st, &endpoint).await;
+            return Err(Error::internal(e.to_string()));
+        }
+        if let Some(cluster) = global
+            && let Err(e) = cluster.register_endpoint(&self.cluster_record(&endpoint)).await
+        {
+            self.detach(&*driver, &network, &sandbox, &endpoint).await;
+            let mut batch = Batch::new();
+            batch.delete_endpoint(&endpoint.id);
+            let _ = self.store.commit(batch);
+            release(&mut st, &endpoint).await;
+            return Err(e);
+        }
+        st.insert_endpoint(endpoint.clone());
+        self.dns.endpoint_added(&sandbox, &endpoint, &network).await;
+        tracing::debug!(
+            sandbox = %id::short(&sandbox.id),
+            network = %network.name,
+            ip = ?endpoint.ipv4,
+            ?leased,
+            ?attached,
+            total = ?started.elapsed(),
+            "connected"
+        );
+        Ok((endpoint, network))
+    }
+
+    /// create_endpoint -> join -> move the interface into the sandbox -> publish ports, undoing
+    /// the steps already done when one fails.
+    pub(super) async fn attach(
+        &self,
+        driver: &dyn Driver,
+        network: &Network,
+        sandbox: &Sandbox,
+        endpoint: &mut Endpoint,
+    ) -> Result<()> {
+        driver.create_endpoint(network, endpoint).await?;
+        let join = match driver.join(network, endpoint, sandbox).await {
+            Ok(j) => j,
+            Err(e) => {
+                let _ = driver.delete_endpoint(network, endpoint).await;
+                return Err(e);
+            }
+        };
+        let undo_join = async {
+            let _ = driver.leave(network, endpoint, sandbox).await;
+            let _ = driver.delete_endpoint(network, endpoint).await;
+        };
+        if let Some(interface) = &join.interface {
+            let cfg = InterfaceConfig {
+                name: endpoint.ifname.clone(),
+                mac: id::parse_mac(&endpoint.mac),
+                mtu: join.mtu,
+                addresses: [endpoint.ipv4, endpoint.ipv6].into_iter().flatten().collect(),
+                // A second network must not replace the first one's default route.
+                gateway_v4: match join.gateway_v4 {
+                    Some(IpAddr::V4(g)) if endpoint.ifname == "eth0" => Some(g),
+                    _ => None,
+                },
+                gateway_v6: match join.gateway_v6 {
+                    Some(IpAddr::V6(g)) if endpoint.ifname == "eth0" => Some(g),
+                    _ => None,
+                },
+                routes: join.static_routes.clone(),
+            };
+            if let Err(e) = self.make_sandbox_interface(sandbox, interface, &cfg).await {
+                undo_join.await;
+                if e.errno() == Some(nix::libc::EXFULL) {
+                    return Err(Error::precondition(format!(
+                        "network {} is full: a Linux bridge takes at most 1024 ports",
+                        network.name
+                    )));
+                }
+                return Err(Error::internal(format!("attaching to sandbox {}: {e}", id::short(&sandbox.id))));
+            }
+        }
+        // Ports on ::1 are relayed by cnetd, the others published by the driver (which also
+        // refuses ports altogether if it cannot publish any).
+        let published = match driver.program_external_connectivity(network, endpoint).await {
+            Ok(()) => match self.proxies.start(endpoint) {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    let _ = driver.revoke_external_connectivity(network, endpoint).await;
+                    Err(e)
+                }
+            },
+            Err(e) => Err(e),
+        };
+        if let Err(e) = published {
+            if join.interface.is_some() {
+                self.remove_sandbox_interface(sandbox, endpoint).await;
+            }
+            undo_join.await;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    pub(super) async fn make_sandbox_interface(
+        &self,
+        sandbox: &Sandbox,
+        interface: &SandboxInterface,
+        cfg: &InterfaceConfig,
+    ) -> cnet_kernel::Result<()> {
+        let ns = NetnsHandle::open(Path::new(&sandbox.netns_path)).await?;
+        match interface {
+            SandboxInterface::VethOnBridge { host, bridge } => {
+                self.kernel.create_veth_in_sandbox(host, bridge, &ns, cfg).await
+            }
+            SandboxInterface::Move { src } => self.kernel.move_into(src, &ns, cfg).await,
+            SandboxInterface::MacvlanOn { parent, mode } => {
+                let mode = match mode {
+                    cnet_core::MacvlanMode::Bridge => cnet_kernel::MacVlanMode::Bridge,
+                    cnet_core::MacvlanMode::Private => cnet_kernel::MacVlanMode::Private,
+                    cnet_core::MacvlanMode::Vepa => cnet_kernel::MacVlanMode::Vepa,
+                    cnet_core::MacvlanMode::Passthru => cnet_kernel::MacVlanMode::Passthrough,
+                };
+                self.kernel.create_macvlan_in_sandbox(parent, mode, &ns, cfg).await
+            }
+        }
+    }
+
+    pub(super) async fn remove_sandbox_interface(&self, sandbox: &Sandbox, endpoint: &Endpoint) {
+        match NetnsHandle::open(Path::new(&sandbox.netns_path)).await {
+            Ok(h) => {
+                if let Err(e) = h.delete_link(&endpoint.ifname).await {
+                    tracing::warn!(error = %e, ifname = %endpoint.ifname, "could not delete interface in sandbox");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, path = %sandbox.netns_path, "could not open sandbox namespace"),
+        }
+    }
+
+    /// The reverse of attach; errors are logged, never stop the clean-up.
+    pub(super) async fn detach(&self, driver: &dyn Driver, network: &Network, sandbox: &Sandbox, endpoint: &Endpoint) {
+        self.proxies.stop(&endpoint.id);
+        if let Err(e) = driver.revoke_external_connectivity(network, endpoint).await {
+            tracing::warn!(error = %e, endpoint = %endpoint.id, "revoking published ports");
+        }
+        if driver.capabilities().needs_sandbox_netns && !sandbox.host_network {
+            self.remove_sandbox_interface(sandbox, endpoint).await;
+        }
+        if let Err(e) = driver.leave(network, endpoint, sandbox).await {
+            tracing::warn!(error = %e, endpoint = %endpoint.id, "leave");
+        }
+        if let Err(e) = driver.delete_endpoint(network, endpoint).await {
+            tracing::warn!(error = %e, endpoint = %endpoint.id, "deleting endpoint");
+        }
+    }
+
+    pub async fn disconnect(&self, sandbox: &str, network: &str) -> Result<()> {
+        let mut st = self.state.lock().await;
+        let sandbox = st.find_sandbox(sandbox)?.clone();
+        let network = st.find_network(network)?.clone();
+        let endpoint =
+            st.endpoints_of_sandbox(&sandbox.id).find(|e| e.network_id == network.id).cloned().ok_or_else(|| {
+                Error::not_found(format!(
+                    "container {} is not connected to network {}",
+                    if sandbox.name.is_empty() { id::short(&sandbox.id) } else { &sandbox.name },
+                    network.name
+                ))
+            })?;
+        self.disconnect_locked(&mut st, &sandbox, &endpoint).await
+    }
+
+    pub(super) async fn disconnect_locked(
+        &self,
+        st: &mut Records,
+        sandbox: &Sandbox,
+        endpoint: &Endpoint,
+    ) -> Result<()> {
+        let network = st
+            .networks
+            .get(&endpoint.network_id)
+            .cloned()
+            .ok_or_else(|| Error::internal("endpoint's network vanished"))?;
+        match self.drivers.get(network.driver.as_str()) {
+            Some(driver) => self.detach(&**driver, &network, sandbox, endpoint).await,
+            // An endpoint of a driver this run was started without (a global network of an earlier run
+            // with --cluster-store): its link goes with the
+            // sandbox's namespace, and the next start with the store removes the rest.
+            None => {
+                tracing::warn!(network = %network.name, driver = %network.driver, "driver not loaded: removing the endpoint's record only");
+                self.proxies.stop(&endpoint.id);
+                if !sandbox.host_network {
+                    self.remove_sandbox_interface(sandbox, endpoint).await;
+                }
+            }
+        }
+        let mut batch = Batch::new();
+        batch.delete_endpoint(&endpoint.id);
+        self.store.commit(batch).internal("removing endpoint record")?;
+        st.remove_endpoint(endpoint);
+        st.conflicts.remove(&endpoint.id);
+        if let Ok(Some(cluster)) = self.global_cluster(&network)
+            && let Err(e) = cluster.release_endpoint(&self.cluster_record(endpoint)).await
+        {
+            // The next resync withdraws it (or it expires with this node's lease).
+            tracing::warn!(endpoint = %id::short(&endpoint.id), error = %e, "cannot withdraw the endpoint from the cluster store now");
+        }
+        self.dns.endpoint_removed(endpoint);
+        Ok(())
+    }
+}

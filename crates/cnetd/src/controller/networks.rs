@@ -1,0 +1,224 @@
+//! Networks: create (local, or global through the cluster store), list, inspect, remove, prune.
+
+use super::*;
+
+impl Controller {
+    pub async fn create_network(&self, req: NetworkRequest) -> Result<Network> {
+        let network = self.create_network_inner(req, false).await?;
+        if network.scope == Scope::Local {
+            self.publish_local_subnets().await;
+        }
+        Ok(network)
+    }
+
+    pub(super) async fn create_network_inner(&self, req: NetworkRequest, builtin: bool) -> Result<Network> {
+        validate_name(NameKind::Network, &req.name)?;
+        let driver_name = if req.driver.is_empty() { "bridge" } else { req.driver.as_str() };
+        let driver = self.driver(driver_name)?.clone();
+        let caps = driver.capabilities();
+        if !caps.user_creatable && !builtin {
+            return Err(Error::invalid(format!(
+                "only one instance of {driver_name:?} network is allowed: it is built in, use it by name"
+            )));
+        }
+        if req.labels.keys().any(String::is_empty) {
+            return Err(Error::invalid("invalid label: empty key"));
+        }
+
+        let mut st = self.state.lock().await;
+        if st.networks.values().any(|n| n.name == req.name) {
+            return Err(Error::exists(format!("network with name {} already exists", req.name)));
+        }
+        if caps.scope == Scope::Global {
+            return self.create_global_network(&mut st, req, &*driver).await;
+        }
+        let pools = if caps.needs_ipam { self.plan_pools(&st, &req, builtin).await? } else { vec![] };
+        let network = Network {
+            id: id::new_id(),
+            name: req.name.clone(),
+            driver: driver_name.to_string(),
+            scope: caps.scope,
+            pools,
+            options: req.options,
+            labels: req.labels,
+            internal: req.internal,
+            attachable: req.attachable,
+            enable_ipv6: req.enable_ipv6,
+            created: cnet_core::time::now_rfc3339(),
+            builtin,
+        };
+        driver.validate_network(&network)?;
+        driver.create_network(&network).await?;
+        let mut batch = Batch::new();
+        batch.put_network(&network);
+        if let Err(e) = self.store.commit(batch) {
+            let _ = driver.delete_network(&network).await;
+            return Err(Error::internal(e.to_string()));
+        }
+        st.insert_network(network.clone());
+        tracing::info!(network = %network.name, id = %network.short_id(), driver = %network.driver, "network created");
+        Ok(network)
+    }
+
+    /// A global network is made in the cluster store (which picks its VNI and subnet, unique
+    /// cluster-wide); this node caches it like every other node does when its watch sees it. No
+    /// kernel object exists until a local endpoint joins.
+    pub(super) async fn create_global_network(
+        &self,
+        st: &mut Records,
+        req: NetworkRequest,
+        driver: &dyn Driver,
+    ) -> Result<Network> {
+        let cluster = self.cluster.as_ref().expect("global drivers exist only in a cluster");
+        let pools = st.requested_pools(&req.pools)?;
+        let network = Network {
+            id: id::new_id(),
+            name: req.name.clone(),
+            driver: driver.name().to_string(),
+            scope: Scope::Global,
+            pools,
+            options: req.options,
+            labels: req.labels,
+            internal: req.internal,
+            attachable: true,
+            enable_ipv6: req.enable_ipv6,
+            created: cnet_core::time::now_rfc3339(),
+            builtin: false,
+        };
+        driver.validate_network(&network)?;
+        let mut host_taken: Vec<ipnetwork::IpNetwork> =
+            self.kernel.route_destinations().await.internal("listing host routes")?;
+        host_taken.extend(st.taken_subnets());
+        let network = cluster
+            .create_network(network, &host_taken, |subnet| ipam::build_pool(&PoolRequest::default(), subnet, true))
+            .await?;
+        self.cache_global_network(st, &network);
+        tracing::info!(network = %network.name, id = %network.short_id(), options = ?network.options, "global network created");
+        Ok(network)
+    }
+
+    /// Keeps a global network in the local store too, so a restart without etcd still knows the
+    /// networks its endpoints are on.
+    pub(super) fn cache_global_network(&self, st: &mut Records, network: &Network) {
+        if st.networks.get(&network.id) == Some(network) {
+            return;
+        }
+        let mut batch = Batch::new();
+        batch.put_network(network);
+        if let Err(e) = self.store.commit(batch) {
+            tracing::warn!(network = %network.name, error = %e, "cannot cache the global network locally");
+        }
+        st.insert_network(network.clone());
+    }
+
+    /// Checks the requested subnets against each other and every existing network, and picks
+    /// default subnets where none was given.
+    pub(super) async fn plan_pools(
+        &self,
+        st: &Records,
+        req: &NetworkRequest,
+        builtin: bool,
+    ) -> Result<Vec<cnet_core::IpamPool>> {
+        if let Some(subnet) = req.pools.iter().filter_map(|p| p.subnet).find(|s| s.is_ipv6() && !req.enable_ipv6) {
+            return Err(Error::invalid(format!("subnet {subnet} is IPv6: pass --ipv6 to enable IPv6 on the network")));
+        }
+        let mut pools = st.requested_pools(&req.pools)?;
+        let mut taken = st.taken_subnets();
+        taken.extend(pools.iter().map(|p| p.subnet));
+        let host_routes = self.kernel.route_destinations().await.internal("listing host routes")?;
+        // Our own bridges' routes are networks we already count; other routes are the host's.
+        taken.extend(host_routes);
+        if !pools.iter().any(|p| p.subnet.is_ipv4()) {
+            let subnet = if builtin && req.name == "bridge" {
+                ipam::choose_default_bridge_subnet(&taken)?
+            } else {
+                ipam::choose_subnet(false, &taken)?
+            };
+            pools.insert(0, ipam::build_pool(&PoolRequest::default(), subnet, true)?);
+        }
+        if req.enable_ipv6 && !pools.iter().any(|p| p.subnet.is_ipv6()) {
+            let subnet = ipam::choose_subnet(true, &taken)?;
+            pools.push(ipam::build_pool(&PoolRequest::default(), subnet, true)?);
+        }
+        Ok(pools)
+    }
+
+    pub async fn list_networks(&self) -> Vec<(Network, Vec<Endpoint>)> {
+        let st = self.state.lock().await;
+        let mut out: Vec<(Network, Vec<Endpoint>)> =
+            st.networks.values().map(|n| (n.clone(), st.endpoints_of_network(&n.id).cloned().collect())).collect();
+        out.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+        out
+    }
+
+    pub async fn inspect_network(&self, reference: &str) -> Result<(Network, Vec<Endpoint>)> {
+        let st = self.state.lock().await;
+        let n = st.find_network(reference)?.clone();
+        let eps = st.endpoints_of_network(&n.id).cloned().collect();
+        Ok((n, eps))
+    }
+
+    pub async fn remove_network(&self, reference: &str) -> Result<Network> {
+        let mut st = self.state.lock().await;
+        let network = st.find_network(reference)?.clone();
+        self.remove_network_locked(&mut st, &network).await?;
+        drop(st);
+        if network.scope == Scope::Local {
+            self.publish_local_subnets().await;
+        }
+        Ok(network)
+    }
+
+    pub(super) async fn remove_network_locked(&self, st: &mut Records, network: &Network) -> Result<()> {
+        if network.builtin {
+            return Err(Error::precondition(format!(
+                "{} is a pre-defined network and cannot be removed",
+                network.name
+            )));
+        }
+        let active = st.endpoints_of_network(&network.id).count();
+        if active > 0 {
+            return Err(Error::precondition(format!(
+                "error while removing network: network {} id {} has active endpoints ({active})",
+                network.name, network.id
+            )));
+        }
+        if network.scope == Scope::Global {
+            let cluster = self.cluster.as_ref().ok_or_else(|| {
+                Error::precondition(format!(
+                    "network {} is global: removing it needs the cluster store (start cnetd with --cluster-store)",
+                    network.name
+                ))
+            })?;
+            cluster.remove_network(network).await?;
+            st.remote.retain(|_, r| r.network_id != network.id);
+        }
+        self.driver(&network.driver)?.delete_network(network).await?;
+        let mut batch = Batch::new();
+        batch.delete_network(&network.id);
+        self.store.commit(batch).internal("removing network record")?;
+        st.remove_network(&network.id);
+        tracing::info!(network = %network.name, "network removed");
+        Ok(())
+    }
+
+    pub async fn prune_networks(&self) -> Result<Vec<String>> {
+        let mut st = self.state.lock().await;
+        let candidates: Vec<Network> = st
+            .networks
+            .values()
+            // Global networks are the cluster's: other nodes may use them.
+            .filter(|n| !n.builtin && n.scope == Scope::Local && st.endpoints_of_network(&n.id).next().is_none())
+            .cloned()
+            .collect();
+        let mut removed = Vec::new();
+        for n in candidates {
+            self.remove_network_locked(&mut st, &n).await?;
+            removed.push(n.name);
+        }
+        removed.sort();
+        Ok(removed)
+    }
+
+    // ------------------------------------------------------------------ sandboxes
+}

@@ -1,0 +1,86 @@
+//! Start-up: the store's records back into the kernel (every driver restores, the firewall is
+//! applied once), orphans removed, and the built-in networks made on first start.
+
+use super::*;
+
+impl Controller {
+    pub(super) async fn restore(&self) -> anyhow::Result<()> {
+        let snap = self.store.load()?;
+        let mut st = self.state.lock().await;
+        let mut batch = Batch::new();
+        for n in snap.networks {
+            st.insert_network(n);
+        }
+        // A sandbox whose namespace is gone (the host rebooted, /run was cleared) cannot come back:
+        // its container is gone too. Drop it with its endpoints and leases.
+        for s in snap.sandboxes {
+            if s.host_network || cnet_kernel::netns::is_mounted(Path::new(&s.netns_path)) {
+                st.sandboxes.insert(s.id.clone(), s);
+            } else {
+                tracing::warn!(sandbox = %s.id, path = %s.netns_path, "sandbox namespace is gone, dropping it");
+                batch.delete_sandbox(&s.id);
+            }
+        }
+        for e in snap.endpoints {
+            if st.sandboxes.contains_key(&e.sandbox_id) && st.networks.contains_key(&e.network_id) {
+                st.restore_endpoint(e);
+            } else {
+                tracing::warn!(endpoint = %e.id, "endpoint of a vanished sandbox or network, dropping it");
+                batch.delete_endpoint(&e.id);
+            }
+        }
+        self.store.commit(batch)?;
+
+        // Every driver describes its rules during its restore; the table is then made exactly what
+        // they described, in one transaction, whatever order the drivers restore in.
+        self.firewall.begin_restore().await;
+        for (name, driver) in &self.drivers {
+            let networks: Vec<Network> = st.networks.values().filter(|n| n.driver == *name).cloned().collect();
+            let endpoints: Vec<Endpoint> =
+                st.endpoints.values().filter(|e| networks.iter().any(|n| n.id == e.network_id)).cloned().collect();
+            driver.restore(&networks, &endpoints).await.map_err(|e| anyhow::anyhow!("restoring {name} driver: {e}"))?;
+        }
+        self.firewall.finish_restore().await.map_err(|e| anyhow::anyhow!("restoring the firewall table: {e}"))?;
+
+        // Namespace files that no sandbox claims are leftovers of a crash between steps.
+        let claimed: Vec<PathBuf> = st.sandboxes.values().map(|s| PathBuf::from(&s.netns_path)).collect();
+        for entry in std::fs::read_dir(self.netns_dir())? {
+            let path = entry?.path();
+            if path != self.host_netns_path() && !claimed.contains(&path) {
+                tracing::info!(path = %path.display(), "removing orphan namespace");
+                cnet_kernel::netns::remove(&path)?;
+            }
+        }
+        // Ports on ::1 are relayed by cnetd itself: they died with the previous run.
+        for e in st.endpoints.values() {
+            if let Err(err) = self.proxies.start(e) {
+                tracing::warn!(endpoint = %e.id, error = %err, "cannot relay published ports on ::1 again");
+            }
+        }
+        self.dns.restore(&st.sandboxes, &st.endpoints, &st.networks).await;
+        tracing::info!(
+            networks = st.networks.len(),
+            sandboxes = st.sandboxes.len(),
+            endpoints = st.endpoints.len(),
+            "state restored"
+        );
+        Ok(())
+    }
+
+    pub(super) async fn ensure_builtin_networks(&self) -> anyhow::Result<()> {
+        let existing: Vec<String> = self.state.lock().await.networks.values().map(|n| n.name.clone()).collect();
+        for (name, driver) in [("bridge", "bridge"), ("host", "host"), ("none", "none")] {
+            if existing.iter().any(|n| n == name) {
+                continue;
+            }
+            let req = NetworkRequest { name: name.into(), driver: driver.into(), ..Default::default() };
+            self.create_network_inner(req, true)
+                .await
+                .map_err(|e| anyhow::anyhow!("creating built-in network {name}: {e}"))?;
+            tracing::info!(network = name, "created built-in network");
+        }
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------ networks
+}

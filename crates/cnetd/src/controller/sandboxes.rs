@@ -1,0 +1,98 @@
+//! Sandboxes: one network namespace per container, made, inspected and removed with its endpoints.
+
+use super::*;
+
+impl Controller {
+    pub async fn create_sandbox(&self, req: SandboxRequest) -> Result<Sandbox> {
+        let id = if req.container_id.is_empty() {
+            id::new_id()
+        } else if req.container_id.len() == 64 && id::looks_like_id_prefix(&req.container_id) {
+            req.container_id.clone()
+        } else {
+            return Err(Error::invalid(format!("invalid container id {:?}: expected 64 hex digits", req.container_id)));
+        };
+        if !req.name.is_empty() {
+            validate_name(NameKind::Sandbox, &req.name)?;
+        }
+        for h in &req.extra_hosts {
+            files::parse_extra_host(h)?;
+        }
+        let mut st = self.state.lock().await;
+        if st.sandboxes.contains_key(&id) {
+            return Err(Error::exists(format!("sandbox {id} already exists")));
+        }
+        if !req.name.is_empty() && st.sandboxes.values().any(|s| s.name == req.name) {
+            return Err(Error::exists(format!("a sandbox named {:?} already exists", req.name)));
+        }
+        let netns_path = if req.host_network {
+            self.host_netns_path()
+        } else {
+            let path = self.netns_dir().join(&id);
+            cnet_kernel::netns::create(&path).internal(format!("creating namespace {}", path.display()))?;
+            path
+        };
+        let hostname = if !req.hostname.is_empty() {
+            req.hostname.clone()
+        } else if !req.name.is_empty() {
+            req.name.clone()
+        } else {
+            id::short(&id).to_string()
+        };
+        let sandbox = Sandbox {
+            id: id.clone(),
+            name: req.name,
+            hostname,
+            domainname: req.domainname,
+            netns_path: netns_path.display().to_string(),
+            host_network: req.host_network,
+            dns: req.dns,
+            extra_hosts: req.extra_hosts,
+            created: cnet_core::time::now_rfc3339(),
+        };
+        let mut batch = Batch::new();
+        batch.put_sandbox(&sandbox);
+        if let Err(e) = self.store.commit(batch) {
+            if !sandbox.host_network {
+                let _ = cnet_kernel::netns::remove(&netns_path);
+            }
+            return Err(Error::internal(e.to_string()));
+        }
+        st.sandboxes.insert(id, sandbox.clone());
+        Ok(sandbox)
+    }
+
+    pub async fn inspect_sandbox(&self, reference: &str) -> Result<(Sandbox, Vec<Endpoint>, Vec<Network>)> {
+        let st = self.state.lock().await;
+        let s = st.find_sandbox(reference)?.clone();
+        let mut eps: Vec<Endpoint> = st.endpoints_of_sandbox(&s.id).cloned().collect();
+        eps.sort_by(|a, b| a.ifname.cmp(&b.ifname));
+        let nets = eps.iter().filter_map(|e| st.networks.get(&e.network_id).cloned()).collect();
+        Ok((s, eps, nets))
+    }
+
+    pub async fn list_sandboxes(&self) -> Vec<String> {
+        let st = self.state.lock().await;
+        st.sandboxes.keys().cloned().collect()
+    }
+
+    pub async fn remove_sandbox(&self, reference: &str) -> Result<()> {
+        let mut st = self.state.lock().await;
+        let sandbox = st.find_sandbox(reference)?.clone();
+        let endpoints: Vec<Endpoint> = st.endpoints_of_sandbox(&sandbox.id).cloned().collect();
+        for ep in endpoints {
+            self.disconnect_locked(&mut st, &sandbox, &ep).await?;
+        }
+        if !sandbox.host_network {
+            cnet_kernel::netns::remove(Path::new(&sandbox.netns_path))
+                .internal(format!("removing namespace {}", sandbox.netns_path))?;
+        }
+        let mut batch = Batch::new();
+        batch.delete_sandbox(&sandbox.id);
+        self.store.commit(batch).internal("removing sandbox record")?;
+        st.sandboxes.remove(&sandbox.id);
+        self.dns.sandbox_removed(&sandbox);
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------ endpoints
+}
