@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use cnet_api::v1::network_service_client::NetworkServiceClient;
 use cnet_api::v1::sandbox_service_client::SandboxServiceClient;
-use cnet_api::v1::{ConnectRequest, CreateNetworkRequest, CreateSandboxRequest, Ipam, IpamConfig, SandboxRef};
-use cnet_benches::{percentile, rss_kib};
+use cnet_api::v1::{ConnectRequest, CreateSandboxRequest, SandboxRef};
+use cnet_benches::{network_with_subnet, percentile, rss_kib};
 use cnet_tests::TestHost;
 
 #[tokio::main(flavor = "current_thread")]
@@ -23,15 +23,7 @@ async fn main() -> anyhow::Result<()> {
     let channel = host.channel().await;
     let mut nets = NetworkServiceClient::new(channel.clone());
     let mut sandboxes = SandboxServiceClient::new(channel);
-    nets.create_network(CreateNetworkRequest {
-        name: "bench".into(),
-        ipam: Some(Ipam {
-            driver: "default".into(),
-            config: vec![IpamConfig { subnet: "10.128.0.0/16".into(), ..Default::default() }],
-        }),
-        ..Default::default()
-    })
-    .await?;
+    nets.create_network(network_with_subnet("bench", "", "10.128.0.0/16")).await?;
 
     let mut filler: Vec<String> = Vec::new();
     /// One connect; returns the sandbox id and the time of its two calls.

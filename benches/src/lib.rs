@@ -18,3 +18,16 @@ pub fn rss_kib(pid: u32) -> u64 {
         .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
         .unwrap_or(0)
 }
+
+/// A network create request with one given subnet (benches fix their subnets so runs compare).
+pub fn network_with_subnet(name: &str, driver: &str, subnet: &str) -> cnet_api::v1::CreateNetworkRequest {
+    cnet_api::v1::CreateNetworkRequest {
+        name: name.into(),
+        driver: driver.into(),
+        ipam: Some(cnet_api::v1::Ipam {
+            driver: "default".into(),
+            config: vec![cnet_api::v1::IpamConfig { subnet: subnet.into(), ..Default::default() }],
+        }),
+        ..Default::default()
+    }
+}

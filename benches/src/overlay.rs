@@ -24,8 +24,8 @@ use std::time::{Duration, Instant};
 
 use cnet_api::v1::network_service_client::NetworkServiceClient;
 use cnet_api::v1::sandbox_service_client::SandboxServiceClient;
-use cnet_api::v1::{ConnectRequest, CreateNetworkRequest, CreateSandboxRequest, Ipam, IpamConfig, SandboxRef};
-use cnet_benches::{percentile, rss_kib};
+use cnet_api::v1::{ConnectRequest, CreateSandboxRequest, SandboxRef};
+use cnet_benches::{network_with_subnet, percentile, rss_kib};
 use cnet_tests::{Lab, TestHost, addr_of};
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -116,16 +116,7 @@ async fn main() -> anyhow::Result<()> {
     let mut lab = Lab::new(HOSTS);
     lab.start_all();
     let mut nets = NetworkServiceClient::new(lab.host(0).channel().await);
-    nets.create_network(CreateNetworkRequest {
-        name: "bench".into(),
-        driver: "overlay".into(),
-        ipam: Some(Ipam {
-            driver: "default".into(),
-            config: vec![IpamConfig { subnet: "10.64.0.0/20".into(), ..Default::default() }],
-        }),
-        ..Default::default()
-    })
-    .await?;
+    nets.create_network(network_with_subnet("bench", "overlay", "10.64.0.0/20")).await?;
     // Every host sees the network.
     for i in 0..HOSTS {
         let mut n = NetworkServiceClient::new(lab.host(i).channel().await);

@@ -20,10 +20,8 @@ use std::time::{Duration, Instant};
 
 use cnet_api::v1::network_service_client::NetworkServiceClient;
 use cnet_api::v1::sandbox_service_client::SandboxServiceClient;
-use cnet_api::v1::{
-    ConnectRequest, CreateNetworkRequest, CreateSandboxRequest, Ipam, IpamConfig, PortBinding, SandboxRef,
-};
-use cnet_benches::percentile;
+use cnet_api::v1::{ConnectRequest, CreateSandboxRequest, PortBinding, SandboxRef};
+use cnet_benches::{network_with_subnet, percentile};
 use cnet_tests::{Bg, TestHost, Upstream};
 use nix::sched::CloneFlags;
 
@@ -124,15 +122,7 @@ async fn main() -> anyhow::Result<()> {
     let channel = host.channel().await;
     let mut nets = NetworkServiceClient::new(channel.clone());
     let mut sandboxes = SandboxServiceClient::new(channel);
-    nets.create_network(CreateNetworkRequest {
-        name: "bench".into(),
-        ipam: Some(Ipam {
-            driver: "default".into(),
-            config: vec![IpamConfig { subnet: "10.128.0.0/16".into(), ..Default::default() }],
-        }),
-        ..Default::default()
-    })
-    .await?;
+    nets.create_network(network_with_subnet("bench", "", "10.128.0.0/16")).await?;
 
     // The web server: busybox httpd on :80 in a container published on 8080.
     let web = sandboxes.create_sandbox(CreateSandboxRequest { name: "web".into(), ..Default::default() }).await?;

@@ -112,13 +112,7 @@ impl Kernel {
             b = b.mtu(mtu);
         }
         let msg = b.set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg.build()))).build();
-        self.nl
-            .handle
-            .link()
-            .add(msg)
-            .execute()
-            .await
-            .map_err(|e| self.nl.err(format!("create veth {host} (peer {peer}) on {bridge}"), e))
+        self.nl.add_link(msg, format!("create veth {host} (peer {peer}) on {bridge}")).await
     }
 
     /// The fast way to attach a sandbox to a bridge: one request creates a veth pair whose host end
@@ -150,11 +144,8 @@ impl Kernel {
             b = b.mtu(mtu);
         }
         let msg = b.set_info_data(InfoData::Veth(InfoVeth::Peer(peer.build()))).build();
-        self.nl.handle.link().add(msg).execute().await.map_err(|e| {
-            let what =
-                format!("create veth {host} on {bridge} with peer {} in netns {}", cfg.name, ns.path().display());
-            self.nl.err(what, e)
-        })?;
+        let what = format!("create veth {host} on {bridge} with peer {} in netns {}", cfg.name, ns.path().display());
+        self.nl.add_link(msg, what).await?;
         let configured = async {
             // A bridge port needs no address of its own; without IPv6 it sends no DAD, router
             // solicitations or MLD reports for the bridge to flood to every container. (A

@@ -54,11 +54,8 @@ impl Kernel {
         if let Some(mtu) = cfg.mtu {
             b = b.mtu(mtu);
         }
-        self.nl.handle.link().add(b.build()).execute().await.map_err(|e| {
-            let what =
-                format!("create macvlan {} on {parent} (mode {mode:?}) in netns {}", cfg.name, ns.path().display());
-            self.nl.err(what, e)
-        })?;
+        let what = format!("create macvlan {} on {parent} (mode {mode:?}) in netns {}", cfg.name, ns.path().display());
+        self.nl.add_link(b.build(), what).await?;
         let index = match ns.link_index(&cfg.name).await {
             Ok(index) => index,
             Err(e) => {
@@ -90,13 +87,7 @@ impl Kernel {
         if let Some(mtu) = mtu {
             b = b.mtu(mtu);
         }
-        self.nl
-            .handle
-            .link()
-            .add(b.build())
-            .execute()
-            .await
-            .map_err(|e| self.nl.err(format!("create macvlan {name} on {parent} (mode {mode:?})"), e))
+        self.nl.add_link(b.build(), format!("create macvlan {name} on {parent} (mode {mode:?})")).await
     }
 
     /// `ip link add link PARENT name NAME type vlan id VLAN_ID; ip link set NAME alias ALIAS up`:
@@ -108,13 +99,7 @@ impl Kernel {
         check_ifname(name)?;
         let parent_index = self.nl.link_index(parent).await?;
         let msg = LinkVlan::new(name, parent_index, vlan_id).up().build();
-        self.nl
-            .handle
-            .link()
-            .add(msg)
-            .execute()
-            .await
-            .map_err(|e| self.nl.err(format!("create vlan {name} (id {vlan_id}) on {parent}"), e))?;
+        self.nl.add_link(msg, format!("create vlan {name} (id {vlan_id}) on {parent}")).await?;
         if let Err(e) = self.set_alias(name, alias).await {
             if let Err(de) = self.nl.delete_link(name).await {
                 tracing::warn!(link = name, error = %de, "cannot delete vlan after failing to mark it");

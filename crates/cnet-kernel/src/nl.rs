@@ -40,6 +40,11 @@ impl Nl {
     }
 
     /// Wraps a netlink error with what was being done (and where).
+    /// `ip link add …`: sends one new-link request, naming `what` on failure.
+    pub(crate) async fn add_link(&self, msg: LinkMessage, what: impl Display) -> Result<()> {
+        self.handle.link().add(msg).execute().await.map_err(|e| self.err(what, e))
+    }
+
     pub(crate) fn err(&self, what: impl Display, error: rtnetlink::Error) -> Error {
         let context = match &self.netns {
             Some(p) => format!("{what} (in netns {})", p.display()),
