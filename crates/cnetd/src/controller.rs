@@ -85,8 +85,6 @@ pub struct Controller {
     drivers: BTreeMap<&'static str, Arc<dyn Driver>>,
     state: Mutex<Records>,
     dns: crate::dns::Dns,
-    /// Relays of ports published on ::1 (see [`crate::proxy`]).
-    proxies: crate::proxy::Proxies,
     /// cnet's nftables table, shared with the drivers, which describe their rules to it; the
     /// controller decides when a restore applies them (once, after every driver restored).
     firewall: Arc<Firewall>,
@@ -110,9 +108,8 @@ impl Controller {
         let store = Store::open(&cfg.state_dir)?;
         let drivers = drivers.into_iter().map(|d| (d.name(), d)).collect();
         let dns = crate::dns::Dns::new(&cfg.dns);
-        let proxies = crate::proxy::Proxies::default();
         let state = Mutex::new(Records::default());
-        let ctl = Controller { cfg, kernel, store, drivers, state, dns, proxies, unavailable, firewall, cluster };
+        let ctl = Controller { cfg, kernel, store, drivers, state, dns, unavailable, firewall, cluster };
         std::fs::create_dir_all(ctl.netns_dir())?;
         cnet_kernel::netns::bind_current(&ctl.host_netns_path())?;
         ctl.restore().await?;

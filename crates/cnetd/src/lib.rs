@@ -5,7 +5,6 @@
 pub mod controller;
 pub mod dns;
 pub mod files;
-pub mod proxy;
 pub mod server;
 
 use std::os::unix::fs::PermissionsExt;
@@ -75,8 +74,9 @@ async fn resolve_advertise(
 pub async fn start_controller(cfg: &DaemonConfig) -> anyhow::Result<Arc<Controller>> {
     let kernel = cnet_kernel::Kernel::connect().await.context("opening netlink")?;
     let firewall = Arc::new(cnet_firewall::Firewall::new(&cfg.nft_table));
+    let ports = Arc::new(cnet_ports::PublishedPorts::new(firewall.clone()));
     let mut drivers: Vec<Arc<dyn Driver>> = vec![
-        Arc::new(cnet_driver_bridge::BridgeDriver::new(kernel.clone(), firewall.clone())),
+        Arc::new(cnet_driver_bridge::BridgeDriver::new(kernel.clone(), firewall.clone(), ports.clone())),
         Arc::new(cnet_driver_host::HostDriver),
         Arc::new(cnet_driver_none::NoneDriver),
         Arc::new(cnet_driver_macvlan::MacvlanDriver::new(kernel.clone())),
@@ -91,8 +91,13 @@ pub async fn start_controller(cfg: &DaemonConfig) -> anyhow::Result<Arc<Controll
             anyhow::bail!("--node-name {:?}: a node name is non-empty and has no '/'", flags.node_name);
         }
         std::fs::create_dir_all(&cfg.state_dir)?;
-        let overlay =
-            Arc::new(cnet_driver_overlay::OverlayDriver::new(kernel.clone(), firewall.clone(), advertise, &underlay));
+        let overlay = Arc::new(cnet_driver_overlay::OverlayDriver::new(
+            kernel.clone(),
+            firewall.clone(),
+            ports.clone(),
+            advertise,
+            &underlay,
+        ));
         let (handle, events) = cnet_cluster::Cluster::start(
             cnet_cluster::ClusterConfig {
                 endpoints,

@@ -16,6 +16,7 @@ use cnet_core::{
 };
 use cnet_firewall::Firewall;
 use cnet_kernel::Kernel;
+use cnet_ports::PublishedPorts;
 
 pub use config::BridgeConfig;
 
@@ -25,11 +26,13 @@ pub const HOST_VETH: &str = "host_veth";
 pub struct BridgeDriver {
     kernel: Kernel,
     firewall: Arc<Firewall>,
+    ports: Arc<PublishedPorts>,
 }
 
 impl BridgeDriver {
-    pub fn new(kernel: Kernel, firewall: Arc<Firewall>) -> Self {
-        BridgeDriver { kernel, firewall }
+    /// `ports` publishes containers' ports; it wraps the same `firewall`.
+    pub fn new(kernel: Kernel, firewall: Arc<Firewall>, ports: Arc<PublishedPorts>) -> Self {
+        BridgeDriver { kernel, firewall, ports }
     }
 }
 
@@ -116,11 +119,11 @@ impl Driver for BridgeDriver {
     }
 
     async fn program_external_connectivity(&self, network: &Network, endpoint: &Endpoint) -> Result<()> {
-        steps::publish_ports(&self.firewall, &BridgeConfig::from_network(network)?, network, endpoint).await
+        steps::publish_ports(&self.ports, &BridgeConfig::from_network(network)?, network, endpoint).await
     }
 
     async fn revoke_external_connectivity(&self, network: &Network, endpoint: &Endpoint) -> Result<()> {
-        steps::unpublish_ports(&self.firewall, &BridgeConfig::from_network(network)?, endpoint).await
+        steps::unpublish_ports(&self.ports, &BridgeConfig::from_network(network)?, endpoint).await
     }
 
     /// The firewall is in its restore (see `Firewall::begin_restore`): the same steps as a create
@@ -138,9 +141,7 @@ impl Driver for BridgeDriver {
         }
         for endpoint in endpoints {
             let Some(network) = networks.iter().find(|n| n.id == endpoint.network_id) else { continue };
-            if !network.internal {
-                steps::publish_ports(&self.firewall, &BridgeConfig::from_network(network)?, network, endpoint).await?;
-            }
+            steps::republish_ports(&self.ports, &BridgeConfig::from_network(network)?, network, endpoint).await?;
         }
 
         let mut vethes = HashSet::new();

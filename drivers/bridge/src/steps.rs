@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use cnet_core::{Endpoint, Network, Protocol, Result, ResultExt};
 use cnet_firewall::{Firewall, NetworkRules, PortRule, Proto};
 use cnet_kernel::Kernel;
+use cnet_ports::PublishedPorts;
 use ipnetwork::IpNetwork;
 
 use crate::{BridgeConfig, is_cnet_link_name};
@@ -165,9 +166,10 @@ pub fn port_rules(cfg: &BridgeConfig, endpoint: &Endpoint) -> Vec<PortRule> {
     rules
 }
 
-/// DNAT of the endpoint's published ports (see [`port_rules`]); an internal network refuses them.
+/// The endpoint's published ports (DNAT elements, see [`port_rules`], and relays on ::1); an
+/// internal network refuses them.
 pub async fn publish_ports(
-    firewall: &Firewall,
+    ports: &PublishedPorts,
     cfg: &BridgeConfig,
     network: &Network,
     endpoint: &Endpoint,
@@ -181,21 +183,29 @@ pub async fn publish_ports(
             network.name
         )));
     }
-    firewall
-        .add_ports(&port_rules(cfg, endpoint))
-        .await
-        .internal(format!("publishing ports of {}", cnet_core::portspec::holder_name(endpoint)))
+    ports.publish(&port_rules(cfg, endpoint), endpoint).await
+}
+
+/// After a restart: [`publish_ports`] again (ports of an internal network were never published),
+/// where a ::1 relay that cannot start again is logged rather than fatal.
+pub async fn republish_ports(
+    ports: &PublishedPorts,
+    cfg: &BridgeConfig,
+    network: &Network,
+    endpoint: &Endpoint,
+) -> Result<()> {
+    if endpoint.ports.is_empty() || network.internal {
+        return Ok(());
+    }
+    ports.republish(&port_rules(cfg, endpoint), endpoint).await
 }
 
 /// The twin of [`publish_ports`].
-pub async fn unpublish_ports(firewall: &Firewall, cfg: &BridgeConfig, endpoint: &Endpoint) -> Result<()> {
+pub async fn unpublish_ports(ports: &PublishedPorts, cfg: &BridgeConfig, endpoint: &Endpoint) -> Result<()> {
     if endpoint.ports.is_empty() {
         return Ok(());
     }
-    firewall
-        .remove_ports(&port_rules(cfg, endpoint))
-        .await
-        .internal(format!("unpublishing ports of {}", cnet_core::portspec::holder_name(endpoint)))
+    ports.unpublish(&port_rules(cfg, endpoint), endpoint).await
 }
 
 /// Outbound NAT, isolation from other networks, ICC and internal-ness, in one nft transaction.

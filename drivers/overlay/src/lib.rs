@@ -41,6 +41,7 @@ use cnet_core::{
 use cnet_driver_bridge::{BridgeConfig, steps};
 use cnet_firewall::Firewall;
 use cnet_kernel::{Kernel, Link, VxlanSpec};
+use cnet_ports::PublishedPorts;
 use tokio::sync::Mutex;
 
 /// IANA's VXLAN port.
@@ -65,6 +66,7 @@ struct NetState {
 pub struct OverlayDriver {
     kernel: Kernel,
     firewall: Arc<Firewall>,
+    ports: Arc<PublishedPorts>,
     /// This host's VTEP address and the MTU of the link that holds it.
     vtep: IpAddr,
     underlay_mtu: u32,
@@ -106,14 +108,21 @@ fn encryption_support() -> Option<&'static str> {
 }
 
 impl OverlayDriver {
-    /// `vtep`: this host's advertised address; the link holding it is the underlay.
-    /// `vtep`: this host's advertised address; `underlay`: the link that holds it.
-    pub fn new(kernel: Kernel, firewall: Arc<Firewall>, vtep: IpAddr, underlay: &Link) -> OverlayDriver {
+    /// `vtep`: this host's advertised address; `underlay`: the link that holds it; `ports`
+    /// publishes containers' ports (it wraps the same `firewall`).
+    pub fn new(
+        kernel: Kernel,
+        firewall: Arc<Firewall>,
+        ports: Arc<PublishedPorts>,
+        vtep: IpAddr,
+        underlay: &Link,
+    ) -> OverlayDriver {
         let underlay_mtu = underlay.mtu.unwrap_or(1500);
         tracing::info!(%vtep, underlay = %underlay.name, underlay_mtu, "overlay driver ready");
         OverlayDriver {
             kernel,
             firewall,
+            ports,
             vtep,
             underlay_mtu,
             underlay_link: underlay.name.clone(),
@@ -372,11 +381,11 @@ impl Driver for OverlayDriver {
     }
 
     async fn program_external_connectivity(&self, network: &Network, endpoint: &Endpoint) -> Result<()> {
-        steps::publish_ports(&self.firewall, &self.bridge_config(network)?, network, endpoint).await
+        steps::publish_ports(&self.ports, &self.bridge_config(network)?, network, endpoint).await
     }
 
     async fn revoke_external_connectivity(&self, network: &Network, endpoint: &Endpoint) -> Result<()> {
-        steps::unpublish_ports(&self.firewall, &self.bridge_config(network)?, endpoint).await
+        steps::unpublish_ports(&self.ports, &self.bridge_config(network)?, endpoint).await
     }
 
     /// The firewall is in its restore (see `Firewall::begin_restore`): `bring_up` and the publish
@@ -398,9 +407,7 @@ impl Driver for OverlayDriver {
             keep.insert(cfg.device.clone());
             keep.insert(vxlan_name(network));
             for e in endpoints.iter().filter(|e| e.network_id == network.id) {
-                if !network.internal {
-                    steps::publish_ports(&self.firewall, &cfg, network, e).await?;
-                }
+                steps::republish_ports(&self.ports, &cfg, network, e).await?;
             }
         }
         drop(nets);

@@ -142,19 +142,9 @@ impl Controller {
                 return Err(Error::internal(format!("attaching to sandbox {}: {e}", id::short(&sandbox.id))));
             }
         }
-        // Ports on ::1 are relayed by cnetd, the others published by the driver (which also
-        // refuses ports altogether if it cannot publish any).
-        let published = match driver.program_external_connectivity(network, endpoint).await {
-            Ok(()) => match self.proxies.start(endpoint) {
-                Ok(()) => Ok(()),
-                Err(e) => {
-                    let _ = driver.revoke_external_connectivity(network, endpoint).await;
-                    Err(e)
-                }
-            },
-            Err(e) => Err(e),
-        };
-        if let Err(e) = published {
+        // The driver publishes every port (through cnet-ports: DNAT, and relays on ::1), or
+        // refuses ports altogether if it cannot publish any.
+        if let Err(e) = driver.program_external_connectivity(network, endpoint).await {
             if join.interface.is_some() {
                 self.remove_sandbox_interface(sandbox, endpoint).await;
             }
@@ -201,7 +191,6 @@ impl Controller {
 
     /// The reverse of attach; errors are logged, never stop the clean-up.
     pub(super) async fn detach(&self, driver: &dyn Driver, network: &Network, sandbox: &Sandbox, endpoint: &Endpoint) {
-        self.proxies.stop(&endpoint.id);
         if let Err(e) = driver.revoke_external_connectivity(network, endpoint).await {
             tracing::warn!(error = %e, endpoint = %endpoint.id, "revoking published ports");
         }
@@ -249,7 +238,6 @@ impl Controller {
             // sandbox's namespace, and the next start with the store removes the rest.
             None => {
                 tracing::warn!(network = %network.name, driver = %network.driver, "driver not loaded: removing the endpoint's record only");
-                self.proxies.stop(&endpoint.id);
                 if !sandbox.host_network {
                     self.remove_sandbox_interface(sandbox, endpoint).await;
                 }

@@ -51,12 +51,6 @@ impl Controller {
                 cnet_kernel::netns::remove(&path)?;
             }
         }
-        // Ports on ::1 are relayed by cnetd itself: they died with the previous run.
-        for e in st.endpoints.values() {
-            if let Err(err) = self.proxies.start(e) {
-                tracing::warn!(endpoint = %e.id, error = %err, "cannot relay published ports on ::1 again");
-            }
-        }
         self.dns.restore(&st.sandboxes, &st.endpoints, &st.networks).await;
         tracing::info!(
             networks = st.networks.len(),

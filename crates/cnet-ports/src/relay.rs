@@ -10,9 +10,9 @@
 //! TCP: one task per connection copying both ways (half-closes passed on). UDP: one socket per
 //! client address towards the container, forgotten after [`UDP_IDLE`] without traffic.
 //!
-//! The controller starts an endpoint's relays once its driver has published its other ports, stops
-//! them at disconnect, and starts them again after a restart. Dropping a relay stops its listener
-//! and every connection or flow it carries.
+//! [`crate::PublishedPorts`] starts an endpoint's relays with its DNAT elements, stops them with
+//! them, and starts them again when a driver restores. Dropping a relay stops its listener and
+//! every connection or flow it carries.
 
 use std::collections::HashMap;
 use std::io;
@@ -36,7 +36,7 @@ const UDP_BUF: usize = 65535;
 
 /// The running relays, per endpoint id.
 #[derive(Default)]
-pub struct Proxies {
+pub struct Relays {
     running: Mutex<HashMap<String, Vec<Relay>>>,
 }
 
@@ -51,7 +51,7 @@ impl Drop for Relay {
     }
 }
 
-impl Proxies {
+impl Relays {
     /// Starts a relay for every binding of `endpoint` on ::1 (none: nothing to do). The sockets are
     /// bound before this returns, so a port the host already uses is an error here; on error no
     /// relay of the endpoint is left running.
@@ -310,9 +310,9 @@ mod tests {
 
         let (pt, pu) = (free_port(), free_port());
         let ep = endpoint(vec![on_lo(Protocol::Tcp, pt, tcp_port), on_lo(Protocol::Udp, pu, udp_port)], "::1/128");
-        let proxies = Proxies::default();
-        proxies.start(&ep).unwrap();
-        assert_eq!(proxies.len(), 1);
+        let relays = Relays::default();
+        relays.start(&ep).unwrap();
+        assert_eq!(relays.len(), 1);
 
         let mut c = TcpStream::connect(("::1", pt)).await.unwrap();
         c.write_all(b"hello").await.unwrap();
@@ -329,16 +329,16 @@ mod tests {
         assert_eq!(from.port(), pu, "the answer must come from the published port");
 
         // A second start on the same ports fails and leaves the first running.
-        let err = Proxies::default().start(&ep).unwrap_err();
+        let err = Relays::default().start(&ep).unwrap_err();
         assert!(err.to_string().contains(&format!("[::1]:{pt}")), "{err}");
 
-        proxies.stop(&ep.id);
-        assert!(proxies.is_empty());
+        relays.stop(&ep.id);
+        assert!(relays.is_empty());
         tokio::task::yield_now().await;
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(TcpStream::connect(("::1", pt)).await.is_err(), "still listening after stop");
         // The ports are free again.
-        proxies.start(&ep).unwrap();
+        relays.start(&ep).unwrap();
     }
 
     #[test]
@@ -346,10 +346,10 @@ mod tests {
         let mut ep = endpoint(vec![on_lo(Protocol::Tcp, 1, 2)], "::1/128");
         ep.ipv6 = None;
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let err = rt.block_on(async { Proxies::default().start(&ep) }).unwrap_err();
+        let err = rt.block_on(async { Relays::default().start(&ep) }).unwrap_err();
         assert!(err.to_string().contains("no IPv6 address"), "{err}");
         // Nothing relayed: nothing to do.
         ep.ports.clear();
-        rt.block_on(async { Proxies::default().start(&ep) }).unwrap();
+        rt.block_on(async { Relays::default().start(&ep) }).unwrap();
     }
 }
