@@ -43,7 +43,7 @@ mod tests {
 
     fn net(name: &str, vni: u32) -> Network {
         Network {
-            id: format!("id-{name}"),
+            id: format!("id-{name}").into(),
             name: name.into(),
             driver: "overlay".into(),
             scope: cnet_core::Scope::Global,

@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use cnet_core::ipam::AddressPool;
 use cnet_core::options::{self, OVERLAY_VNI};
-use cnet_core::{Error, Network, Result};
+use cnet_core::{EndpointId, Error, Network, NetworkId, Result};
 use etcd_client::{Client, Compare, CompareOp, ConnectOptions, GetOptions, PutOptions, Txn, TxnOp};
 use ipnetwork::IpNetwork;
 use serde::{Deserialize, Serialize};
@@ -55,8 +55,8 @@ pub struct NodeRecord {
 /// One endpoint of a global network, as every host needs to know it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EndpointRecord {
-    pub id: String,
-    pub network_id: String,
+    pub id: EndpointId,
+    pub network_id: NetworkId,
     /// The node it lives on, and that node's VTEP.
     pub node: String,
     pub vtep: IpAddr,
@@ -64,6 +64,7 @@ pub struct EndpointRecord {
     pub name: String,
     #[serde(default)]
     pub aliases: Vec<String>,
+    /// As the other node wrote it; parsed where it is used (a bad one is skipped, not fatal).
     pub mac: String,
     pub ipv4: Option<IpNetwork>,
     #[serde(default)]
@@ -367,9 +368,9 @@ impl Cluster {
                 ])
                 .and_then([
                     TxnOp::put(keys::network(&network.id), json(&network), None),
-                    TxnOp::put(keys::name(&network.name), network.id.clone(), None),
-                    TxnOp::put(keys::vni(vni), network.id.clone(), None),
-                    TxnOp::put(keys::ALLOC, network.id.clone(), None),
+                    TxnOp::put(keys::name(&network.name), network.id.to_string(), None),
+                    TxnOp::put(keys::vni(vni), network.id.to_string(), None),
+                    TxnOp::put(keys::ALLOC, network.id.to_string(), None),
                 ]);
             if self.timed("creating the network", c.txn(txn)).await?.succeeded() {
                 return Ok(network);
@@ -491,10 +492,10 @@ impl Cluster {
             return Ok(());
         };
         let ip_key = keys::ip(&record.network_id, ip.ip());
-        let ours = Compare::value(ip_key.clone(), CompareOp::Equal, record.id.clone());
+        let ours = Compare::value(ip_key.clone(), CompareOp::Equal, record.id.to_string());
         let free = Compare::create_revision(ip_key.clone(), CompareOp::Equal, 0);
         let ops = [
-            TxnOp::put(ip_key.clone(), record.id.clone(), with_lease()),
+            TxnOp::put(ip_key.clone(), record.id.to_string(), with_lease()),
             TxnOp::put(ep_key, json(record), with_lease()),
         ];
         let network_exists = || Compare::version(keys::network(&record.network_id), CompareOp::Greater, 0);
@@ -525,7 +526,7 @@ impl Cluster {
         let mut cmps = vec![];
         if let Some(ip) = record.ipv4 {
             let ip_key = keys::ip(&record.network_id, ip.ip());
-            cmps.push(Compare::value(ip_key.clone(), CompareOp::Equal, record.id.clone()));
+            cmps.push(Compare::value(ip_key.clone(), CompareOp::Equal, record.id.to_string()));
             txn_ops.push(TxnOp::delete(ip_key, None));
         }
         let txn = Txn::new()

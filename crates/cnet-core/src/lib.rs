@@ -14,4 +14,5 @@ pub mod time;
 
 pub use driver::{Capabilities, Driver, JoinInfo, MacvlanMode, RemoteEndpoint, SandboxInterface};
 pub use error::{Error, Result, ResultExt};
+pub use id::{EndpointId, MacAddr, NetworkId, SandboxId};
 pub use model::{DnsConfig, Endpoint, IpamPool, Network, PortBinding, Protocol, Sandbox, Scope};

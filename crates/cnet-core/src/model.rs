@@ -7,6 +7,8 @@ use std::net::IpAddr;
 use ipnetwork::IpNetwork;
 use serde::{Deserialize, Serialize};
 
+use crate::id::{EndpointId, MacAddr, NetworkId, SandboxId};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Scope {
@@ -40,7 +42,7 @@ pub struct IpamPool {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Network {
-    pub id: String,
+    pub id: NetworkId,
     pub name: String,
     pub driver: String,
     pub scope: Scope,
@@ -63,7 +65,7 @@ pub struct Network {
 
 impl Network {
     pub fn short_id(&self) -> &str {
-        crate::id::short(&self.id)
+        self.id.short()
     }
     pub fn pool_v4(&self) -> Option<&IpamPool> {
         self.pools.iter().find(|p| p.subnet.is_ipv4())
@@ -118,14 +120,14 @@ pub struct PortBinding {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Endpoint {
-    pub id: String,
+    pub id: EndpointId,
     /// The sandbox's (container's) name.
     pub name: String,
-    pub network_id: String,
-    pub sandbox_id: String,
+    pub network_id: NetworkId,
+    pub sandbox_id: SandboxId,
     /// Inside the sandbox: eth0, eth1, ...
     pub ifname: String,
-    pub mac: String,
+    pub mac: MacAddr,
     /// Address with the subnet's prefix length.
     pub ipv4: Option<IpNetwork>,
     pub ipv6: Option<IpNetwork>,
@@ -150,7 +152,7 @@ pub struct DnsConfig {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sandbox {
-    pub id: String,
+    pub id: SandboxId,
     pub name: String,
     pub hostname: String,
     #[serde(default)]

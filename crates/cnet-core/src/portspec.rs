@@ -403,7 +403,7 @@ mod tests {
 
     fn network(internal: bool, v6: bool, opts: &[(&str, &str)]) -> Network {
         Network {
-            id: "ab".repeat(32),
+            id: "ab".repeat(32).into(),
             name: "net".into(),
             driver: "bridge".into(),
             scope: crate::Scope::Local,
@@ -420,12 +420,12 @@ mod tests {
 
     fn endpoint(name: &str, ports: Vec<PortBinding>) -> Endpoint {
         Endpoint {
-            id: "e".repeat(64),
+            id: "e".repeat(64).into(),
             name: name.into(),
-            network_id: "ab".repeat(32),
-            sandbox_id: "0123456789abcdef".repeat(4),
+            network_id: "ab".repeat(32).into(),
+            sandbox_id: "0123456789abcdef".repeat(4).into(),
             ifname: "eth0".into(),
-            mac: String::new(),
+            mac: crate::MacAddr::new([0x02, 0x42, 0, 0, 0, 1]),
             ipv4: None,
             ipv6: None,
             aliases: vec![],

@@ -94,7 +94,7 @@ impl Relays {
             }
             tracing::debug!(listen = %listen, %target, proto = b.protocol.as_str(), owner = holder_name(endpoint), "relaying");
         }
-        self.running.lock().unwrap_or_else(|p| p.into_inner()).insert(endpoint.id.clone(), relays);
+        self.running.lock().unwrap_or_else(|p| p.into_inner()).insert(endpoint.id.to_string(), relays);
         Ok(())
     }
 
@@ -257,12 +257,12 @@ mod tests {
 
     fn endpoint(ports: Vec<PortBinding>, ipv6: &str) -> Endpoint {
         Endpoint {
-            id: "e".repeat(64),
+            id: "e".repeat(64).into(),
             name: "web".into(),
-            network_id: "n".repeat(64),
-            sandbox_id: "s".repeat(64),
+            network_id: "n".repeat(64).into(),
+            sandbox_id: "s".repeat(64).into(),
             ifname: "eth0".into(),
-            mac: String::new(),
+            mac: cnet_core::MacAddr::new([0x02, 0x42, 0, 0, 0, 1]),
             ipv4: None,
             ipv6: Some(ipv6.parse().unwrap()),
             aliases: vec![],

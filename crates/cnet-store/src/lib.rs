@@ -62,7 +62,7 @@ impl Batch {
         Self::default()
     }
     pub fn put_network(&mut self, n: &Network) -> &mut Self {
-        self.ops.push(Op::Put(NETWORKS, n.id.clone(), encode(n)));
+        self.ops.push(Op::Put(NETWORKS, n.id.to_string(), encode(n)));
         self
     }
     pub fn delete_network(&mut self, id: &str) -> &mut Self {
@@ -70,7 +70,7 @@ impl Batch {
         self
     }
     pub fn put_endpoint(&mut self, e: &Endpoint) -> &mut Self {
-        self.ops.push(Op::Put(ENDPOINTS, e.id.clone(), encode(e)));
+        self.ops.push(Op::Put(ENDPOINTS, e.id.to_string(), encode(e)));
         self
     }
     pub fn delete_endpoint(&mut self, id: &str) -> &mut Self {
@@ -78,7 +78,7 @@ impl Batch {
         self
     }
     pub fn put_sandbox(&mut self, s: &Sandbox) -> &mut Self {
-        self.ops.push(Op::Put(SANDBOXES, s.id.clone(), encode(s)));
+        self.ops.push(Op::Put(SANDBOXES, s.id.to_string(), encode(s)));
         self
     }
     pub fn delete_sandbox(&mut self, id: &str) -> &mut Self {

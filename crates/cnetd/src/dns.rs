@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
-use cnet_core::{Endpoint, Network, Sandbox, id};
+use cnet_core::{Endpoint, EndpointId, Network, NetworkId, Sandbox, SandboxId, id};
 use cnet_dns::{EndpointRecord, Resolver};
 
 use crate::files;
@@ -110,9 +110,9 @@ impl Dns {
         names.push(id::short(&sandbox.id).to_string());
         let own = [&endpoint.name, &sandbox.hostname].into_iter().find(|n| !n.is_empty()).cloned();
         EndpointRecord {
-            endpoint_id: endpoint.id.clone(),
-            sandbox_id: sandbox.id.clone(),
-            network_id: network.id.clone(),
+            endpoint_id: endpoint.id.to_string(),
+            sandbox_id: sandbox.id.to_string(),
+            network_id: network.id.to_string(),
             network_name: network.name.clone(),
             ptr_name: format!("{}.{}", own.unwrap_or_else(|| id::short(&sandbox.id).to_string()), network.name),
             names,
@@ -131,10 +131,10 @@ impl Dns {
         names.extend([record.name.clone()].into_iter().filter(|n| !n.is_empty()));
         names.extend(record.aliases.iter().cloned());
         self.resolver.add_endpoint(&EndpointRecord {
-            endpoint_id: record.id.clone(),
+            endpoint_id: record.id.to_string(),
             // Never a local sandbox: remote records go only with their endpoint.
             sandbox_id: format!("remote:{}", record.id),
-            network_id: network.id.clone(),
+            network_id: network.id.to_string(),
             network_name: network.name.clone(),
             ptr_name: format!(
                 "{}.{}",
@@ -183,9 +183,9 @@ impl Dns {
     /// At start: every record, and a resolver for every sandbox on a user-defined network.
     pub async fn restore(
         &self,
-        sandboxes: &HashMap<String, Sandbox>,
-        endpoints: &HashMap<String, Endpoint>,
-        networks: &HashMap<String, Network>,
+        sandboxes: &HashMap<SandboxId, Sandbox>,
+        endpoints: &HashMap<EndpointId, Endpoint>,
+        networks: &HashMap<NetworkId, Network>,
     ) {
         // Per sandbox in join order (eth0, eth1, ...), which orders its networks' precedence.
         let mut eps: Vec<&Endpoint> = endpoints.values().collect();

@@ -152,7 +152,7 @@ mod tests {
 
     fn sandbox() -> Sandbox {
         Sandbox {
-            id: "a".repeat(64),
+            id: "a".repeat(64).into(),
             name: "web".into(),
             hostname: "web".into(),
             domainname: String::new(),
@@ -215,7 +215,7 @@ mod tests {
             network_id: "n".into(),
             sandbox_id: "a".into(),
             ifname: "eth0".into(),
-            mac: String::new(),
+            mac: cnet_core::MacAddr::new([0x02, 0x42, 0, 0, 0, 1]),
             ipv4: Some("172.18.0.2/16".parse().unwrap()),
             ipv6: None,
             aliases: vec![],

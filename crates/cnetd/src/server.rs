@@ -51,7 +51,7 @@ fn network_message(n: &Network, endpoints: &[Endpoint]) -> pb::Network {
         })
         .collect();
     pb::Network {
-        id: n.id.clone(),
+        id: n.id.to_string(),
         name: n.name.clone(),
         driver: n.driver.clone(),
         scope: n.scope.as_str().into(),
@@ -66,10 +66,10 @@ fn network_message(n: &Network, endpoints: &[Endpoint]) -> pb::Network {
         endpoints: endpoints
             .iter()
             .map(|e| pb::EndpointSummary {
-                endpoint_id: e.id.clone(),
-                sandbox_id: e.sandbox_id.clone(),
+                endpoint_id: e.id.to_string(),
+                sandbox_id: e.sandbox_id.to_string(),
                 name: e.name.clone(),
-                mac_address: e.mac.clone(),
+                mac_address: e.mac.to_string(),
                 ipv4_address: e.ipv4.map(|a| a.to_string()).unwrap_or_default(),
                 ipv6_address: e.ipv6.map(|a| a.to_string()).unwrap_or_default(),
                 node: String::new(),
@@ -86,13 +86,13 @@ fn endpoint_message(e: &Endpoint, n: &Network) -> pb::Endpoint {
         pool.filter(|_| has_addr).and_then(|p| p.gateway).map(|g| g.to_string()).unwrap_or_default()
     };
     pb::Endpoint {
-        id: e.id.clone(),
+        id: e.id.to_string(),
         name: e.name.clone(),
-        network_id: n.id.clone(),
+        network_id: n.id.to_string(),
         network_name: n.name.clone(),
-        sandbox_id: e.sandbox_id.clone(),
+        sandbox_id: e.sandbox_id.to_string(),
         interface_name: if e.ipv4.is_some() || e.ipv6.is_some() { e.ifname.clone() } else { String::new() },
-        mac_address: if e.ipv4.is_some() || e.ipv6.is_some() { e.mac.clone() } else { String::new() },
+        mac_address: if e.ipv4.is_some() || e.ipv6.is_some() { e.mac.to_string() } else { String::new() },
         ipv4_address: e.ipv4.map(|a| a.to_string()).unwrap_or_default(),
         ipv6_address: e.ipv6.map(|a| a.to_string()).unwrap_or_default(),
         ipv4_gateway: gw(false),
@@ -162,7 +162,7 @@ impl Api {
             endpoints.push(m);
         }
         Ok(pb::Sandbox {
-            id: s.id.clone(),
+            id: s.id.to_string(),
             name: s.name.clone(),
             hostname: s.hostname.clone(),
             netns_path: s.netns_path.clone(),
@@ -221,7 +221,7 @@ impl pb::network_service_server::NetworkService for Api {
                 e.node = cluster.node_name().to_string();
             }
             msg.endpoints.extend(self.ctl.remote_endpoints(&n.id).await.into_iter().map(|r| pb::EndpointSummary {
-                endpoint_id: r.id,
+                endpoint_id: r.id.to_string(),
                 sandbox_id: String::new(),
                 name: r.name,
                 mac_address: r.mac,
@@ -239,7 +239,7 @@ impl pb::network_service_server::NetworkService for Api {
         req: Request<pb::NetworkRef>,
     ) -> Result<Response<pb::RemoveNetworkResponse>, Status> {
         let n = self.ctl.remove_network(&req.into_inner().network).await.map_err(status)?;
-        Ok(Response::new(pb::RemoveNetworkResponse { id: n.id }))
+        Ok(Response::new(pb::RemoveNetworkResponse { id: n.id.to_string() }))
     }
 
     async fn prune_networks(
@@ -310,7 +310,7 @@ impl pb::sandbox_service_server::SandboxService for Api {
                 ipv6: opt_ip("IPv6 address", &r.ipv6_address)?,
                 aliases: r.aliases,
                 ports,
-                mac: Some(r.mac_address).filter(|m| !m.is_empty()),
+                mac: Some(r.mac_address).filter(|m| !m.is_empty()).map(|m| m.parse()).transpose().map_err(status)?,
             })
             .await
             .map_err(status)?;
@@ -381,7 +381,7 @@ mod tests {
 
     fn net(name: &str, builtin: bool) -> Network {
         Network {
-            id: "abc123".repeat(10) + "abcd",
+            id: ("abc123".repeat(10) + "abcd").into(),
             name: name.into(),
             driver: "bridge".into(),
             scope: Scope::Local,

@@ -65,7 +65,7 @@ mod tests {
 
     fn net(opts: &[(&str, &str)]) -> Network {
         Network {
-            id: "0123456789abcdef".repeat(4),
+            id: "0123456789abcdef".repeat(4).into(),
             name: "n".into(),
             driver: "bridge".into(),
             scope: Scope::Local,

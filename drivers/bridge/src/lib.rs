@@ -164,7 +164,7 @@ mod tests {
     #[test]
     fn only_bridges_cnet_made_are_cnet_s_to_delete() {
         let network = Network {
-            id: "ab".repeat(32),
+            id: "ab".repeat(32).into(),
             name: "lab".into(),
             driver: "bridge".into(),
             scope: cnet_core::Scope::Local,

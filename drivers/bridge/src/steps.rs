@@ -119,7 +119,7 @@ pub fn setup_forwarding(cfg: &BridgeConfig, network: &Network) -> Result<()> {
 
 pub fn firewall_rules(cfg: &BridgeConfig, network: &Network) -> NetworkRules {
     NetworkRules {
-        id: network.id.clone(),
+        id: network.id.to_string(),
         bridge: cfg.device.clone(),
         subnets: network.pools.iter().filter(|p| p.subnet.is_ipv4() || network.enable_ipv6).map(|p| p.subnet).collect(),
         masquerade: cfg.masquerade,

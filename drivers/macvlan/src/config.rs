@@ -75,7 +75,7 @@ mod tests {
 
     fn net(opts: &[(&str, &str)]) -> Network {
         Network {
-            id: "0123456789abcdef".repeat(4),
+            id: "0123456789abcdef".repeat(4).into(),
             name: "n".into(),
             driver: "macvlan".into(),
             scope: Scope::Local,

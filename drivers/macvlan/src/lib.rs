@@ -23,8 +23,8 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use cnet_core::{
-    Capabilities, Driver, Endpoint, Error, JoinInfo, MacvlanMode, Network, Result, ResultExt, Sandbox,
-    SandboxInterface, Scope,
+    Capabilities, Driver, Endpoint, Error, JoinInfo, MacAddr, MacvlanMode, Network, NetworkId, Result, ResultExt,
+    Sandbox, SandboxInterface, Scope,
 };
 use cnet_kernel::Kernel;
 
@@ -41,7 +41,7 @@ pub struct MacvlanDriver {
     kernel: Kernel,
     /// The live macvlan networks: id -> (name, config). Checks between networks sharing a
     /// parent (passthru, who inherits a sub-interface) need them; the controller serialises calls.
-    networks: Mutex<HashMap<String, (String, MacvlanConfig)>>,
+    networks: Mutex<HashMap<NetworkId, (String, MacvlanConfig)>>,
 }
 
 impl MacvlanDriver {
@@ -49,7 +49,7 @@ impl MacvlanDriver {
         MacvlanDriver { kernel, networks: Mutex::new(HashMap::new()) }
     }
 
-    fn others_on(&self, parent: &str, except: &str) -> Vec<(String, String, MacvlanConfig)> {
+    fn others_on(&self, parent: &str, except: &str) -> Vec<(NetworkId, String, MacvlanConfig)> {
         let nets = self.networks.lock().expect("macvlan networks lock");
         let mut others: Vec<_> = nets
             .iter()
@@ -163,7 +163,7 @@ impl Driver for MacvlanDriver {
                     Error::precondition(format!("parent interface {parent:?} of network {} is gone", network.name))
                 })?;
             if let Some(mac) = link.mac {
-                endpoint.mac = cnet_kernel::format_mac(&mac);
+                endpoint.mac = MacAddr::new(mac);
             }
         }
         Ok(())

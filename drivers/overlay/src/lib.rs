@@ -35,8 +35,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use cnet_core::options::{self, parse_mtu};
 use cnet_core::{
-    Capabilities, Driver, Endpoint, Error, JoinInfo, Network, RemoteEndpoint, Result, ResultExt, Sandbox,
-    SandboxInterface, Scope,
+    Capabilities, Driver, Endpoint, EndpointId, Error, JoinInfo, Network, NetworkId, RemoteEndpoint, Result, ResultExt,
+    Sandbox, SandboxInterface, Scope,
 };
 use cnet_driver_bridge::{BridgeConfig, steps};
 use cnet_firewall::Firewall;
@@ -58,7 +58,7 @@ type Peer = RemoteEndpoint;
 #[derive(Default)]
 struct NetState {
     /// Local endpoints: the devices exist while this is not empty.
-    local: HashSet<String>,
+    local: HashSet<EndpointId>,
     /// Remote endpoints by endpoint id, programmed while the devices exist.
     peers: HashMap<String, Peer>,
 }
@@ -71,7 +71,7 @@ pub struct OverlayDriver {
     vtep: IpAddr,
     underlay_mtu: u32,
     underlay_link: String,
-    nets: Mutex<HashMap<String, NetState>>,
+    nets: Mutex<HashMap<NetworkId, NetState>>,
 }
 
 fn short(network: &Network) -> &str {
@@ -394,7 +394,7 @@ impl Driver for OverlayDriver {
         let mut keep: HashSet<String> = HashSet::new();
         let mut nets = self.nets.lock().await;
         for network in networks {
-            let local: HashSet<String> =
+            let local: HashSet<EndpointId> =
                 endpoints.iter().filter(|e| e.network_id == network.id).map(|e| e.id.clone()).collect();
             if local.is_empty() {
                 continue;

@@ -6,7 +6,7 @@
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
-use cnet_core::RemoteEndpoint;
+use cnet_core::{EndpointId, NetworkId, RemoteEndpoint};
 
 use super::*;
 
@@ -35,7 +35,7 @@ impl Controller {
             vtep: cluster.advertise(),
             name: endpoint.name.clone(),
             aliases: endpoint.aliases.clone(),
-            mac: endpoint.mac.clone(),
+            mac: endpoint.mac.to_string(),
             ipv4: endpoint.ipv4,
             ipv6: endpoint.ipv6,
         }
@@ -147,7 +147,7 @@ impl Controller {
         if let Some(driver) = self.drivers.get(network.driver.as_str()) {
             driver.forget_network(&network).await;
         }
-        let stale: Vec<String> =
+        let stale: Vec<EndpointId> =
             st.remote.values().filter(|r| r.network_id == network_id).map(|r| r.id.clone()).collect();
         for id in stale {
             st.remote.remove(&id);
@@ -172,7 +172,7 @@ impl Controller {
         for network in &view.networks {
             self.cache_global_network(st, network);
         }
-        let gone: Vec<String> = st
+        let gone: Vec<NetworkId> = st
             .networks
             .values()
             .filter(|n| n.scope == Scope::Global && !listed.contains(n.id.as_str()))
@@ -183,7 +183,7 @@ impl Controller {
         }
 
         // Other nodes' endpoints.
-        let remote: HashMap<String, EndpointRecord> =
+        let remote: HashMap<EndpointId, EndpointRecord> =
             view.endpoints.iter().filter(|r| r.node != me).map(|r| (r.id.clone(), r.clone())).collect();
         for (id, old) in &st.remote {
             if remote.get(id) != Some(old) {
@@ -195,7 +195,7 @@ impl Controller {
             let endpoints: HashMap<String, RemoteEndpoint> = remote
                 .values()
                 .filter(|r| r.network_id == network.id)
-                .filter_map(|r| Self::remote_endpoint_of(r).map(|p| (r.id.clone(), p)))
+                .filter_map(|r| Self::remote_endpoint_of(r).map(|p| (r.id.to_string(), p)))
                 .collect();
             if let Err(e) = driver.set_remote_endpoints(network, endpoints).await {
                 tracing::warn!(network = %network.name, error = %e, "programming remote endpoints");

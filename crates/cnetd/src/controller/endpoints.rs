@@ -29,12 +29,12 @@ impl Controller {
             None => (None, None),
         };
         let ifname = st.next_ifname(&sandbox.id);
-        let mac = req.mac.clone().unwrap_or_else(|| match ipv4 {
-            Some(ipnetwork::IpNetwork::V4(v4)) => id::mac_from_ipv4(v4.ip()),
-            _ => id::random_mac(),
+        let mac = req.mac.unwrap_or_else(|| match ipv4 {
+            Some(ipnetwork::IpNetwork::V4(v4)) => MacAddr::from_ipv4(v4.ip()),
+            _ => MacAddr::random(),
         });
         let mut endpoint = Endpoint {
-            id: endpoint_id,
+            id: endpoint_id.into(),
             name: sandbox.name.clone(),
             network_id: network.id.clone(),
             sandbox_id: sandbox.id.clone(),
@@ -117,7 +117,7 @@ impl Controller {
         if let Some(interface) = &join.interface {
             let cfg = InterfaceConfig {
                 name: endpoint.ifname.clone(),
-                mac: id::parse_mac(&endpoint.mac),
+                mac: Some(endpoint.mac.octets()),
                 mtu: join.mtu,
                 addresses: [endpoint.ipv4, endpoint.ipv6].into_iter().flatten().collect(),
                 // A second network must not replace the first one's default route.

@@ -34,7 +34,7 @@ impl Controller {
         }
         let pools = if caps.needs_ipam { self.plan_pools(&st, &req, builtin).await? } else { vec![] };
         let network = Network {
-            id: id::new_id(),
+            id: cnet_core::NetworkId::generate(),
             name: req.name.clone(),
             driver: driver_name.to_string(),
             scope: caps.scope,
@@ -72,7 +72,7 @@ impl Controller {
         let cluster = self.cluster.as_ref().expect("global drivers exist only in a cluster");
         let pools = st.requested_pools(&req.pools)?;
         let network = Network {
-            id: id::new_id(),
+            id: cnet_core::NetworkId::generate(),
             name: req.name.clone(),
             driver: driver.name().to_string(),
             scope: Scope::Global,

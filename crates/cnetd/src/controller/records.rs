@@ -9,23 +9,23 @@ use std::net::IpAddr;
 use cnet_cluster::EndpointRecord;
 use cnet_core::driver::Capabilities;
 use cnet_core::ipam::{self, AddressPool, PoolRequest};
-use cnet_core::{Endpoint, Error, IpamPool, Network, Result, Sandbox, id};
+use cnet_core::{Endpoint, EndpointId, Error, IpamPool, Network, NetworkId, Result, Sandbox, SandboxId, id};
 use ipnetwork::IpNetwork;
 
 use super::ConnectRequest;
 
 #[derive(Default)]
 pub(super) struct Records {
-    pub(super) networks: HashMap<String, Network>,
+    pub(super) networks: HashMap<NetworkId, Network>,
     /// The address pools of each network, by network id; kept by insert/remove_network.
-    pools: HashMap<String, Vec<AddressPool>>,
-    pub(super) endpoints: HashMap<String, Endpoint>,
-    pub(super) sandboxes: HashMap<String, Sandbox>,
+    pools: HashMap<NetworkId, Vec<AddressPool>>,
+    pub(super) endpoints: HashMap<EndpointId, Endpoint>,
+    pub(super) sandboxes: HashMap<SandboxId, Sandbox>,
     /// Endpoints of global networks that live on other nodes, by endpoint id.
-    pub(super) remote: HashMap<String, EndpointRecord>,
+    pub(super) remote: HashMap<EndpointId, EndpointRecord>,
     /// Local endpoints the cluster store refused when they were registered again (their address
     /// was taken while this node was away), with why.
-    pub(super) conflicts: HashMap<String, String>,
+    pub(super) conflicts: HashMap<EndpointId, String>,
 }
 
 impl Records {
@@ -155,7 +155,7 @@ impl Records {
         if self.endpoints_of_sandbox(&sandbox.id).any(|e| e.network_id == network.id) {
             return Err(Error::exists(format!(
                 "endpoint with name {} already exists in network {}",
-                if sandbox.name.is_empty() { &sandbox.id } else { &sandbox.name },
+                if sandbox.name.is_empty() { sandbox.id.as_str() } else { &sandbox.name },
                 network.name
             )));
         }
@@ -176,11 +176,6 @@ impl Records {
             if a.is_empty() || a.len() > 255 {
                 return Err(Error::invalid(format!("invalid alias {a:?}")));
             }
-        }
-        if let Some(mac) = &req.mac
-            && id::parse_mac(mac).is_none()
-        {
-            return Err(Error::invalid(format!("invalid MAC address {mac:?}")));
         }
         Ok(())
     }
@@ -265,7 +260,7 @@ mod tests {
 
     fn network(id_digit: char, name: &str, subnets: &[&str]) -> Network {
         Network {
-            id: id_digit.to_string().repeat(64),
+            id: id_digit.to_string().repeat(64).into(),
             name: name.into(),
             driver: "bridge".into(),
             scope: Scope::Local,
@@ -302,12 +297,12 @@ mod tests {
 
     fn endpoint(n: &Network, s: &Sandbox, ifname: &str, ipv4: Option<IpNetwork>) -> Endpoint {
         Endpoint {
-            id: format!("ep-{}-{}", s.id, n.name),
+            id: format!("ep-{}-{}", s.id, n.name).into(),
             name: s.name.clone(),
             network_id: n.id.clone(),
             sandbox_id: s.id.clone(),
             ifname: ifname.into(),
-            mac: "02:42:0a:00:00:02".into(),
+            mac: cnet_core::MacAddr::new([0x02, 0x42, 0x0a, 0, 0, 0x02]),
             ipv4,
             ipv6: None,
             aliases: vec![],
@@ -334,9 +329,9 @@ mod tests {
     #[test]
     fn networks_are_found_by_name_id_and_unique_prefix() {
         let mut a = network('a', "front", &["10.1.0.0/24"]);
-        a.id = format!("ab{}", "1".repeat(62));
+        a.id = format!("ab{}", "1".repeat(62)).into();
         let mut b = network('a', "back", &["10.2.0.0/24"]);
-        b.id = format!("ac{}", "2".repeat(62));
+        b.id = format!("ac{}", "2".repeat(62)).into();
         let r = records_with(&[a.clone(), b.clone()], &[]);
         assert_eq!(r.find_network("front").unwrap().id, a.id);
         assert_eq!(r.find_network(&b.id).unwrap().name, "back");
@@ -454,13 +449,15 @@ mod tests {
         for (req, bad) in [
             (ConnectRequest { aliases: vec![String::new()], ..Default::default() }, "\"\""),
             (ConnectRequest { aliases: vec![long.clone()], ..Default::default() }, long.as_str()),
-            (ConnectRequest { mac: Some("02:42:zz:00:00:01".into()), ..Default::default() }, "02:42:zz:00:00:01"),
         ] {
             let err = r.check_connect(&web, &other, &BRIDGE, &req).unwrap_err();
             assert!(matches!(&err, Error::InvalidArgument(m) if m.contains(bad)), "{err}");
         }
-        let good =
-            ConnectRequest { aliases: vec!["db".into()], mac: Some("02:42:0a:00:00:09".into()), ..Default::default() };
+        let good = ConnectRequest {
+            aliases: vec!["db".into()],
+            mac: Some("02:42:0a:00:00:09".parse().unwrap()),
+            ..Default::default()
+        };
         assert!(r.check_connect(&web, &other, &BRIDGE, &good).is_ok());
     }
 

@@ -18,7 +18,7 @@ impl Controller {
             files::parse_extra_host(h)?;
         }
         let mut st = self.state.lock().await;
-        if st.sandboxes.contains_key(&id) {
+        if st.sandboxes.contains_key(id.as_str()) {
             return Err(Error::exists(format!("sandbox {id} already exists")));
         }
         if !req.name.is_empty() && st.sandboxes.values().any(|s| s.name == req.name) {
@@ -39,7 +39,7 @@ impl Controller {
             id::short(&id).to_string()
         };
         let sandbox = Sandbox {
-            id: id.clone(),
+            id: id.clone().into(),
             name: req.name,
             hostname,
             domainname: req.domainname,
@@ -57,7 +57,7 @@ impl Controller {
             }
             return Err(Error::internal(e.to_string()));
         }
-        st.sandboxes.insert(id, sandbox.clone());
+        st.sandboxes.insert(id.into(), sandbox.clone());
         Ok(sandbox)
     }
 
@@ -72,7 +72,7 @@ impl Controller {
 
     pub async fn list_sandboxes(&self) -> Vec<String> {
         let st = self.state.lock().await;
-        st.sandboxes.keys().cloned().collect()
+        st.sandboxes.keys().map(|id| id.to_string()).collect()
     }
 
     pub async fn remove_sandbox(&self, reference: &str) -> Result<()> {
