@@ -4,6 +4,7 @@
 
 pub mod driver;
 pub mod error;
+pub mod etc;
 pub mod id;
 pub mod ipam;
 pub mod model;

@@ -26,7 +26,7 @@ use cnet_kernel::{InterfaceConfig, Kernel, NetnsHandle};
 use cnet_store::{Batch, Store};
 use tokio::sync::Mutex;
 
-use crate::files;
+use cnet_core::etc;
 
 mod cluster;
 mod endpoints;

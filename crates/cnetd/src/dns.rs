@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use cnet_core::{Endpoint, EndpointId, Network, NetworkId, Sandbox, SandboxId, id};
 use cnet_dns::{EndpointRecord, Resolver};
 
-use crate::files;
+use cnet_core::etc;
 
 /// Where the resolver listens inside every sandbox.
 const LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 11)), 53);
@@ -59,7 +59,7 @@ fn socket_addrs(ips: impl IntoIterator<Item = IpAddr>) -> Vec<SocketAddr> {
 pub fn host_upstreams() -> Vec<IpAddr> {
     let etc = std::fs::read_to_string(HOST_RESOLV_CONF).unwrap_or_default();
     let stub = std::fs::read_to_string(SYSTEMD_RESOLV_CONF).ok();
-    files::upstream_servers(&etc, stub.as_deref())
+    etc::upstream_servers(&etc, stub.as_deref())
 }
 
 /// Re-reads the host's resolvers now and then (DHCP and VPNs change them) and forwards to the new

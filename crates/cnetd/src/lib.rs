@@ -4,7 +4,6 @@
 
 pub mod controller;
 pub mod dns;
-pub mod files;
 pub mod server;
 
 use std::os::unix::fs::PermissionsExt;

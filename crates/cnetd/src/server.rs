@@ -10,7 +10,7 @@ use cnet_core::{DnsConfig, Endpoint, Error, Network, PortBinding, Sandbox};
 use tonic::{Request, Response, Status};
 
 use crate::controller::{ConnectRequest, Controller, NetworkRequest, SandboxRequest};
-use crate::files;
+use cnet_core::etc;
 
 pub fn status(e: Error) -> Status {
     match e {
@@ -150,11 +150,11 @@ impl Api {
         let (s, eps, nets): (Sandbox, Vec<Endpoint>, Vec<Network>) =
             self.ctl.inspect_sandbox(reference).await.map_err(status)?;
         let resolv = if nets.iter().any(crate::dns::enabled) {
-            files::embedded_resolv_conf(&s, &(self.host_resolv)())
+            etc::embedded_resolv_conf(&s, &(self.host_resolv)())
         } else {
-            files::resolv_conf(&s, &(self.host_resolv)())
+            etc::resolv_conf(&s, &(self.host_resolv)())
         };
-        let hosts = files::hosts(&s, &eps);
+        let hosts = etc::hosts(&s, &eps);
         let mut endpoints = Vec::with_capacity(eps.len());
         for (e, n) in eps.iter().zip(&nets) {
             let mut m = endpoint_message(e, n);

@@ -15,7 +15,7 @@ impl Controller {
             validate_name(NameKind::Sandbox, &req.name)?;
         }
         for h in &req.extra_hosts {
-            files::parse_extra_host(h)?;
+            etc::parse_extra_host(h)?;
         }
         let mut st = self.state.lock().await;
         if st.sandboxes.contains_key(id.as_str()) {

@@ -1,9 +1,9 @@
-//! The `/etc/resolv.conf` and `/etc/hosts` a sandbox's container gets. Pure: the host's resolv.conf
-//! comes in as text.
+//! The `/etc/resolv.conf` and `/etc/hosts` a sandbox's container gets, and `--add-host` entries.
+//! Pure: the host's resolv.conf comes in as text; cnetd serves what this renders.
 
 use std::net::IpAddr;
 
-use cnet_core::{Endpoint, Error, Result, Sandbox};
+use crate::{Endpoint, Error, Result, Sandbox};
 
 /// Parses `--add-host name:ip` (the address may be IPv6, so split at the first colon).
 pub fn parse_extra_host(entry: &str) -> Result<(String, IpAddr)> {
@@ -215,7 +215,7 @@ mod tests {
             network_id: "n".into(),
             sandbox_id: "a".into(),
             ifname: "eth0".into(),
-            mac: cnet_core::MacAddr::new([0x02, 0x42, 0, 0, 0, 1]),
+            mac: crate::MacAddr::new([0x02, 0x42, 0, 0, 0, 1]),
             ipv4: Some("172.18.0.2/16".parse().unwrap()),
             ipv6: None,
             aliases: vec![],
