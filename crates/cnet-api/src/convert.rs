@@ -2,7 +2,7 @@
 //! is parsed here once (`TryFrom`, with errors naming the bad value), what leaves is built here.
 
 use cnet_core::ipam::{self, PoolRequest};
-use cnet_core::{Error, PortBinding};
+use cnet_core::{Endpoint, Error, IpamPool, Network, PortBinding};
 
 use crate::v1 as pb;
 
@@ -43,6 +43,85 @@ impl TryFrom<&pb::IpamConfig> for PoolRequest {
     /// `--subnet`, `--gateway`, `--ip-range` and `--aux-address` as cnetd receives them.
     fn try_from(c: &pb::IpamConfig) -> Result<PoolRequest, Error> {
         PoolRequest::parse(&c.subnet, &c.gateway, &c.ip_range, c.aux_addresses.clone())
+    }
+}
+
+impl From<&IpamPool> for pb::IpamConfig {
+    fn from(p: &IpamPool) -> pb::IpamConfig {
+        pb::IpamConfig {
+            subnet: p.subnet.to_string(),
+            gateway: p.gateway.map(|g| g.to_string()).unwrap_or_default(),
+            ip_range: p.ip_range.map(|r| r.to_string()).unwrap_or_default(),
+            aux_addresses: p.aux_addresses.iter().map(|(k, v)| (k.clone(), v.to_string())).collect(),
+        }
+    }
+}
+
+impl From<&Endpoint> for pb::EndpointSummary {
+    /// A local endpoint as `network inspect` lists it.
+    fn from(e: &Endpoint) -> pb::EndpointSummary {
+        pb::EndpointSummary {
+            endpoint_id: e.id.to_string(),
+            sandbox_id: e.sandbox_id.to_string(),
+            name: e.name.clone(),
+            mac_address: e.mac.to_string(),
+            ipv4_address: e.ipv4.map(|a| a.to_string()).unwrap_or_default(),
+            ipv6_address: e.ipv6.map(|a| a.to_string()).unwrap_or_default(),
+            node: String::new(),
+            remote: false,
+        }
+    }
+}
+
+impl pb::Network {
+    /// A network with its local endpoints, as the API shows it.
+    pub fn from_records(n: &Network, endpoints: &[Endpoint]) -> pb::Network {
+        pb::Network {
+            id: n.id.to_string(),
+            name: n.name.clone(),
+            driver: n.driver.clone(),
+            scope: n.scope.as_str().into(),
+            ipam: Some(pb::Ipam {
+                driver: "default".into(),
+                config: n.pools.iter().map(pb::IpamConfig::from).collect(),
+            }),
+            options: n.options.clone().into_iter().collect(),
+            labels: n.labels.clone().into_iter().collect(),
+            internal: n.internal,
+            attachable: n.attachable,
+            enable_ipv6: n.enable_ipv6,
+            created: n.created.clone(),
+            builtin: n.builtin,
+            endpoints: endpoints.iter().map(pb::EndpointSummary::from).collect(),
+        }
+    }
+}
+
+impl pb::Endpoint {
+    /// An endpoint of network `n`, with the gateways it routes through.
+    pub fn from_records(e: &Endpoint, n: &Network) -> pb::Endpoint {
+        let gw = |v6: bool| {
+            let pool = if v6 { n.pool_v6() } else { n.pool_v4() };
+            let has_addr = if v6 { e.ipv6.is_some() } else { e.ipv4.is_some() };
+            pool.filter(|_| has_addr).and_then(|p| p.gateway).map(|g| g.to_string()).unwrap_or_default()
+        };
+        let addressed = e.ipv4.is_some() || e.ipv6.is_some();
+        pb::Endpoint {
+            id: e.id.to_string(),
+            name: e.name.clone(),
+            network_id: n.id.to_string(),
+            network_name: n.name.clone(),
+            sandbox_id: e.sandbox_id.to_string(),
+            interface_name: if addressed { e.ifname.clone() } else { String::new() },
+            mac_address: if addressed { e.mac.to_string() } else { String::new() },
+            ipv4_address: e.ipv4.map(|a| a.to_string()).unwrap_or_default(),
+            ipv6_address: e.ipv6.map(|a| a.to_string()).unwrap_or_default(),
+            ipv4_gateway: gw(false),
+            ipv6_gateway: gw(true),
+            aliases: e.aliases.clone(),
+            ports: e.ports.iter().map(pb::PortBinding::from).collect(),
+            conflict: String::new(),
+        }
     }
 }
 

@@ -39,70 +39,6 @@ impl Api {
     }
 }
 
-fn network_message(n: &Network, endpoints: &[Endpoint]) -> pb::Network {
-    let config = n
-        .pools
-        .iter()
-        .map(|p| pb::IpamConfig {
-            subnet: p.subnet.to_string(),
-            gateway: p.gateway.map(|g| g.to_string()).unwrap_or_default(),
-            ip_range: p.ip_range.map(|r| r.to_string()).unwrap_or_default(),
-            aux_addresses: p.aux_addresses.iter().map(|(k, v)| (k.clone(), v.to_string())).collect(),
-        })
-        .collect();
-    pb::Network {
-        id: n.id.to_string(),
-        name: n.name.clone(),
-        driver: n.driver.clone(),
-        scope: n.scope.as_str().into(),
-        ipam: Some(pb::Ipam { driver: "default".into(), config }),
-        options: n.options.clone().into_iter().collect(),
-        labels: n.labels.clone().into_iter().collect(),
-        internal: n.internal,
-        attachable: n.attachable,
-        enable_ipv6: n.enable_ipv6,
-        created: n.created.clone(),
-        builtin: n.builtin,
-        endpoints: endpoints
-            .iter()
-            .map(|e| pb::EndpointSummary {
-                endpoint_id: e.id.to_string(),
-                sandbox_id: e.sandbox_id.to_string(),
-                name: e.name.clone(),
-                mac_address: e.mac.to_string(),
-                ipv4_address: e.ipv4.map(|a| a.to_string()).unwrap_or_default(),
-                ipv6_address: e.ipv6.map(|a| a.to_string()).unwrap_or_default(),
-                node: String::new(),
-                remote: false,
-            })
-            .collect(),
-    }
-}
-
-fn endpoint_message(e: &Endpoint, n: &Network) -> pb::Endpoint {
-    let gw = |v6: bool| {
-        let pool = if v6 { n.pool_v6() } else { n.pool_v4() };
-        let has_addr = if v6 { e.ipv6.is_some() } else { e.ipv4.is_some() };
-        pool.filter(|_| has_addr).and_then(|p| p.gateway).map(|g| g.to_string()).unwrap_or_default()
-    };
-    pb::Endpoint {
-        id: e.id.to_string(),
-        name: e.name.clone(),
-        network_id: n.id.to_string(),
-        network_name: n.name.clone(),
-        sandbox_id: e.sandbox_id.to_string(),
-        interface_name: if e.ipv4.is_some() || e.ipv6.is_some() { e.ifname.clone() } else { String::new() },
-        mac_address: if e.ipv4.is_some() || e.ipv6.is_some() { e.mac.to_string() } else { String::new() },
-        ipv4_address: e.ipv4.map(|a| a.to_string()).unwrap_or_default(),
-        ipv6_address: e.ipv6.map(|a| a.to_string()).unwrap_or_default(),
-        ipv4_gateway: gw(false),
-        ipv6_gateway: gw(true),
-        aliases: e.aliases.clone(),
-        ports: e.ports.iter().map(pb::PortBinding::from).collect(),
-        conflict: String::new(),
-    }
-}
-
 /// Docker's network filters: every key must match; several values of one key match any.
 fn matches_filters(n: &Network, filters: &[(String, String)]) -> bool {
     let keys: std::collections::BTreeSet<&str> = filters.iter().map(|(k, _)| k.as_str()).collect();
@@ -157,7 +93,7 @@ impl Api {
         let hosts = etc::hosts(&s, &eps);
         let mut endpoints = Vec::with_capacity(eps.len());
         for (e, n) in eps.iter().zip(&nets) {
-            let mut m = endpoint_message(e, n);
+            let mut m = pb::Endpoint::from_records(e, n);
             m.conflict = self.ctl.endpoint_conflict(&e.id).await.unwrap_or_default();
             endpoints.push(m);
         }
@@ -194,7 +130,7 @@ impl pb::network_service_server::NetworkService for Api {
             })
             .await
             .map_err(status)?;
-        Ok(Response::new(network_message(&n, &[])))
+        Ok(Response::new(pb::Network::from_records(&n, &[])))
     }
 
     async fn list_networks(
@@ -208,14 +144,14 @@ impl pb::network_service_server::NetworkService for Api {
             .await
             .iter()
             .filter(|(n, _)| matches_filters(n, &filters))
-            .map(|(n, eps)| network_message(n, eps))
+            .map(|(n, eps)| pb::Network::from_records(n, eps))
             .collect();
         Ok(Response::new(pb::ListNetworksResponse { networks }))
     }
 
     async fn inspect_network(&self, req: Request<pb::NetworkRef>) -> Result<Response<pb::Network>, Status> {
         let (n, eps) = self.ctl.inspect_network(&req.into_inner().network).await.map_err(status)?;
-        let mut msg = network_message(&n, &eps);
+        let mut msg = pb::Network::from_records(&n, &eps);
         if let (cnet_core::Scope::Global, Some(cluster)) = (n.scope, self.ctl.cluster()) {
             for e in &mut msg.endpoints {
                 e.node = cluster.node_name().to_string();
@@ -314,7 +250,7 @@ impl pb::sandbox_service_server::SandboxService for Api {
             })
             .await
             .map_err(status)?;
-        Ok(Response::new(endpoint_message(&e, &n)))
+        Ok(Response::new(pb::Endpoint::from_records(&e, &n)))
     }
 
     async fn disconnect_network(
