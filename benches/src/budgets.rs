@@ -76,7 +76,7 @@ async fn servfail(samples: usize) -> Result<Vec<Duration>> {
     let mut times = Vec::new();
     for i in 0..samples {
         let started = Instant::now();
-        let out = host.run_in(&sandbox.netns_path, &format!("dig +time=5 +tries=1 q{i}.example.test"));
+        let out = host.run_in(&sandbox.netns_path, &format!("dig +time=5 +tries=1 @127.0.0.11 q{i}.example.test"));
         times.push(started.elapsed());
         let text = String::from_utf8_lossy(&out.stdout);
         ensure!(text.contains("status: SERVFAIL"), "no SERVFAIL: {text}");
