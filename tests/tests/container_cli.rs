@@ -883,3 +883,35 @@ fn quick_start_web_by_name_then_rm_f_of_ps_aq_removes_everything() {
     host.assert_nothing_left("private-network");
     host.assert_nothing_left("bridge");
 }
+
+/// Docker's input checks: `--dns` must be an IP address and `--add-host` must be `name:ip`; each is
+/// refused with the bad value named (exit 125), before anything is made.
+#[test]
+fn bad_dns_and_add_host_are_refused_naming_the_value() {
+    let host = TestHost::with_cnetd();
+    host.cnet_ok(&["create", "checks"]);
+    // The positive first: good values are taken.
+    let out = host.cnet_ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "checks",
+        "--dns",
+        "192.0.2.53",
+        "--add-host",
+        "db:192.0.2.7",
+        "busybox",
+        "cat",
+        "/etc/hosts",
+    ]);
+    assert!(out.contains("192.0.2.7") && out.contains("db"), "{out}");
+    for (flag, value) in
+        [("--dns", "notanip"), ("--dns", "10.0.0.300"), ("--add-host", "nocolon"), ("--add-host", "db:notanip")]
+    {
+        let out = host.cnet(&["run", "-d", "--network", "checks", flag, value, "busybox", "sleep", "100"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(125), "{flag} {value}: {stderr}");
+        assert!(stderr.contains(value) && stderr.contains(flag), "{flag} {value}: {stderr}");
+    }
+    host.assert_nothing_left("checks");
+}

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
-use cnet_api::v1::{CreateNetworkRequest, Ipam, IpamConfig, Network, NetworkRef};
+use cnet_api::v1::{CreateNetworkRequest, CreateSandboxRequest, Ipam, IpamConfig, Network, NetworkRef};
 use cnet_tests::{Api, SIGKILL, SIGTERM, TestHost, Upstream, addr_of, fetch};
 use tonic::Code;
 
@@ -382,6 +382,19 @@ async fn api_rejects_bad_input_with_the_documented_codes() {
             .expect_err(&format!("RemoveNetwork({network}) succeeded"));
         assert_eq!(status.code(), code, "RemoveNetwork({network}): {status:?}");
     }
+
+    // A sandbox's DNS servers must be addresses, its extra hosts name:ip; nothing is made.
+    let netns_before = host.netns_files();
+    for (req, named) in [
+        (CreateSandboxRequest { dns_servers: vec!["notanip".into()], ..Default::default() }, "notanip"),
+        (CreateSandboxRequest { extra_hosts: vec!["nocolon".into()], ..Default::default() }, "nocolon"),
+    ] {
+        let status =
+            api.sandboxes.create_sandbox(req.clone()).await.expect_err(&format!("CreateSandbox {req:?} succeeded"));
+        assert_eq!(status.code(), Code::InvalidArgument, "{req:?}: {status:?}");
+        assert!(status.message().contains(named), "{req:?}: {status:?}");
+    }
+    assert_eq!(host.netns_files(), netns_before, "a refused sandbox left a namespace");
 
     assert_eq!(api.network_names().await, names, "networks changed");
     assert_eq!(host.links_starting("br-"), bridges, "bridges changed");

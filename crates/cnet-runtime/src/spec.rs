@@ -189,6 +189,17 @@ impl ContainerSpec {
         if let Some(name) = &self.name {
             crate::names::validate_name(name)?;
         }
+        for server in &self.dns {
+            if server.parse::<std::net::IpAddr>().is_err() {
+                return Err(Error::Invalid(format!(
+                    "invalid argument {server:?} for \"--dns\" flag: {server} is not an IP address"
+                )));
+            }
+        }
+        for host in &self.extra_hosts {
+            cnet_core::etc::parse_extra_host(host)
+                .map_err(|e| Error::Invalid(format!("invalid argument {host:?} for \"--add-host\" flag: {e}")))?;
+        }
         if self.auto_remove && self.restart != RestartPolicy::No {
             return Err(Error::Invalid("Conflicting options: cannot specify both --restart and --rm".into()));
         }

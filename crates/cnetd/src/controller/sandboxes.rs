@@ -17,6 +17,9 @@ impl Controller {
         for h in &req.extra_hosts {
             etc::parse_extra_host(h)?;
         }
+        for server in &req.dns.servers {
+            ipam::parse_ip("DNS server", server)?;
+        }
         let mut st = self.state.lock().await;
         if st.sandboxes.contains_key(id.as_str()) {
             return Err(Error::exists(format!("sandbox {id} already exists")));
