@@ -979,3 +979,23 @@ fn a_bridge_name_of_the_users_is_used_or_refused_but_never_deleted() {
     host.cnet_ok(&["network", "rm", "made"]);
     assert!(!host.ns().has_link("madebr0"), "the bridge cnet made was left behind");
 }
+
+/// `--ip` is taken only on a network whose subnet the user gave (Docker's rule); on one whose
+/// subnet IPAM chose it is refused, naming the address, and nothing is left.
+#[test]
+fn a_static_ip_needs_a_user_configured_subnet() {
+    let host = TestHost::with_cnetd();
+    host.cnet_ok(&["network", "create", "--subnet", "10.78.0.0/24", "given"]);
+    host.cnet_ok(&["network", "create", "auto"]);
+    sleeper(&host, "fixed", &["--network", "given", "--ip", "10.78.0.40"]);
+    assert_eq!(ip_on(&host, "fixed", "given"), "10.78.0.40");
+    let auto_subnet = subnets(&host, "auto").into_iter().next().expect("auto has a subnet");
+    let wanted = auto_subnet.replace(".0.0/16", ".0.40");
+    assert_ne!(wanted, auto_subnet, "auto's subnet is a /16 ending in .0.0: {auto_subnet}");
+    let out = host.cnet(&["run", "-d", "--network", "auto", "--ip", &wanted, "busybox", "sleep", "100"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(125), "{stderr}");
+    assert!(stderr.contains(&wanted) && stderr.contains("user configured subnets"), "{stderr}");
+    host.cnet_ok(&["rm", "-f", "fixed"]);
+    host.assert_nothing_left("auto");
+}

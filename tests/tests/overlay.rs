@@ -241,7 +241,15 @@ async fn killed_cnetd_restarts_without_stopping_traffic() {
 async fn a_host_gone_longer_than_the_ttl_loses_its_endpoints() {
     cnet_tests::require_root();
     let (mut lab, mut apis) = lab_with(&["--cluster-ttl", "2s"]).await;
-    let net = create_everywhere(&mut apis, overlay("ttl")).await;
+    // A subnet of the user's, so that the address can be asked for by --ip below (as in Docker).
+    let req = CreateNetworkRequest {
+        ipam: Some(Ipam {
+            driver: String::new(),
+            config: vec![IpamConfig { subnet: "10.60.0.0/24".into(), ..Default::default() }],
+        }),
+        ..overlay("ttl")
+    };
+    let net = create_everywhere(&mut apis, req).await;
     let (a, _) = apis[0].sandbox_on("a", "ttl").await;
     let (_, gone) = apis[2].sandbox_on("gone", "ttl").await;
     assert!(lab.host(0).reaches(&a.netns_path, &gone.ipv4_address));

@@ -147,7 +147,7 @@ pub fn build_pool(req: &PoolRequest, subnet: IpNetwork, with_gateway: bool) -> R
         }
         aux_addresses.insert(name.clone(), ip);
     }
-    Ok(IpamPool { subnet, gateway, ip_range, aux_addresses })
+    Ok(IpamPool { subnet, gateway, ip_range, aux_addresses, configured: req.subnet.is_some() })
 }
 
 /// The n-th address of a subnet (0 is the network address).

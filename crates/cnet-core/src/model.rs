@@ -26,6 +26,10 @@ impl Scope {
     }
 }
 
+fn given() -> bool {
+    true
+}
+
 /// One subnet of a network, as the user asked for it or as IPAM chose it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IpamPool {
@@ -38,6 +42,11 @@ pub struct IpamPool {
     /// Addresses kept out of leases (`--aux-address name=ip`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub aux_addresses: BTreeMap<String, IpAddr>,
+    /// Whether the user gave this subnet (`--subnet`) rather than IPAM choosing it: static
+    /// addresses (`--ip`) are taken only in such subnets, as in Docker. Records written before this
+    /// field existed count as given, so their static addresses keep working.
+    #[serde(default = "given")]
+    pub configured: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -172,6 +172,19 @@ impl Records {
                 n.name
             )));
         }
+        for (wanted, v6) in [(req.ipv4, false), (req.ipv6, true)] {
+            let configured = network.pools.iter().any(|p| p.subnet.is_ipv6() == v6 && p.configured);
+            if let Some(ip) = wanted
+                && !configured
+            {
+                return Err(Error::invalid(format!(
+                    "address {ip}: user specified IP address is supported only when connecting to networks with \
+                     user configured subnets (network {} has no --subnet of its IPv{} family)",
+                    network.name,
+                    if v6 { 6 } else { 4 }
+                )));
+            }
+        }
         for a in &req.aliases {
             if a.is_empty() || a.len() > 255 {
                 return Err(Error::invalid(format!("invalid alias {a:?}")));
@@ -268,7 +281,13 @@ mod tests {
                 .iter()
                 .map(|s| {
                     let subnet: IpNetwork = s.parse().unwrap();
-                    IpamPool { subnet, gateway: subnet.iter().nth(1), ip_range: None, aux_addresses: BTreeMap::new() }
+                    IpamPool {
+                        subnet,
+                        gateway: subnet.iter().nth(1),
+                        ip_range: None,
+                        aux_addresses: BTreeMap::new(),
+                        configured: true,
+                    }
                 })
                 .collect(),
             options: BTreeMap::new(),
@@ -459,6 +478,27 @@ mod tests {
             ..Default::default()
         };
         assert!(r.check_connect(&web, &other, &BRIDGE, &good).is_ok());
+    }
+
+    #[test]
+    fn static_addresses_only_in_subnets_the_user_gave() {
+        let mut auto = network('1', "auto", &["10.10.0.0/24"]);
+        auto.pools[0].configured = false;
+        let given = network('2', "given", &["10.20.0.0/24"]);
+        let web = sandbox("s1", "web", false);
+        let r = records_with(&[auto.clone(), given.clone()], std::slice::from_ref(&web));
+        let fixed = ConnectRequest { ipv4: Some(ip("10.10.0.9")), ..Default::default() };
+        let err = r.check_connect(&web, &auto, &BRIDGE, &fixed).unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidArgument(m) if m.contains("10.10.0.9") && m.contains("user configured subnets")),
+            "{err}"
+        );
+        let fixed = ConnectRequest { ipv4: Some(ip("10.20.0.9")), ..Default::default() };
+        assert!(r.check_connect(&web, &given, &BRIDGE, &fixed).is_ok());
+        let fixed6 = ConnectRequest { ipv6: Some(ip("fd00::9")), ..Default::default() };
+        assert!(
+            matches!(r.check_connect(&web, &given, &BRIDGE, &fixed6), Err(Error::InvalidArgument(m)) if m.contains("IPv6"))
+        );
     }
 
     #[test]
