@@ -640,3 +640,24 @@ async fn subnet_gateway_ip_range_and_internal() {
     assert!(route.trim().is_empty(), "an internal network has no way out: {route}");
     assert!(!host.ping_once(&t.netns_path, "192.0.2.100"), "no NAT out of an internal network");
 }
+
+/// Names of other hosts' containers resolve from the first query after a restart of cnetd, even
+/// with etcd down (so no resync can come): cnetd keeps them in its local store.
+#[tokio::test]
+async fn remote_names_resolve_at_once_after_a_restart_even_with_etcd_down() {
+    cnet_tests::require_root();
+    let (mut lab, mut apis) = lab_with(&[]).await;
+    create_everywhere(&mut apis, overlay("names")).await;
+    let (a, _) = apis[0].sandbox_on("a", "names").await;
+    let (_, b) = apis[1].sandbox_on("b", "names").await;
+    let b_ip = addr_of(&b.ipv4_address).to_string();
+    eventually(10, "host1 resolves b", async || resolve(lab.host(0), &a, "b") == [b_ip.clone()]).await;
+    drop(apis);
+    lab.etcd_mut().stop();
+    lab.host_mut(0).kill_cnetd(SIGKILL);
+    lab.start_cnetd(0);
+    let mut api0 = lab.host(0).api().await;
+    assert!(!api0.info().await.cluster.expect("cluster info").connected, "etcd is down: no resync can have come");
+    assert_eq!(resolve(lab.host(0), &a, "b"), [b_ip.clone()], "the first query after the restart");
+    assert!(lab.host(0).reaches(&a.netns_path, &b_ip), "and the data plane is there too");
+}

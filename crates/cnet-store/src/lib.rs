@@ -13,6 +13,9 @@ use serde::de::DeserializeOwned;
 const NETWORKS: TableDefinition<&str, &[u8]> = TableDefinition::new("networks");
 const ENDPOINTS: TableDefinition<&str, &[u8]> = TableDefinition::new("endpoints");
 const SANDBOXES: TableDefinition<&str, &[u8]> = TableDefinition::new("sandboxes");
+/// Other nodes' endpoints of global networks, as the cluster store last told them: a cache, so
+/// their names resolve from the first moment after a restart, until the next resync replaces it.
+const REMOTE: TableDefinition<&str, &[u8]> = TableDefinition::new("remote_endpoints");
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -85,6 +88,15 @@ impl Batch {
         self.ops.push(Op::Delete(SANDBOXES, id.to_string()));
         self
     }
+    /// Caches another node's endpoint (any serde record: the store does not know the cluster's).
+    pub fn put_remote<T: Serialize>(&mut self, id: &str, record: &T) -> &mut Self {
+        self.ops.push(Op::Put(REMOTE, id.to_string(), encode(record)));
+        self
+    }
+    pub fn delete_remote(&mut self, id: &str) -> &mut Self {
+        self.ops.push(Op::Delete(REMOTE, id.to_string()));
+        self
+    }
 }
 
 impl Store {
@@ -96,26 +108,21 @@ impl Store {
             Database::create(&path).map_err(|source| StoreError::Open { path: path.display().to_string(), source })?;
         // Create the tables so reads of a fresh store find them.
         let txn = db.begin_write().map_err(db_err)?;
-        for t in [NETWORKS, ENDPOINTS, SANDBOXES] {
+        for t in [NETWORKS, ENDPOINTS, SANDBOXES, REMOTE] {
             txn.open_table(t).map_err(db_err)?;
         }
         txn.commit().map_err(db_err)?;
         Ok(Store { db })
     }
 
+    /// The cached endpoints of other nodes ([`Batch::put_remote`]).
+    pub fn load_remote<T: DeserializeOwned>(&self) -> Result<Vec<T>> {
+        let txn = self.db.begin_read().map_err(db_err)?;
+        all(&txn, REMOTE)
+    }
+
     pub fn load(&self) -> Result<Snapshot> {
         let txn = self.db.begin_read().map_err(db_err)?;
-        fn all<T: DeserializeOwned>(txn: &redb::ReadTransaction, t: TableDefinition<&str, &[u8]>) -> Result<Vec<T>> {
-            let table = txn.open_table(t).map_err(db_err)?;
-            let mut out = Vec::new();
-            for row in table.iter().map_err(db_err)? {
-                let (k, v) = row.map_err(db_err)?;
-                let rec = serde_json::from_slice(v.value())
-                    .map_err(|source| StoreError::Decode { key: k.value().to_string(), source })?;
-                out.push(rec);
-            }
-            Ok(out)
-        }
         Ok(Snapshot {
             networks: all(&txn, NETWORKS)?,
             endpoints: all(&txn, ENDPOINTS)?,
@@ -141,6 +148,19 @@ impl Store {
         }
         txn.commit().map_err(db_err)
     }
+}
+
+/// Every record of a table, decoded.
+fn all<T: DeserializeOwned>(txn: &redb::ReadTransaction, t: TableDefinition<&str, &[u8]>) -> Result<Vec<T>> {
+    let table = txn.open_table(t).map_err(db_err)?;
+    let mut out = Vec::new();
+    for row in table.iter().map_err(db_err)? {
+        let (k, v) = row.map_err(db_err)?;
+        let rec = serde_json::from_slice(v.value())
+            .map_err(|source| StoreError::Decode { key: k.value().to_string(), source })?;
+        out.push(rec);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -105,7 +105,40 @@ impl Controller {
         }
     }
 
+    /// Keeps the cache of other nodes' endpoints in the local store in step (see
+    /// [`Controller::restore_remote`]); a failure only costs names until the next resync.
+    fn persist_remote(&self, put: &[&EndpointRecord], delete: &[&str]) {
+        let mut batch = Batch::new();
+        for record in put {
+            batch.put_remote(&record.id, record);
+        }
+        for id in delete {
+            batch.delete_remote(id);
+        }
+        if let Err(e) = self.store.commit(batch) {
+            tracing::warn!(error = %e, "caching other nodes' endpoints in the local store");
+        }
+    }
+
+    /// At start: the other nodes' endpoints cached in the local store, so their names resolve at
+    /// once, before (or without) the cluster store's resync, which replaces them.
+    pub(super) fn restore_remote(&self, st: &mut Records) -> anyhow::Result<()> {
+        if self.cluster.is_none() {
+            // Without the cluster store nothing would ever replace them: stale names, not served.
+            return Ok(());
+        }
+        let cached: Vec<EndpointRecord> = self.store.load_remote()?;
+        for record in cached {
+            if let Some(network) = st.networks.get(&record.network_id) {
+                self.dns.remote_added(&record, network);
+            }
+            st.remote.insert(record.id.clone(), record);
+        }
+        Ok(())
+    }
+
     async fn remote_added(&self, st: &mut Records, record: EndpointRecord) {
+        self.persist_remote(&[&record], &[]);
         let Some(network) = st.networks.get(&record.network_id).cloned() else {
             tracing::debug!(endpoint = %record.id, "endpoint of an unknown network, keeping it for later");
             st.remote.insert(record.id.clone(), record);
@@ -126,6 +159,7 @@ impl Controller {
         if st.remote.remove(endpoint_id).is_none() {
             return;
         }
+        self.persist_remote(&[], &[endpoint_id]);
         if let Some(network) = st.networks.get(network_id).cloned()
             && let Some(driver) = self.drivers.get(network.driver.as_str())
             && let Err(e) = driver.remote_endpoint_removed(&network, endpoint_id).await
@@ -149,10 +183,11 @@ impl Controller {
         }
         let stale: Vec<EndpointId> =
             st.remote.values().filter(|r| r.network_id == network_id).map(|r| r.id.clone()).collect();
-        for id in stale {
-            st.remote.remove(&id);
-            self.dns.remote_removed(network_id, &id);
+        for id in &stale {
+            st.remote.remove(id);
+            self.dns.remote_removed(network_id, id);
         }
+        self.persist_remote(&[], &stale.iter().map(|id| id.as_str()).collect::<Vec<_>>());
         let mut batch = Batch::new();
         batch.delete_network(network_id);
         if let Err(e) = self.store.commit(batch) {
@@ -208,6 +243,9 @@ impl Controller {
                 self.dns.remote_added(record, network);
             }
         }
+        let changed: Vec<&EndpointRecord> = remote.values().filter(|r| st.remote.get(&r.id) != Some(*r)).collect();
+        let gone: Vec<&str> = st.remote.keys().filter(|id| !remote.contains_key(*id)).map(|id| id.as_str()).collect();
+        self.persist_remote(&changed, &gone);
         st.remote = remote;
 
         // This node's own endpoints: registered exactly once each, stale ones withdrawn.

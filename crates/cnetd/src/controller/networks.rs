@@ -191,6 +191,11 @@ impl Controller {
                 ))
             })?;
             cluster.remove_network(network).await?;
+            let mut batch = Batch::new();
+            for r in st.remote.values().filter(|r| r.network_id == network.id) {
+                batch.delete_remote(&r.id);
+            }
+            self.store.commit(batch).internal("removing cached endpoints of other nodes")?;
             st.remote.retain(|_, r| r.network_id != network.id);
         }
         self.driver(&network.driver)?.delete_network(network).await?;

@@ -52,6 +52,7 @@ impl Controller {
             }
         }
         self.dns.restore(&st.sandboxes, &st.endpoints, &st.networks).await;
+        self.restore_remote(&mut st)?;
         tracing::info!(
             networks = st.networks.len(),
             sandboxes = st.sandboxes.len(),
