@@ -999,3 +999,37 @@ fn a_static_ip_needs_a_user_configured_subnet() {
     host.cnet_ok(&["rm", "-f", "fixed"]);
     host.assert_nothing_left("auto");
 }
+
+/// A neighbour on the host's LAN cannot reach a port published on 127.0.0.1 by sending a TCP SYN
+/// with a loopback destination to the host's MAC (moby#49325): such frames are dropped before any
+/// DNAT. The same hand-made SYN to the host's own address reaches a port published on every
+/// address, which proves the probe.
+#[test]
+fn a_neighbour_cannot_reach_loopback_ports_with_hand_made_frames() {
+    let (host, upstream) = host_with_upstream();
+    host.cnet_ok(&["create", "lo-net"]);
+    run_d(&host, "web", &["--network", "lo-net", "-p", "127.0.0.1:8080:80", "-p", "8081:80"], &serve_script(&[80]));
+    wait_serving(&host, "web", 80);
+    // From the host itself the loopback binding serves.
+    assert_fetch(host.ns(), "host", "http://127.0.0.1:8080/", "port-80\n");
+    let mac_of = |ns: &Ns, dev: &str| {
+        let link = ns.run_ok(&format!("ip -o link show dev {dev}"));
+        let mac = link.split("link/ether ").nth(1).and_then(|rest| rest.split_whitespace().next());
+        mac.unwrap_or_else(|| panic!("no MAC in {link}")).to_string()
+    };
+    let (host_mac, neighbour_mac) = (mac_of(host.ns(), "up0"), mac_of(upstream.ns(), "eth0"));
+    let probe = |dst: &str, port: u16| {
+        let out = upstream
+            .ns()
+            .cmd(bin("syn-probe"))
+            .args(["eth0", &neighbour_mac, "198.51.100.2", &host_mac, dst, &port.to_string(), "2000"])
+            .output()
+            .expect("run syn-probe");
+        let stdout = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        assert!(matches!(out.status.code(), Some(0 | 1 | 3)), "{}", describe_output("syn-probe", &out));
+        stdout
+    };
+    assert_eq!(probe(HOST_ADDR, 8081), "SYN-ACK", "the probe reaches a port published on every address");
+    assert_eq!(probe("127.0.0.1", 8080), "no answer", "a loopback destination from the LAN reached 127.0.0.1:8080");
+    assert_eq!(probe("127.0.0.1", 8081), "no answer", "a loopback destination from the LAN reached :8081");
+}

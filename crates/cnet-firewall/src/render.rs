@@ -45,6 +45,11 @@
 //!         (the same two for ipv6)
 //!     }
 //!     chain output { type nat hook output priority -100; ... }   # the same four rules, for the host itself
+//!     chain raw_prerouting {
+//!         type filter hook prerouting priority raw; policy accept;
+//!         iifname != "lo" ip daddr 127.0.0.0/8 drop                # a neighbour's forged loopback
+//!         iifname != "lo" ip6 daddr ::1 drop                       #   destination, before any DNAT
+//!     }
 //! }
 //! ```
 //!
@@ -109,11 +114,14 @@ pub const CHAIN_FORWARD: &str = "forward";
 pub const CHAIN_POSTROUTING: &str = "postrouting";
 pub const CHAIN_PREROUTING: &str = "prerouting";
 pub const CHAIN_OUTPUT: &str = "output";
+/// Before conntrack and any DNAT: what must never reach a published port at all.
+pub const CHAIN_RAW_PREROUTING: &str = "raw_prerouting";
 
 /// nft's named priorities: `filter`, `srcnat`, `dstnat`.
 const PRIO_FILTER: i32 = 0;
 const PRIO_SRCNAT: i32 = 100;
 const PRIO_DSTNAT: i32 = -100;
+const PRIO_RAW: i32 = -300;
 
 struct SetSpec {
     name: &'static str,
@@ -277,7 +285,34 @@ pub fn layout(table: &str) -> Vec<NfListObject<'static>> {
         chain(table, CHAIN_POSTROUTING, NfChainType::NAT, NfHook::Postrouting, PRIO_SRCNAT),
         chain(table, CHAIN_PREROUTING, NfChainType::NAT, NfHook::Prerouting, PRIO_DSTNAT),
         chain(table, CHAIN_OUTPUT, NfChainType::NAT, NfHook::Output, PRIO_DSTNAT),
+        chain(table, CHAIN_RAW_PREROUTING, NfChainType::Filter, NfHook::Prerouting, PRIO_RAW),
     ]);
+    // A packet for a loopback address that did not come in by `lo` is a neighbour's forgery: the
+    // kernel's martian check would drop it, but only after the DNAT of prerouting sent it to a
+    // container whose port is published on 127.0.0.1 or ::1 (moby#49325). Drop it first.
+    for (ip, net, comment) in [
+        ("ip", "127.0.0.0/8", "loopback destinations only from lo (IPv4)"),
+        ("ip6", "::1/128", "loopback destinations only from lo (IPv6)"),
+    ] {
+        objs.push(rule(
+            table,
+            CHAIN_RAW_PREROUTING,
+            vec![
+                Statement::Match(Match {
+                    left: meta(MetaKey::Iifname),
+                    right: Expression::String("lo".into()),
+                    op: Operator::NEQ,
+                }),
+                Statement::Match(Match {
+                    left: payload(ip, "daddr"),
+                    right: prefix(&net.parse().expect("a valid prefix")),
+                    op: Operator::EQ,
+                }),
+                drop(),
+            ],
+            comment,
+        ));
+    }
     let iif_oif = || concat(vec![meta(MetaKey::Iifname), meta(MetaKey::Oifname)]);
     let forward = [
         (vec![is(iif_oif(), SET_ICC_OFF), drop()], "icc=false: nothing between the ports of one bridge"),

@@ -112,6 +112,25 @@ fn expected_layout() -> Vec<Value> {
         chain("postrouting", "nat", "postrouting", 100),
         chain("prerouting", "nat", "prerouting", -100),
         chain("output", "nat", "output", -100),
+        chain("raw_prerouting", "filter", "prerouting", -300),
+        rule(
+            "raw_prerouting",
+            json!([
+                { "match": { "op": "!=", "left": meta("iifname"), "right": "lo" } },
+                { "match": { "op": "==", "left": { "payload": { "protocol": "ip", "field": "daddr" } }, "right": pfx("127.0.0.0", 8) } },
+                { "drop": null }
+            ]),
+            "loopback destinations only from lo (IPv4)",
+        ),
+        rule(
+            "raw_prerouting",
+            json!([
+                { "match": { "op": "!=", "left": meta("iifname"), "right": "lo" } },
+                { "match": { "op": "==", "left": { "payload": { "protocol": "ip6", "field": "daddr" } }, "right": pfx("::1", 128) } },
+                { "drop": null }
+            ]),
+            "loopback destinations only from lo (IPv6)",
+        ),
         rule(
             "forward",
             json!([lookup(iif_oif(), "icc_off"), { "drop": null }]),
