@@ -1033,3 +1033,24 @@ fn a_neighbour_cannot_reach_loopback_ports_with_hand_made_frames() {
     assert_eq!(probe("127.0.0.1", 8080), "no answer", "a loopback destination from the LAN reached 127.0.0.1:8080");
     assert_eq!(probe("127.0.0.1", 8081), "no answer", "a loopback destination from the LAN reached :8081");
 }
+
+/// A port published on every address answers the host at [::1] too, as Docker's proxy does (many
+/// clients try `localhost` as ::1 first), on an IPv4-only network and on an IPv6 one, where the
+/// DNAT of ::1 used to hang the connection.
+#[test]
+fn ports_on_every_address_answer_the_host_at_ipv6_loopback() {
+    let host = TestHost::with_cnetd();
+    host.cnet_ok(&["network", "create", "four"]);
+    host.cnet_ok(&["network", "create", "--ipv6", "six"]);
+    run_d(&host, "web4", &["--network", "four", "-p", "8090:80"], &serve_script(&[80]));
+    run_d(&host, "web6", &["--network", "six", "-p", "8091:80"], &serve_script(&[80]));
+    wait_serving(&host, "web4", 80);
+    wait_serving(&host, "web6", 80);
+    for port in [8090, 8091] {
+        assert_fetch(host.ns(), "host", &format!("http://127.0.0.1:{port}/"), "port-80\n");
+        assert_fetch(host.ns(), "host", &format!("http://[::1]:{port}/"), "port-80\n");
+    }
+    host.cnet_ok(&["rm", "-f", "web4", "web6"]);
+    let out = host.ns().run(&fetch("http://[::1]:8090/", 3));
+    assert!(!out.status.success(), "[::1]:8090 still answers after rm: {out:?}");
+}

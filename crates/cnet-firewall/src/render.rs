@@ -44,7 +44,8 @@
 //!         meta nfproto ipv4 fib daddr type local dnat ip to meta l4proto . th dport map @dnat4_any_addr : meta l4proto . th dport map @dnat4_any_port
 //!         (the same two for ipv6)
 //!     }
-//!     chain output { type nat hook output priority -100; ... }   # the same four rules, for the host itself
+//!     chain output { type nat hook output priority -100; ... }   # the same four rules, for the host itself,
+//!                                                                # but [::1] goes to cnet-ports' relay
 //!     chain raw_prerouting {
 //!         type filter hook prerouting priority raw; policy accept;
 //!         iifname != "lo" ip daddr 127.0.0.0/8 drop                # a neighbour's forged loopback
@@ -383,12 +384,21 @@ pub fn layout(table: &str) -> Vec<NfListObject<'static>> {
                 dnat_rule(ip, family, one, addr_map, port_map),
                 "published ports on one host address",
             ));
-            objs.push(rule(
-                table,
-                chain,
-                dnat_rule(ip, family, any, any_addr, any_port),
-                "published ports on every host address",
-            ));
+            let mut every = dnat_rule(ip, family, any, any_addr, any_port);
+            if chain == CHAIN_OUTPUT && ip == "ip6" {
+                // The host's own connections to [::1]:PORT go to cnet-ports' relay, which listens
+                // there: a DNAT of ::1 towards a container is dropped by the kernel (it never routes
+                // ::1 out of lo), so the connection would hang.
+                every.insert(
+                    1,
+                    Statement::Match(Match {
+                        left: payload("ip6", "daddr"),
+                        right: prefix(&"::1/128".parse().expect("a valid prefix")),
+                        op: Operator::NEQ,
+                    }),
+                );
+            }
+            objs.push(rule(table, chain, every, "published ports on every host address"));
         }
     }
     objs

@@ -16,7 +16,7 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -56,45 +56,35 @@ impl Relays {
     /// bound before this returns, so a port the host already uses is an error here; on error no
     /// relay of the endpoint is left running.
     pub fn start(&self, endpoint: &Endpoint) -> Result<()> {
-        let relayed: Vec<&PortBinding> = endpoint.ports.iter().filter(|b| is_relayed(b)).collect();
-        if relayed.is_empty() {
-            return Ok(());
-        }
-        let Some(IpAddr::V6(dest)) = endpoint.ipv6.map(|a| a.ip()) else {
-            return Err(Error::invalid(format!(
-                "cannot publish {} for {}: the endpoint has no IPv6 address",
-                relayed.iter().map(|b| format_binding(b)).collect::<Vec<_>>().join(", "),
-                holder_name(endpoint)
-            )));
-        };
-        let mut relays = Vec::with_capacity(relayed.len());
-        for b in relayed {
-            let listen = SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), b.host_port);
-            let target = SocketAddr::new(IpAddr::V6(dest), b.container_port);
-            let started = match b.protocol {
-                Protocol::Tcp => bind_tcp(listen).map(|l| tokio::spawn(tcp_relay(l, target)).abort_handle()),
-                Protocol::Udp => bind_udp(listen).map(|s| tokio::spawn(udp_relay(s, target)).abort_handle()),
-                Protocol::Sctp => {
-                    return Err(Error::invalid(format!(
-                        "cannot publish {}: SCTP cannot be published on ::1 (the kernel does not route \
-                         ::1 out of lo, and cnetd relays only TCP and UDP)",
-                        format_binding(b)
-                    )));
-                }
+        let mut relays = Vec::new();
+        // Bindings on ::1 itself: the user asked for them, so a port taken there is an error.
+        let asked: Vec<&PortBinding> = endpoint.ports.iter().filter(|b| is_relayed(b)).collect();
+        if !asked.is_empty() {
+            let Some(IpAddr::V6(dest)) = endpoint.ipv6.map(|a| a.ip()) else {
+                return Err(Error::invalid(format!(
+                    "cannot publish {} for {}: the endpoint has no IPv6 address",
+                    asked.iter().map(|b| format_binding(b)).collect::<Vec<_>>().join(", "),
+                    holder_name(endpoint)
+                )));
             };
-            match started {
-                Ok(task) => relays.push(Relay { task }),
-                // `relays` drops here, stopping the ones already started.
-                Err(e) => {
-                    return Err(Error::precondition(format!(
-                        "Bind for {} failed: {e}",
-                        format_binding(b).split("->").next().unwrap_or_default()
-                    )));
-                }
+            for b in asked {
+                relays.push(relay(endpoint, b, IpAddr::V6(dest))?);
             }
-            tracing::debug!(listen = %listen, %target, proto = b.protocol.as_str(), owner = holder_name(endpoint), "relaying");
         }
-        self.running.lock().unwrap_or_else(|p| p.into_inner()).insert(endpoint.id.to_string(), relays);
+        // Bindings on every address answer at [::1] too, as Docker's proxy does (many clients try
+        // `localhost` as ::1 first), towards the container's IPv6 address if it has one, else its
+        // IPv4 one. Not asked for by name, so a port some program holds there is only logged.
+        let dest = endpoint.ipv6.or(endpoint.ipv4).map(|a| a.ip());
+        for b in endpoint.ports.iter().filter(|b| b.host_ip.is_none() && b.protocol != Protocol::Sctp) {
+            let Some(dest) = dest else { break };
+            match relay(endpoint, b, dest) {
+                Ok(r) => relays.push(r),
+                Err(e) => tracing::warn!(error = %e, owner = holder_name(endpoint), "not relaying [::1]"),
+            }
+        }
+        if !relays.is_empty() {
+            self.running.lock().unwrap_or_else(|p| p.into_inner()).insert(endpoint.id.to_string(), relays);
+        }
         Ok(())
     }
 
@@ -111,6 +101,31 @@ impl Relays {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// A relay of `b` from [::1]:HOST_PORT to `dest`:CONTAINER_PORT, bound before it returns.
+fn relay(endpoint: &Endpoint, b: &PortBinding, dest: IpAddr) -> Result<Relay> {
+    let listen = SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), b.host_port);
+    let target = SocketAddr::new(dest, b.container_port);
+    let started = match b.protocol {
+        Protocol::Tcp => bind_tcp(listen).map(|l| tokio::spawn(tcp_relay(l, target)).abort_handle()),
+        Protocol::Udp => bind_udp(listen).map(|s| tokio::spawn(udp_relay(s, target)).abort_handle()),
+        Protocol::Sctp => {
+            return Err(Error::invalid(format!(
+                "cannot publish {}: SCTP cannot be published on ::1 (the kernel does not route ::1 out of lo, \
+                 and cnetd relays only TCP and UDP)",
+                format_binding(b)
+            )));
+        }
+    };
+    let task = started.map_err(|e| {
+        Error::precondition(format!(
+            "Bind for [::1]:{} failed: {e}",
+            format_binding(b).split("->").next().unwrap_or_default().rsplit(':').next().unwrap_or_default()
+        ))
+    })?;
+    tracing::debug!(listen = %listen, %target, proto = b.protocol.as_str(), owner = holder_name(endpoint), "relaying");
+    Ok(Relay { task })
 }
 
 fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
@@ -220,7 +235,8 @@ async fn udp_relay(listener: UdpSocket, target: SocketAddr) {
 }
 
 async fn open_flow(target: SocketAddr) -> io::Result<Flow> {
-    let socket = UdpSocket::bind(SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0)).await?;
+    let any: IpAddr = if target.is_ipv4() { Ipv4Addr::UNSPECIFIED.into() } else { Ipv6Addr::UNSPECIFIED.into() };
+    let socket = UdpSocket::bind(SocketAddr::new(any, 0)).await?;
     socket.connect(target).await?;
     Ok(Flow { socket: Arc::new(socket), last: Arc::new(Mutex::new(Instant::now())) })
 }

@@ -199,19 +199,23 @@ fn expected_layout() -> Vec<Value> {
                 (one, ["addr", "port"], "published ports on one host address"),
                 (any, ["any_addr", "any_port"], "published ports on every host address"),
             ] {
-                out.push(rule(
-                    chain,
-                    json!([
-                        { "match": { "op": "==", "left": meta("nfproto"), "right": nfproto } },
-                        { "match": { "op": "==", "left": { "fib": { "result": "type", "flags": ["daddr"] } }, "right": "local" } },
-                        { "dnat": {
-                            "family": ip,
-                            "addr": { "map": { "key": key.clone(), "data": format!("@dnat{v}_{}", maps[0]) } },
-                            "port": { "map": { "key": key, "data": format!("@dnat{v}_{}", maps[1]) } }
-                        } }
-                    ]),
-                    comment,
-                ));
+                let mut statements = vec![
+                    json!({ "match": { "op": "==", "left": meta("nfproto"), "right": nfproto } }),
+                    json!({ "match": { "op": "==", "left": { "fib": { "result": "type", "flags": ["daddr"] } }, "right": "local" } }),
+                    json!({ "dnat": {
+                        "family": ip,
+                        "addr": { "map": { "key": key.clone(), "data": format!("@dnat{v}_{}", maps[0]) } },
+                        "port": { "map": { "key": key, "data": format!("@dnat{v}_{}", maps[1]) } }
+                    } }),
+                ];
+                if chain == "output" && ip == "ip6" && maps[0] == "any_addr" {
+                    // The host's [::1] goes to the relay.
+                    statements.insert(
+                        1,
+                        json!({ "match": { "op": "!=", "left": { "payload": { "protocol": "ip6", "field": "daddr" } }, "right": pfx("::1", 128) } }),
+                    );
+                }
+                out.push(rule(chain, json!(statements), comment));
             }
         }
     }
