@@ -915,3 +915,33 @@ fn bad_dns_and_add_host_are_refused_naming_the_value() {
     }
     host.assert_nothing_left("checks");
 }
+
+/// `--mac-address` sets the container's MAC on its first network; a value that is not a MAC, or a
+/// multicast one, is refused naming it, before anything is made.
+#[test]
+fn mac_address_is_set_or_refused_naming_the_value() {
+    let host = TestHost::with_cnetd();
+    host.cnet_ok(&["create", "macs"]);
+    let link = host.cnet_ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "macs",
+        "--mac-address",
+        "02:42:0a:0b:0c:0d",
+        "busybox",
+        "ip",
+        "-o",
+        "link",
+        "show",
+        "eth0",
+    ]);
+    assert!(link.contains("link/ether 02:42:0a:0b:0c:0d"), "{link}");
+    for bad in ["nonsense", "01:00:5e:00:00:01"] {
+        let out = host.cnet(&["run", "-d", "--network", "macs", "--mac-address", bad, "busybox", "sleep", "100"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(125), "{bad}: {stderr}");
+        assert!(stderr.contains(bad) && stderr.contains("--mac-address"), "{bad}: {stderr}");
+    }
+    host.assert_nothing_left("macs");
+}

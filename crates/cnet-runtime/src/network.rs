@@ -65,7 +65,7 @@ impl Cnetd {
             ipv6_address: String::new(),
             aliases: net.aliases.clone(),
             ports: ports.iter().map(PortBinding::from).collect(),
-            mac_address: String::new(),
+            mac_address: net.mac.clone(),
         };
         Ok(self.sandboxes.connect_network(request).await?.into_inner())
     }

@@ -104,7 +104,7 @@ impl fmt::Display for RestartPolicy {
 }
 
 /// One `--network` of a container, with the flags that apply to it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetworkAttachment {
     /// The network as given (name, id or prefix).
     pub network: String,
@@ -114,6 +114,9 @@ pub struct NetworkAttachment {
     /// `--network-alias`.
     #[serde(default)]
     pub aliases: Vec<String>,
+    /// `--mac-address` (empty: cnetd derives one, 02:42 and the IPv4 address, as Docker).
+    #[serde(default)]
+    pub mac: String,
 }
 
 /// The network mode: `host`, `none`, or the container's own namespace attached to bridge-like networks.
@@ -184,10 +187,19 @@ impl ContainerSpec {
     /// Docker's checks of flag combinations, before anything is made.
     pub fn validate(&mut self) -> Result<()> {
         if self.networks.is_empty() {
-            self.networks.push(NetworkAttachment { network: "bridge".into(), ipv4: String::new(), aliases: vec![] });
+            self.networks.push(NetworkAttachment { network: "bridge".into(), ..Default::default() });
         }
         if let Some(name) = &self.name {
             crate::names::validate_name(name)?;
+        }
+        for n in self.networks.iter().filter(|n| !n.mac.is_empty()) {
+            let bad = |why: &str| {
+                Error::Invalid(format!("invalid argument {:?} for \"--mac-address\" flag: {} {why}", n.mac, n.mac))
+            };
+            let mac: cnet_core::MacAddr = n.mac.parse().map_err(|_| bad("is not a valid mac address"))?;
+            if !mac.is_unicast() {
+                return Err(bad("is a multicast address: a container's MAC must be unicast"));
+            }
         }
         for server in &self.dns {
             if server.parse::<std::net::IpAddr>().is_err() {
@@ -312,7 +324,11 @@ mod tests {
         let mut s = ContainerSpec { auto_remove: true, restart: RestartPolicy::Always, ..Default::default() };
         assert!(s.validate().is_err());
         let mut s = ContainerSpec {
-            networks: vec![NetworkAttachment { network: "bridge".into(), ipv4: "172.17.0.9".into(), aliases: vec![] }],
+            networks: vec![NetworkAttachment {
+                network: "bridge".into(),
+                ipv4: "172.17.0.9".into(),
+                ..Default::default()
+            }],
             ..Default::default()
         };
         assert!(s.validate().is_err());

@@ -111,6 +111,9 @@ pub struct RunArgs {
     /// Add network-scoped alias for the container (on the first network)
     #[arg(long = "network-alias", value_name = "ALIAS")]
     pub network_aliases: Vec<String>,
+    /// Container MAC address on the first network (e.g., 02:42:ac:11:00:02); unicast only
+    #[arg(long = "mac-address", value_name = "MAC")]
+    pub mac_address: Option<String>,
     /// Set environment variables
     #[arg(short = 'e', long = "env", value_name = "VAR=VALUE")]
     pub env: Vec<String>,

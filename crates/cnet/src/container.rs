@@ -47,16 +47,14 @@ fn exit(code: i32) -> ExitCode {
 
 /// The spec of `cnet run`'s flags (pure: tested without a daemon).
 pub fn build_spec(args: &RunArgs) -> anyhow::Result<ContainerSpec> {
-    let mut networks: Vec<NetworkAttachment> = args
-        .networks
-        .iter()
-        .map(|n| NetworkAttachment { network: n.clone(), ipv4: String::new(), aliases: vec![] })
-        .collect();
+    let mut networks: Vec<NetworkAttachment> =
+        args.networks.iter().map(|n| NetworkAttachment { network: n.clone(), ..Default::default() }).collect();
     if networks.is_empty() {
-        networks.push(NetworkAttachment { network: "bridge".into(), ipv4: String::new(), aliases: vec![] });
+        networks.push(NetworkAttachment { network: "bridge".into(), ..Default::default() });
     }
     networks[0].ipv4 = args.ip.clone().unwrap_or_default();
     networks[0].aliases = args.network_aliases.clone();
+    networks[0].mac = args.mac_address.clone().unwrap_or_default();
     let mut ports = Vec::new();
     for p in &args.publish {
         ports.extend(cnet_core::portspec::parse_publish(p)?);

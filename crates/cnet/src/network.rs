@@ -417,6 +417,7 @@ pub async fn connect(ctx: &Ctx, args: &NetworkConnectArgs) -> anyhow::Result<Exi
         network: args.network.clone(),
         ipv4: args.ip.clone().unwrap_or_default(),
         aliases: args.aliases.clone(),
+        ..Default::default()
     };
     lifecycle::connect_network(&mut cnetd, &c, &net).await?;
     Ok(ExitCode::SUCCESS)

@@ -185,6 +185,13 @@ impl Records {
                 )));
             }
         }
+        if let Some(mac) = req.mac
+            && !mac.is_unicast()
+        {
+            return Err(Error::invalid(format!(
+                "MAC address {mac} is a multicast address: an endpoint's must be unicast"
+            )));
+        }
         for a in &req.aliases {
             if a.is_empty() || a.len() > 255 {
                 return Err(Error::invalid(format!("invalid alias {a:?}")));
@@ -472,6 +479,9 @@ mod tests {
             let err = r.check_connect(&web, &other, &BRIDGE, &req).unwrap_err();
             assert!(matches!(&err, Error::InvalidArgument(m) if m.contains(bad)), "{err}");
         }
+        let multicast = ConnectRequest { mac: Some("01:00:5e:00:00:01".parse().unwrap()), ..Default::default() };
+        let err = r.check_connect(&web, &other, &BRIDGE, &multicast).unwrap_err();
+        assert!(matches!(&err, Error::InvalidArgument(m) if m.contains("01:00:5e:00:00:01")), "{err}");
         let good = ConnectRequest {
             aliases: vec!["db".into()],
             mac: Some("02:42:0a:00:00:09".parse().unwrap()),
