@@ -1054,3 +1054,36 @@ fn ports_on_every_address_answer_the_host_at_ipv6_loopback() {
     let out = host.ns().run(&fetch("http://[::1]:8090/", 3));
     assert!(!out.status.success(), "[::1]:8090 still answers after rm: {out:?}");
 }
+
+/// Gateway modes (Docker 28): by default (`nat`) a neighbour on the host's LAN that routes the
+/// container subnets via the host reaches only published ports (moby#48724); a
+/// `gateway_mode_ipv4=nat-unprotected` network lets it reach any port; `routed` and `isolated` are
+/// refused by name (not implemented).
+#[test]
+fn a_lan_neighbour_reaches_only_published_ports_unless_nat_unprotected() {
+    let (host, upstream) = host_with_upstream();
+    let mode = |m: &str| format!("com.docker.network.bridge.gateway_mode_ipv4={m}");
+    host.cnet_ok(&["network", "create", "--subnet", "10.81.0.0/24", "guarded"]);
+    host.cnet_ok(&["network", "create", "--subnet", "10.82.0.0/24", "-o", &mode("nat-unprotected"), "open"]);
+    run_d(&host, "gw", &["--network", "guarded", "-p", "8081:80"], &serve_script(&[80]));
+    run_d(&host, "op", &["--network", "open"], &serve_script(&[80]));
+    wait_serving(&host, "gw", 80);
+    wait_serving(&host, "op", 80);
+    upstream.ns().run_ok("ip route add 10.81.0.0/24 via 198.51.100.1 && ip route add 10.82.0.0/24 via 198.51.100.1");
+    let (g_ip, o_ip) = (ip_on(&host, "gw", "guarded"), ip_on(&host, "op", "open"));
+
+    assert_fetch(upstream.ns(), "neighbour", &format!("http://{HOST_ADDR}:8081/"), "port-80\n");
+    assert_fetch(upstream.ns(), "neighbour", &format!("http://{o_ip}/"), "port-80\n");
+    assert_no_fetch(upstream.ns(), "neighbour", &format!("http://{g_ip}/"));
+    assert!(!upstream.ns().run(&format!("busybox ping -c 1 -W 1 {g_ip}")).status.success(), "ping reached {g_ip}");
+    // The containers still reach the neighbour (replies come back).
+    assert!(host.cnet(&["exec", "gw", "ping", "-c", "1", "-W", "2", "198.51.100.2"]).status.success());
+    let options = &host.network_inspect("open")["Options"];
+    assert_eq!(options["com.docker.network.bridge.gateway_mode_ipv4"], "nat-unprotected", "{options:#}");
+
+    let err = host.cnet_err(&["network", "create", "-o", &mode("routed"), "routed-net"]);
+    assert!(err.contains("routed") && err.contains("gateway_mode_ipv4"), "{err}");
+    let err = host.cnet_err(&["network", "create", "-o", &mode("bogus"), "bogus-net"]);
+    assert!(err.contains("bogus"), "{err}");
+    assert!(!ls_names(&host, &[]).iter().any(|n| n == "routed-net" || n == "bogus-net"));
+}

@@ -345,6 +345,8 @@ mod tests {
             masquerade: true,
             internal: false,
             icc: true,
+            unprotected_v4: false,
+            unprotected_v6: false,
         }
     }
 

@@ -101,6 +101,8 @@ pub const SET_MASQ6: &str = "masq6";
 pub const SET_MASQ6_OWN: &str = "masq6_own";
 pub const SET_HAIRPIN4: &str = "hairpin4";
 pub const SET_HAIRPIN6: &str = "hairpin6";
+pub const SET_UNPROTECTED4: &str = "unprotected4";
+pub const SET_UNPROTECTED6: &str = "unprotected6";
 
 pub const MAP_DNAT4_ADDR: &str = "dnat4_addr";
 pub const MAP_DNAT4_PORT: &str = "dnat4_port";
@@ -130,7 +132,7 @@ struct SetSpec {
     interval: bool,
 }
 
-const SETS: [SetSpec; 10] = [
+const SETS: [SetSpec; 12] = [
     SetSpec { name: SET_BRIDGES, key: &[SetType::Ifname], interval: false },
     SetSpec { name: SET_BRIDGE_SELF, key: &[SetType::Ifname, SetType::Ifname], interval: false },
     SetSpec { name: SET_ICC_OFF, key: &[SetType::Ifname, SetType::Ifname], interval: false },
@@ -141,6 +143,8 @@ const SETS: [SetSpec; 10] = [
     SetSpec { name: SET_MASQ6_OWN, key: &[SetType::Ipv6Addr, SetType::Ifname], interval: true },
     SetSpec { name: SET_HAIRPIN4, key: &[SetType::Ipv4Addr, SetType::Ifname], interval: true },
     SetSpec { name: SET_HAIRPIN6, key: &[SetType::Ipv6Addr, SetType::Ifname], interval: true },
+    SetSpec { name: SET_UNPROTECTED4, key: &[SetType::Ifname], interval: false },
+    SetSpec { name: SET_UNPROTECTED6, key: &[SetType::Ifname], interval: false },
 ];
 
 struct MapSpec {
@@ -322,12 +326,47 @@ pub fn layout(table: &str) -> Vec<NfListObject<'static>> {
         (vec![is(meta(MetaKey::Oifname), SET_INTERNAL), drop()], "internal: nothing into the bridge"),
         (vec![ct_status_dnat(), Statement::Accept(None)], "published ports, from any network"),
         (
+            vec![
+                is(meta(MetaKey::Oifname), SET_BRIDGES),
+                Statement::Match(Match {
+                    left: Expression::Named(NamedExpression::CT(CT {
+                        key: Cow::Borrowed("state"),
+                        family: None,
+                        dir: None,
+                    })),
+                    right: Expression::List(vec![string("established"), string("related")]),
+                    op: Operator::IN,
+                }),
+                Statement::Accept(None),
+            ],
+            "replies to what the containers opened",
+        ),
+        (
             vec![is(meta(MetaKey::Iifname), SET_BRIDGES), is(meta(MetaKey::Oifname), SET_BRIDGES), drop()],
             "nothing between two cnet bridges",
         ),
     ];
     for (expr, comment) in forward {
         objs.push(rule(table, CHAIN_FORWARD, expr, comment));
+    }
+    // Gateway mode nat (the default): from outside, a container is reached only through a
+    // published port; routing the subnet via the host gets nothing else (Docker 28, moby#48724).
+    for (nfproto, unprotected) in [("ipv4", SET_UNPROTECTED4), ("ipv6", SET_UNPROTECTED6)] {
+        objs.push(rule(
+            table,
+            CHAIN_FORWARD,
+            vec![
+                Statement::Match(Match { left: meta(MetaKey::Nfproto), right: string(nfproto), op: Operator::EQ }),
+                is(meta(MetaKey::Oifname), SET_BRIDGES),
+                Statement::Match(Match {
+                    left: meta(MetaKey::Oifname),
+                    right: set_ref(unprotected),
+                    op: Operator::NEQ,
+                }),
+                drop(),
+            ],
+            "gateway mode nat: only published ports from outside",
+        ));
     }
     for (proto, set) in [("ip", SET_HAIRPIN4), ("ip6", SET_HAIRPIN6)] {
         objs.push(rule(
@@ -456,6 +495,12 @@ fn elements(net: &NetworkRules) -> Vec<(&'static str, Vec<Expression<'static>>)>
     }
     if net.internal {
         out.push((SET_INTERNAL, vec![br()]));
+    }
+    if net.unprotected_v4 {
+        out.push((SET_UNPROTECTED4, vec![br()]));
+    }
+    if net.unprotected_v6 {
+        out.push((SET_UNPROTECTED6, vec![br()]));
     }
     let nets = net.networks();
     if !net.internal {

@@ -29,6 +29,10 @@ pub struct NetworkRules {
     pub internal: bool,
     /// Containers on this bridge may talk to each other.
     pub icc: bool,
+    /// Gateway mode `nat-unprotected` (per family): anything routed to the bridge from outside
+    /// gets through. In the default mode, `nat`, only published ports (and replies) do.
+    pub unprotected_v4: bool,
+    pub unprotected_v6: bool,
 }
 
 impl NetworkRules {
@@ -209,6 +213,8 @@ mod tests {
             masquerade: true,
             internal: false,
             icc: true,
+            unprotected_v4: false,
+            unprotected_v6: false,
         }
     }
 

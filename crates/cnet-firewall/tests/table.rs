@@ -53,7 +53,7 @@ fn assert_web_and_backend(l: &Value) {
 fn assert_base_layout(l: &Value) {
     assert_eq!(chains(l), ["forward", "output", "postrouting", "prerouting", "raw_prerouting"]);
     assert_eq!(rules(l, "raw_prerouting").len(), 2, "{l:#}");
-    assert_eq!(rules(l, "forward").len(), 6, "{l:#}");
+    assert_eq!(rules(l, "forward").len(), 9, "{l:#}");
     assert_eq!(rules(l, "postrouting").len(), 5, "{l:#}");
     assert_eq!(rules(l, "prerouting").len(), 4, "{l:#}");
     assert_eq!(rules(l, "output").len(), 4, "{l:#}");

@@ -134,6 +134,18 @@ fn masquerade_isolation_internal_and_icc() {
         fw.sync(&[net_a.clone(), net_b.clone(), net_c.clone()], &[]).await.unwrap();
 
         assert!(a1.reaches(OUTSIDE), "masquerade: a1 -> outside");
+        // A neighbour that routes the container subnets via the host reaches nothing (gateway mode
+        // nat), unless the network is nat-unprotected.
+        outside.sh("ip route add 10.10.0.0/16 via 192.0.2.1");
+        assert!(!outside.ping_once("10.10.1.2"), "gateway mode nat: outside -> a1 directly");
+        fw.remove_network(&net_a).await.unwrap();
+        let unprotected = NetworkRules { unprotected_v4: true, ..net_a.clone() };
+        fw.add_network(&unprotected).await.unwrap();
+        assert!(outside.reaches("10.10.1.2"), "nat-unprotected: outside -> a1 directly");
+        assert!(!outside.ping_once("10.10.2.2"), "B is still protected");
+        fw.remove_network(&unprotected).await.unwrap();
+        fw.add_network(&net_a).await.unwrap();
+        assert!(!outside.ping_once("10.10.1.2"), "protected again");
         assert!(b1.reaches(OUTSIDE), "masquerade: b1 -> outside");
         assert!(a1.reaches("10.10.1.3"), "icc: a1 -> a2");
         assert!(a1.reaches("10.10.1.1"), "a1 -> its gateway");

@@ -13,7 +13,24 @@ const KNOWN: &[&str] = &[
     options::BRIDGE_HOST_BINDING_IPV4,
     options::BRIDGE_DEFAULT_BRIDGE,
     options::DRIVER_MTU,
+    options::BRIDGE_GATEWAY_MODE_IPV4,
+    options::BRIDGE_GATEWAY_MODE_IPV6,
 ];
+
+/// Whether a gateway mode option lets anything routed through (`nat-unprotected`) or only
+/// published ports (`nat`, the default). Docker's `routed` and `isolated` are refused by name.
+fn unprotected(net: &Network, key: &str) -> Result<bool> {
+    match net.option(key) {
+        None | Some("nat") => Ok(false),
+        Some("nat-unprotected") => Ok(true),
+        Some(mode @ ("routed" | "isolated")) => Err(Error::invalid(format!(
+            "{key}={mode}: cnet does not implement gateway mode {mode} yet (nat and nat-unprotected are)"
+        ))),
+        Some(other) => Err(Error::invalid(format!(
+            "invalid value {other:?} for option {key}: expected nat, nat-unprotected, routed or isolated"
+        ))),
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BridgeConfig {
@@ -22,6 +39,9 @@ pub struct BridgeConfig {
     pub icc: bool,
     pub masquerade: bool,
     pub host_binding_ipv4: Option<std::net::Ipv4Addr>,
+    /// Gateway mode `nat-unprotected` for IPv4 / IPv6 (default `nat`: only published ports).
+    pub unprotected_v4: bool,
+    pub unprotected_v6: bool,
 }
 
 impl BridgeConfig {
@@ -54,6 +74,8 @@ impl BridgeConfig {
             icc: flag(options::BRIDGE_ENABLE_ICC)?.unwrap_or(true),
             masquerade: flag(options::BRIDGE_ENABLE_IP_MASQUERADE)?.unwrap_or(true) && !net.internal,
             host_binding_ipv4,
+            unprotected_v4: unprotected(net, options::BRIDGE_GATEWAY_MODE_IPV4)?,
+            unprotected_v6: unprotected(net, options::BRIDGE_GATEWAY_MODE_IPV6)?,
         })
     }
 }

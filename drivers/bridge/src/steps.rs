@@ -125,6 +125,8 @@ pub fn firewall_rules(cfg: &BridgeConfig, network: &Network) -> NetworkRules {
         masquerade: cfg.masquerade,
         internal: network.internal,
         icc: cfg.icc,
+        unprotected_v4: cfg.unprotected_v4,
+        unprotected_v6: cfg.unprotected_v6,
     }
 }
 

@@ -145,6 +145,8 @@ impl OverlayDriver {
             icc: true,
             masquerade: !network.internal,
             host_binding_ipv4: None,
+            unprotected_v4: false,
+            unprotected_v6: false,
         })
     }
 

@@ -23,6 +23,8 @@ fn web() -> NetworkRules {
         masquerade: true,
         internal: false,
         icc: true,
+        unprotected_v4: false,
+        unprotected_v6: false,
     }
 }
 
@@ -34,6 +36,8 @@ fn backend() -> NetworkRules {
         masquerade: true,
         internal: true,
         icc: false,
+        unprotected_v4: false,
+        unprotected_v6: false,
     }
 }
 
@@ -87,6 +91,19 @@ fn masq_rule(proto: &str, set: &str, own: &str, comment: &str) -> Value {
     )
 }
 
+fn nat_mode_rule(nfproto: &str, unprotected: &str) -> Value {
+    rule(
+        "forward",
+        json!([
+            { "match": { "op": "==", "left": meta("nfproto"), "right": nfproto } },
+            lookup(meta("oifname"), "bridges"),
+            { "match": { "op": "!=", "left": meta("oifname"), "right": format!("@{unprotected}") } },
+            { "drop": null }
+        ]),
+        "gateway mode nat: only published ports from outside",
+    )
+}
+
 /// Every `add` that [`layout`] renders for table "t".
 fn expected_layout() -> Vec<Value> {
     let mut out = vec![
@@ -100,6 +117,8 @@ fn expected_layout() -> Vec<Value> {
         set("masq6_own", json!(["ipv6_addr", "ifname"]), true),
         set("hairpin4", json!(["ipv4_addr", "ifname"]), true),
         set("hairpin6", json!(["ipv6_addr", "ifname"]), true),
+        set("unprotected4", json!("ifname"), false),
+        set("unprotected6", json!("ifname"), false),
         map("dnat4_addr", json!(["ipv4_addr", "inet_proto", "inet_service"]), "ipv4_addr"),
         map("dnat4_port", json!(["ipv4_addr", "inet_proto", "inet_service"]), "inet_service"),
         map("dnat4_any_addr", json!(["inet_proto", "inet_service"]), "ipv4_addr"),
@@ -155,12 +174,23 @@ fn expected_layout() -> Vec<Value> {
         rule(
             "forward",
             json!([
+                lookup(meta("oifname"), "bridges"),
+                { "match": { "op": "in", "left": { "ct": { "key": "state" } }, "right": ["established", "related"] } },
+                { "accept": null }
+            ]),
+            "replies to what the containers opened",
+        ),
+        rule(
+            "forward",
+            json!([
                 lookup(meta("iifname"), "bridges"),
                 lookup(meta("oifname"), "bridges"),
                 { "drop": null }
             ]),
             "nothing between two cnet bridges",
         ),
+        nat_mode_rule("ipv4", "unprotected4"),
+        nat_mode_rule("ipv6", "unprotected6"),
         rule(
             "postrouting",
             json!([ct_dnat(), lookup(saddr_oif("ip"), "hairpin4"), { "masquerade": null }]),

@@ -47,6 +47,8 @@ pub fn net(id: &str, bridge: &str, subnets: &[&str]) -> NetworkRules {
         masquerade: true,
         internal: false,
         icc: true,
+        unprotected_v4: false,
+        unprotected_v6: false,
     }
 }
 
