@@ -511,3 +511,37 @@ mod tests {
         }
     }
 }
+
+/// Fuzzing (issue 14): any text as `-p`, `--expose` and the IPAM flags gives a value or an error,
+/// never a panic.
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::ipam::{PoolRequest, parse_cidr};
+
+    proptest! {
+        #[test]
+        fn fuzz_port_specs(spec in "\\PC{0,40}", shaped in "(\\[[0-9a-f:]{0,12}\\]:|[0-9.]{0,15}:)?[0-9]{0,6}(-[0-9]{0,6})?(:[0-9]{0,6}(-[0-9]{0,6})?)?(/(tcp|udp|sctp|x))?") {
+            for s in [&spec, &shaped] {
+                if let Ok(bindings) = parse_publish(s) {
+                    for b in &bindings {
+                        let _ = format_binding(b);
+                    }
+                }
+                let _ = parse_expose(s);
+            }
+        }
+
+        #[test]
+        fn fuzz_ipam_flags(subnet in "\\\\PC{0,24}", gateway in "[0-9a-f.:]{0,20}", range in "[0-9./]{0,20}") {
+            let _ = parse_cidr("subnet", &subnet);
+            if let Ok(req) = PoolRequest::parse(&subnet, &gateway, &range, [("aux".to_string(), gateway.clone())])
+                && let Some(net) = req.subnet
+            {
+                let _ = crate::ipam::build_pool(&req, net, true);
+            }
+        }
+    }
+}

@@ -611,6 +611,32 @@ mod tests {
         assert_eq!(resolver.listeners(), 1);
     }
 
+    /// The class of aardvark-dns CVE-2024-8418: clients that connect over TCP and then stall
+    /// (half a length prefix) must not keep anyone else from an answer, over UDP or TCP.
+    #[tokio::test]
+    async fn stuck_tcp_clients_block_no_one() {
+        let resolver = Resolver::new(vec![]);
+        resolver.add_endpoint(&rec("e1", "s", "net1", &["web"], Ipv4Addr::new(10, 1, 0, 2)));
+        let s = serve(&resolver, "s", None);
+        let tcp = TCP_PORTS.lock().unwrap().iter().find(|(u, _)| *u == s).unwrap().1;
+        let mut stuck = Vec::new();
+        for _ in 0..16 {
+            let mut c = TcpStream::connect(tcp).await.unwrap();
+            c.write_all(&[0]).await.unwrap();
+            stuck.push(c);
+        }
+        let deadline = Duration::from_secs(5);
+        let m = tokio::time::timeout(deadline, ask_udp(s, &query("web.", RecordType::A, None)))
+            .await
+            .expect("a UDP query is answered while TCP clients are stuck");
+        assert_eq!(a_records(&m), vec![Ipv4Addr::new(10, 1, 0, 2)]);
+        let m = tokio::time::timeout(deadline, ask_tcp(s, &query("web.", RecordType::A, None)))
+            .await
+            .expect("a TCP query is answered while other TCP clients are stuck");
+        assert_eq!(a_records(&m), vec![Ipv4Addr::new(10, 1, 0, 2)]);
+        drop(stuck);
+    }
+
     #[tokio::test]
     async fn dead_upstream_gives_servfail_in_time() {
         // A port nothing listens on: refused at once; and a black hole: the budget runs out.
@@ -635,5 +661,78 @@ mod tests {
         let s = serve(&resolver, "own", Some(vec![upstream]));
         let m = ask_udp(s, &query("up.example.", RecordType::A, None)).await;
         assert_eq!(a_records(&m), vec![Ipv4Addr::new(192, 0, 2, 1)]);
+    }
+}
+
+/// Fuzzing of the request path (issue 14): any bytes, and well-formed queries for any name and
+/// type, through what a listener does with a datagram or a TCP message, never panic, and a reply
+/// to a well-formed query is a DNS message. `PROPTEST_CASES` sets how many cases a run tries
+/// (scripts/fuzz.sh runs them for a given time).
+#[cfg(test)]
+mod fuzz {
+    use std::net::Ipv4Addr;
+
+    use hickory_proto::op::{Message, MessageType, OpCode, Query as HQuery};
+    use hickory_proto::rr::{Name, RecordType};
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn scope() -> Scope {
+        let resolver = Resolver::new(vec![]);
+        resolver.add_endpoint(&EndpointRecord {
+            endpoint_id: "e1".into(),
+            sandbox_id: "s1".into(),
+            network_id: "n1".into(),
+            network_name: "net1".into(),
+            names: vec!["web".into(), "alias".into()],
+            ptr_name: "web.net1".into(),
+            ipv4: Some(Ipv4Addr::new(10, 1, 0, 2)),
+            ipv6: Some("fd00::2".parse().unwrap()),
+        });
+        resolver.add_endpoint(&EndpointRecord {
+            endpoint_id: "e2".into(),
+            sandbox_id: "s2".into(),
+            network_id: "n1".into(),
+            network_name: "net1".into(),
+            names: vec!["db".into()],
+            ptr_name: "db.net1".into(),
+            ipv4: Some(Ipv4Addr::new(10, 1, 0, 3)),
+            ipv6: None,
+        });
+        Scope { sandbox: "s1".into(), upstreams: None, inner: resolver.inner.clone() }
+    }
+
+    proptest! {
+        #[test]
+        fn fuzz_dns_any_bytes(raw in proptest::collection::vec(any::<u8>(), 0..700), udp in any::<bool>()) {
+            let mut out = Vec::new();
+            if let Outcome::Reply = scope().answer_local(&raw, udp, &mut out) {
+                prop_assert!(out.len() <= usize::from(u16::MAX));
+            }
+        }
+
+        #[test]
+        fn fuzz_dns_any_query(
+            labels in proptest::collection::vec("[a-zA-Z0-9-]{1,20}", 1..5),
+            rtype in prop_oneof![Just(RecordType::A), Just(RecordType::AAAA), Just(RecordType::PTR),
+                                 Just(RecordType::ANY), Just(RecordType::TXT), Just(RecordType::MX)],
+            udp in any::<bool>(),
+        ) {
+            let Ok(name) = Name::from_ascii(format!("{}.", labels.join("."))) else { return Ok(()) };
+            let mut m = Message::new(7, MessageType::Query, OpCode::Query);
+            m.add_query(HQuery::query(name, rtype));
+            let raw = m.to_vec().unwrap();
+            let mut out = Vec::new();
+            match scope().answer_local(&raw, udp, &mut out) {
+                Outcome::Reply => {
+                    let reply = Message::from_vec(&out);
+                    prop_assert!(reply.is_ok(), "not a DNS message: {out:?}");
+                    prop_assert_eq!(reply.unwrap().metadata.id, 7);
+                }
+                Outcome::Forward { question_end, .. } => prop_assert!(question_end <= raw.len()),
+                Outcome::Drop => {}
+            }
+        }
     }
 }

@@ -555,3 +555,37 @@ fn a_root_filesystem_packed_by_gnu_tar_round_trips() {
     let out = Command::new("chroot").arg(&image.rootfs).args(["/bin/sh", "-c", "echo ok"]).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n", "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// Fuzzing (issue 14): any bytes as an archive to import (plain, or behind a gzip header, or inside
+/// a tar entry) give an image or an error, never a panic, and a failed import leaves nothing in
+/// the store.
+mod fuzz {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(64), ..ProptestConfig::default() })]
+        #[test]
+        fn fuzz_image_archives(body in proptest::collection::vec(any::<u8>(), 0..3000), wrap in 0u8..3) {
+            let f = Fixture::new();
+            let bytes = match wrap {
+                0 => body,
+                1 => [&[0x1f, 0x8b, 0x08, 0x00][..], &body].concat(),
+                _ => {
+                    let mut b = tar::Builder::new(Vec::new());
+                    let mut h = tar::Header::new_gnu();
+                    h.set_size(body.len() as u64);
+                    h.set_mode(0o644);
+                    h.set_cksum();
+                    b.append_data(&mut h, "manifest.json", &body[..]).unwrap();
+                    b.into_inner().unwrap()
+                }
+            };
+            let path = f.write("fuzz.tar", &bytes);
+            if f.store.import(&path, "fuzz:1").is_err() {
+                prop_assert_eq!(f.store_entries(), Vec::<String>::new());
+            }
+        }
+    }
+}
