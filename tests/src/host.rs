@@ -123,7 +123,17 @@ impl TestHost {
         self.start_daemon_with(&bin("cnetd"), args);
     }
 
+    /// [`TestHost::start_cnetd_with`] with extra environment variables (e.g. the test-only
+    /// `CNET_TEST_ABORT_AT=STEP`, which makes cnetd abort at that step). A restart drops them.
+    pub fn start_cnetd_with_env(&mut self, args: &[&str], env: &[(&str, &str)]) {
+        self.start_daemon_full(&bin("cnetd"), args, env);
+    }
+
     fn start_daemon_with(&mut self, cnetd: &Path, args: &[&str]) {
+        self.start_daemon_full(cnetd, args, &[]);
+    }
+
+    fn start_daemon_full(&mut self, cnetd: &Path, args: &[&str], env: &[(&str, &str)]) {
         assert!(self.cnetd.is_none(), "cnetd is already running");
         self.starts += 1;
         let mut log = OpenOptions::new().create(true).append(true).open(self.log_path()).expect("open cnetd.log");
@@ -136,6 +146,7 @@ impl TestHost {
             .arg("--state-dir")
             .arg(self.state_dir())
             .args(args)
+            .envs(env.iter().copied())
             .env("RUST_LOG", std::env::var("CNET_TEST_LOG").unwrap_or_else(|_| "info".into()))
             .stdout(log.try_clone().expect("dup cnetd.log"))
             .stderr(log);

@@ -945,3 +945,30 @@ fn mac_address_is_set_or_refused_naming_the_value() {
     }
     host.assert_nothing_left("macs");
 }
+
+/// A `cnet run` cut short by a crash of cnetd (it aborts at a named step, as a kill -9 would
+/// catch it) leaks nothing once cnetd runs again: no sandbox, endpoint, lease or name is left, and
+/// the container's name can be used again at once.
+#[test]
+fn a_run_cut_short_by_a_cnetd_crash_leaves_nothing_and_frees_the_name() {
+    for step in ["sandbox:created", "connect:attached"] {
+        let mut host = TestHost::new();
+        host.start_cnetd_with_env(&[], &[("CNET_TEST_ABORT_AT", step)]);
+        host.cnet_ok(&["create", "crashnet"]);
+        let args =
+            ["run", "-d", "--network", "crashnet", "--name", "victim", "-p", "8085:80", "busybox", "sleep", "100"];
+        let out = host.cnet(&args);
+        assert!(!out.status.success(), "{step}: the run succeeded though cnetd aborted:\n{}", host.log_tail());
+        assert!(host.log().contains(step), "{step}: cnetd did not abort at the step:\n{}", host.log_tail());
+        host.kill_cnetd(cnet_tests::SIGKILL);
+        host.start_cnetd();
+        assert_eq!(host.sandbox_ids(), Vec::<String>::new(), "{step}: the sandbox of the cut-short run is left");
+        assert_eq!(host.network_containers("crashnet"), Vec::<String>::new(), "{step}: an endpoint is left");
+        assert!(!host.nft_table().contains("8085"), "{step}: the DNAT of the cut-short run is left");
+        // The name is free again, and the new container gets the network's first address.
+        host.cnet_ok(&args);
+        assert_eq!(host.sandbox_ids().len(), 1, "{step}");
+        host.cnet_ok(&["rm", "-f", "victim"]);
+        host.assert_nothing_left("crashnet");
+    }
+}

@@ -161,6 +161,7 @@ mod tests {
             dns: Default::default(),
             extra_hosts: vec!["db:10.0.0.5".into(), "v6:[fd00::1]".into()],
             created: String::new(),
+            owner: String::new(),
         }
     }
 

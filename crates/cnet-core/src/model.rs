@@ -176,4 +176,8 @@ pub struct Sandbox {
     #[serde(default)]
     pub extra_hosts: Vec<String>,
     pub created: String,
+    /// A path that exists as long as the sandbox's container does (the runtime's container
+    /// directory); empty for sandboxes of clients that keep their own (the API's default).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub owner: String,
 }

@@ -91,7 +91,7 @@ async fn create_in(
         }
         (None, _) => name.to_string(),
     };
-    let sandbox = cnetd.create_sandbox(id, name, &hostname, spec).await?;
+    let sandbox = cnetd.create_sandbox(id, name, &hostname, spec, &dir).await?;
     for (i, net) in spec.networks.iter().enumerate() {
         let ports = if i == 0 { &spec.ports[..] } else { &[] };
         cnetd.connect_network(id, net, ports).await?;

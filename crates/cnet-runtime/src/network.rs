@@ -29,13 +29,15 @@ impl Cnetd {
         Ok(Cnetd::new(&Daemon::connect(socket).await?))
     }
 
-    /// `CreateSandbox` for a new container.
+    /// `CreateSandbox` for a new container whose directory is `owner` (cnetd removes the sandbox
+    /// at its next start if that directory is gone: the creation was cut short).
     pub async fn create_sandbox(
         &mut self,
         id: &str,
         name: &str,
         hostname: &str,
         spec: &ContainerSpec,
+        owner: &std::path::Path,
     ) -> Result<Sandbox> {
         let request = CreateSandboxRequest {
             container_id: id.to_string(),
@@ -47,6 +49,7 @@ impl Cnetd {
             dns_search: spec.dns_search.clone(),
             dns_options: spec.dns_options.clone(),
             extra_hosts: spec.extra_hosts.clone(),
+            owner: owner.display().to_string(),
         };
         Ok(self.sandboxes.create_sandbox(request).await?.into_inner())
     }

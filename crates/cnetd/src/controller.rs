@@ -59,6 +59,8 @@ pub struct SandboxRequest {
     pub host_network: bool,
     pub dns: DnsConfig,
     pub extra_hosts: Vec<String>,
+    /// See [`Sandbox::owner`].
+    pub owner: String,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -240,3 +240,15 @@ pub async fn serve(
         }
     }
 }
+
+/// A test-only hook: when `CNET_TEST_ABORT_AT` names `step`, the daemon aborts right there (as a
+/// `kill -9` would catch it), so crash consistency is tested at each named step. Steps:
+/// `sandbox:created` (after the sandbox's record), `connect:attached` (after the driver's attach,
+/// before the endpoint's record).
+pub(crate) fn checkpoint(step: &str) {
+    static ABORT_AT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    if ABORT_AT.get_or_init(|| std::env::var("CNET_TEST_ABORT_AT").ok()).as_deref() == Some(step) {
+        tracing::warn!(step, "CNET_TEST_ABORT_AT: aborting here");
+        std::process::abort();
+    }
+}

@@ -201,6 +201,7 @@ impl pb::sandbox_service_server::SandboxService for Api {
                 host_network: r.host_network,
                 dns: DnsConfig { servers: r.dns_servers, search: r.dns_search, options: r.dns_options },
                 extra_hosts: r.extra_hosts,
+                owner: r.owner,
             })
             .await
             .map_err(status)?;

@@ -62,6 +62,7 @@ impl Controller {
             return Err(e);
         }
         let attached = started.elapsed();
+        crate::checkpoint("connect:attached");
         let mut batch = Batch::new();
         batch.put_endpoint(&endpoint);
         if let Err(e) = self.store.commit(batch) {

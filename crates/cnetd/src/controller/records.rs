@@ -318,6 +318,7 @@ mod tests {
             dns: Default::default(),
             extra_hosts: vec![],
             created: String::new(),
+            owner: String::new(),
         }
     }
 

@@ -53,6 +53,16 @@ impl Controller {
         }
         self.dns.restore(&st.sandboxes, &st.endpoints, &st.networks).await;
         self.restore_remote(&mut st)?;
+        // Sandboxes whose container is gone: its creation was cut short (cnetd or the CLI killed
+        // between steps), and nobody is left to remove them.
+        let orphans: Vec<Sandbox> =
+            st.sandboxes.values().filter(|s| !s.owner.is_empty() && !Path::new(&s.owner).exists()).cloned().collect();
+        for sandbox in orphans {
+            tracing::warn!(sandbox = %sandbox.id.short(), name = %sandbox.name, owner = %sandbox.owner, "the sandbox's container is gone: removing it");
+            self.remove_sandbox_locked(&mut st, &sandbox)
+                .await
+                .map_err(|e| anyhow::anyhow!("removing orphan sandbox {}: {e}", sandbox.id.short()))?;
+        }
         tracing::info!(
             networks = st.networks.len(),
             sandboxes = st.sandboxes.len(),
