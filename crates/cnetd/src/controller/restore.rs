@@ -11,14 +11,18 @@ impl Controller {
         for n in snap.networks {
             st.insert_network(n);
         }
-        // A sandbox whose namespace is gone (the host rebooted, /run was cleared) cannot come back:
-        // its container is gone too. Drop it with its endpoints and leases.
+        // A sandbox whose namespace is gone (the host rebooted, /run was cleared), or whose owner
+        // is gone (its container's creation was cut short: cnetd or the CLI killed between steps),
+        // cannot come back. Drop it with its endpoints and leases; the kernel objects nobody claims
+        // then go with the orphans below (veths, namespace files) and the rebuilt firewall.
         for s in snap.sandboxes {
-            if s.host_network || cnet_kernel::netns::is_mounted(Path::new(&s.netns_path)) {
-                st.sandboxes.insert(s.id.clone(), s);
-            } else {
-                tracing::warn!(sandbox = %s.id, path = %s.netns_path, "sandbox namespace is gone, dropping it");
+            let netns_gone = !s.host_network && !cnet_kernel::netns::is_mounted(Path::new(&s.netns_path));
+            let owner_gone = !s.owner.is_empty() && !Path::new(&s.owner).exists();
+            if netns_gone || owner_gone {
+                tracing::warn!(sandbox = %s.id.short(), name = %s.name, path = %s.netns_path, owner = %s.owner, netns_gone, owner_gone, "the sandbox's container is gone: dropping it");
                 batch.delete_sandbox(&s.id);
+            } else {
+                st.sandboxes.insert(s.id.clone(), s);
             }
         }
         for e in snap.endpoints {
@@ -53,16 +57,6 @@ impl Controller {
         }
         self.dns.restore(&st.sandboxes, &st.endpoints, &st.networks).await;
         self.restore_remote(&mut st)?;
-        // Sandboxes whose container is gone: its creation was cut short (cnetd or the CLI killed
-        // between steps), and nobody is left to remove them.
-        let orphans: Vec<Sandbox> =
-            st.sandboxes.values().filter(|s| !s.owner.is_empty() && !Path::new(&s.owner).exists()).cloned().collect();
-        for sandbox in orphans {
-            tracing::warn!(sandbox = %sandbox.id.short(), name = %sandbox.name, owner = %sandbox.owner, "the sandbox's container is gone: removing it");
-            self.remove_sandbox_locked(&mut st, &sandbox)
-                .await
-                .map_err(|e| anyhow::anyhow!("removing orphan sandbox {}: {e}", sandbox.id.short()))?;
-        }
         tracing::info!(
             networks = st.networks.len(),
             sandboxes = st.sandboxes.len(),

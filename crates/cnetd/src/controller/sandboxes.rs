@@ -83,14 +83,9 @@ impl Controller {
     pub async fn remove_sandbox(&self, reference: &str) -> Result<()> {
         let mut st = self.state.lock().await;
         let sandbox = st.find_sandbox(reference)?.clone();
-        self.remove_sandbox_locked(&mut st, &sandbox).await
-    }
-
-    /// Every endpoint of the sandbox disconnected, then its namespace and record gone.
-    pub(super) async fn remove_sandbox_locked(&self, st: &mut Records, sandbox: &Sandbox) -> Result<()> {
         let endpoints: Vec<Endpoint> = st.endpoints_of_sandbox(&sandbox.id).cloned().collect();
         for ep in endpoints {
-            self.disconnect_locked(st, sandbox, &ep).await?;
+            self.disconnect_locked(&mut st, &sandbox, &ep).await?;
         }
         if !sandbox.host_network {
             cnet_kernel::netns::remove(Path::new(&sandbox.netns_path))
@@ -100,7 +95,7 @@ impl Controller {
         batch.delete_sandbox(&sandbox.id);
         self.store.commit(batch).internal("removing sandbox record")?;
         st.sandboxes.remove(&sandbox.id);
-        self.dns.sandbox_removed(sandbox);
+        self.dns.sandbox_removed(&sandbox);
         Ok(())
     }
 
