@@ -112,12 +112,7 @@ impl Firewall {
     pub async fn finish_restore(&self) -> Result<()> {
         let mut desired = self.lock.lock().await;
         let (nets, ports) = (desired.networks(), desired.ports());
-        validate_all(&nets)?;
-        validate_ports(&ports)?;
-        tracing::info!(table = %self.table, networks = nets.len(), ports = ports.len(), "restoring nftables table");
-        self.apply("rebuild the table", render::sync(&self.table, &nets, &ports)).await?;
-        desired.restoring = false;
-        Ok(())
+        self.replace(&mut desired, &nets, &ports).await
     }
 
     pub fn table(&self) -> &str {
@@ -189,13 +184,20 @@ impl Firewall {
     /// transaction (at start-up, and when the table was deleted by hand): no duplicates, no
     /// leftovers, whatever was there before.
     pub async fn sync(&self, nets: &[NetworkRules], ports: &[PortRule]) -> Result<()> {
+        let mut desired = self.lock.lock().await;
+        self.replace(&mut desired, nets, ports).await
+    }
+
+    /// [`Firewall::sync`] and [`Firewall::finish_restore`] under the lock: checks, one
+    /// transaction, and `desired` becomes exactly these (a restore is over).
+    async fn replace(&self, desired: &mut Desired, nets: &[NetworkRules], ports: &[PortRule]) -> Result<()> {
         validate_all(nets)?;
         validate_ports(ports)?;
-        let mut desired = self.lock.lock().await;
         tracing::info!(table = %self.table, networks = nets.len(), ports = ports.len(), "rebuilding nftables table");
         self.apply("rebuild the table", render::sync(&self.table, nets, ports)).await?;
         desired.networks = nets.iter().map(|n| (n.id.clone(), n.clone())).collect();
         desired.ports = ports.iter().cloned().collect();
+        desired.restoring = false;
         Ok(())
     }
 
