@@ -1,11 +1,14 @@
-//! The userland relay of ports published on the host's IPv6 loopback (`-p [::1]:8080:80`).
+//! The userland relay of published ports at the host's IPv6 loopback: bindings on ::1 itself
+//! (`-p [::1]:8080:80`), and every binding on all addresses (`-p 8080:80`), which answers the host
+//! at [::1]:8080 too.
 //!
-//! Every other published port is a DNAT map element in the firewall. ::1 cannot be: the kernel
+//! Every published port is otherwise a DNAT map element in the firewall. ::1 cannot be: the kernel
 //! never routes a packet with a loopback address out of `lo` (IPv6 has no `route_localnet`), so a
 //! connection to [::1]:8080 DNATed to a container would be dropped. Docker relays these with its
-//! userland proxy; cnetd does the same, in its own process and only for these bindings: it listens
-//! on [::1]:PORT in the daemon's namespace and relays to [container IPv6]:PORT through the bridge
-//! (the container sees the bridge's gateway address as the client, as with Docker's proxy).
+//! userland proxy; cnetd does the same, in its own process: it listens on [::1]:PORT in the
+//! daemon's namespace and relays to the container's address (IPv6 for bindings on ::1, else its
+//! IPv6 or IPv4 one) through the bridge (the container sees the bridge's gateway address as the
+//! client, as with Docker's proxy).
 //!
 //! TCP: one task per connection copying both ways (half-closes passed on). UDP: one socket per
 //! client address towards the container, forgotten after [`UDP_IDLE`] without traffic.
@@ -52,9 +55,10 @@ impl Drop for Relay {
 }
 
 impl Relays {
-    /// Starts a relay for every binding of `endpoint` on ::1 (none: nothing to do). The sockets are
-    /// bound before this returns, so a port the host already uses is an error here; on error no
-    /// relay of the endpoint is left running.
+    /// Starts a relay for every binding of `endpoint` on ::1 and every TCP/UDP binding on all
+    /// addresses (none: nothing to do). The sockets are bound before this returns: a binding on
+    /// ::1 whose port the host already uses is an error here (and then no relay of the endpoint is
+    /// left running); for a binding on all addresses it is only logged.
     pub fn start(&self, endpoint: &Endpoint) -> Result<()> {
         let mut relays = Vec::new();
         // Bindings on ::1 itself: the user asked for them, so a port taken there is an error.
