@@ -34,11 +34,6 @@ impl Daemon {
         &self.socket
     }
 
-    /// The channel itself, for clients built elsewhere (the container runtime's).
-    pub fn channel(&self) -> Channel {
-        self.channel.clone()
-    }
-
     pub fn networks(&self) -> NetworkServiceClient<Channel> {
         NetworkServiceClient::new(self.channel.clone())
     }
@@ -116,7 +111,7 @@ impl fmt::Display for Unreachable {
 impl StdError for Unreachable {}
 
 /// A status produced by the client's transport rather than by cnetd.
-pub fn is_transport_failure(status: &Status) -> bool {
+fn is_transport_failure(status: &Status) -> bool {
     status.code() == Code::Unavailable && StdError::source(status).is_some()
 }
 
