@@ -107,7 +107,7 @@ impl Controller {
 
     /// Keeps the cache of other nodes' endpoints in the local store in step (see
     /// [`Controller::restore_remote`]); a failure only costs names until the next resync.
-    fn persist_remote(&self, put: &[&EndpointRecord], delete: &[&str]) {
+    pub(super) fn persist_remote(&self, put: &[&EndpointRecord], delete: &[&str]) {
         let mut batch = Batch::new();
         for record in put {
             batch.put_remote(&record.id, record);
@@ -236,14 +236,12 @@ impl Controller {
                 tracing::warn!(network = %network.name, error = %e, "programming remote endpoints");
             }
         }
-        for record in remote.values() {
-            if let Some(network) = st.networks.get(&record.network_id)
-                && st.remote.get(&record.id) != Some(record)
-            {
+        let changed: Vec<&EndpointRecord> = remote.values().filter(|r| st.remote.get(&r.id) != Some(*r)).collect();
+        for record in &changed {
+            if let Some(network) = st.networks.get(&record.network_id) {
                 self.dns.remote_added(record, network);
             }
         }
-        let changed: Vec<&EndpointRecord> = remote.values().filter(|r| st.remote.get(&r.id) != Some(*r)).collect();
         let gone: Vec<&str> = st.remote.keys().filter(|id| !remote.contains_key(*id)).map(|id| id.as_str()).collect();
         self.persist_remote(&changed, &gone);
         st.remote = remote;

@@ -191,11 +191,9 @@ impl Controller {
                 ))
             })?;
             cluster.remove_network(network).await?;
-            let mut batch = Batch::new();
-            for r in st.remote.values().filter(|r| r.network_id == network.id) {
-                batch.delete_remote(&r.id);
-            }
-            self.store.commit(batch).internal("removing cached endpoints of other nodes")?;
+            let cached: Vec<&str> =
+                st.remote.values().filter(|r| r.network_id == network.id).map(|r| r.id.as_str()).collect();
+            self.persist_remote(&[], &cached);
             st.remote.retain(|_, r| r.network_id != network.id);
         }
         self.driver(&network.driver)?.delete_network(network).await?;
