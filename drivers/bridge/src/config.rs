@@ -81,11 +81,12 @@ impl BridgeConfig {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use cnet_core::Scope;
 
-    fn net(opts: &[(&str, &str)]) -> Network {
+    /// A bridge network with these options, for the crate's tests.
+    pub(crate) fn net(opts: &[(&str, &str)]) -> Network {
         Network {
             id: "0123456789abcdef".repeat(4).into(),
             name: "n".into(),

@@ -163,20 +163,7 @@ mod tests {
 
     #[test]
     fn only_bridges_cnet_made_are_cnet_s_to_delete() {
-        let network = Network {
-            id: "ab".repeat(32).into(),
-            name: "lab".into(),
-            driver: "bridge".into(),
-            scope: cnet_core::Scope::Local,
-            pools: vec![],
-            options: Default::default(),
-            labels: Default::default(),
-            internal: false,
-            attachable: false,
-            enable_ipv6: false,
-            created: String::new(),
-            builtin: false,
-        };
+        let network = crate::config::tests::net(&[]);
         let mark = format!("{}{}", steps::ALIAS_PREFIX, network.id);
         assert!(steps::owns_device("br-0123456789ab", None, &network), "a name only cnet gives");
         assert!(steps::owns_device("labbr0", Some(&mark), &network), "marked when cnet made it");
