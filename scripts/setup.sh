@@ -3,6 +3,8 @@
 # Idempotent: run it again after a pull.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# In CI every build is a first build: incremental caches only cost disk there.
+if [ "${CI:-}" = true ]; then export CARGO_INCREMENTAL=0; fi
 
 export DEBIAN_FRONTEND=noninteractive
 packages=(
