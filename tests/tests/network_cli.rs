@@ -1057,8 +1057,8 @@ fn ports_on_every_address_answer_the_host_at_ipv6_loopback() {
 
 /// Gateway modes (Docker 28): by default (`nat`) a neighbour on the host's LAN that routes the
 /// container subnets via the host reaches only published ports (moby#48724); a
-/// `gateway_mode_ipv4=nat-unprotected` network lets it reach any port; `routed` and `isolated` are
-/// refused by name (not implemented).
+/// `gateway_mode_ipv4=nat-unprotected` network lets it reach any port; an unknown mode is refused
+/// by name.
 #[test]
 fn a_lan_neighbour_reaches_only_published_ports_unless_nat_unprotected() {
     let (host, upstream) = host_with_upstream();
@@ -1081,9 +1081,59 @@ fn a_lan_neighbour_reaches_only_published_ports_unless_nat_unprotected() {
     let options = &host.network_inspect("open")["Options"];
     assert_eq!(options["com.docker.network.bridge.gateway_mode_ipv4"], "nat-unprotected", "{options:#}");
 
-    let err = host.cnet_err(&["network", "create", "-o", &mode("routed"), "routed-net"]);
-    assert!(err.contains("routed") && err.contains("gateway_mode_ipv4"), "{err}");
     let err = host.cnet_err(&["network", "create", "-o", &mode("bogus"), "bogus-net"]);
-    assert!(err.contains("bogus"), "{err}");
-    assert!(!ls_names(&host, &[]).iter().any(|n| n == "routed-net" || n == "bogus-net"));
+    assert!(err.contains("bogus") && err.contains("gateway_mode_ipv4"), "{err}");
+    assert!(!ls_names(&host, &[]).iter().any(|n| n == "bogus-net"));
+}
+
+/// Gateway mode `routed`: no NAT either way; a LAN neighbour that routes the subnet via the host
+/// reaches the published container port at the container's own address (the host port is not
+/// used) and ICMP, nothing else. `trusted_host_interfaces`: from the LAN interface, a nat
+/// network's published container ports are reached directly too. `isolated`: an internal network
+/// whose bridge has no address, so not even the host reaches it.
+#[test]
+fn routed_isolated_and_trusted_host_interfaces() {
+    let (host, upstream) = host_with_upstream();
+    let opt = |key: &str, value: &str| format!("com.docker.network.bridge.{key}={value}");
+    let routed = opt("gateway_mode_ipv4", "routed");
+    host.cnet_ok(&["network", "create", "--subnet", "10.84.0.0/24", "-o", &routed, "routed"]);
+    let trusted = opt("trusted_host_interfaces", "up0");
+    host.cnet_ok(&["network", "create", "--subnet", "10.85.0.0/24", "-o", &trusted, "trusting"]);
+    run_d(&host, "rt", &["--network", "routed", "-p", "8084:80"], &serve_script(&[80, 81]));
+    run_d(&host, "tr", &["--network", "trusting", "-p", "8085:80"], &serve_script(&[80, 81]));
+    for (c, port) in [("rt", 80), ("rt", 81), ("tr", 80), ("tr", 81)] {
+        wait_serving(&host, c, port);
+    }
+    let (r_ip, t_ip) = (ip_on(&host, "rt", "routed"), ip_on(&host, "tr", "trusting"));
+    // The neighbour has no route back yet: only a masqueraded ping could be answered.
+    assert_no_ping(&host, "rt", upstream.addr());
+    upstream.ns().run_ok("ip route add 10.84.0.0/24 via 198.51.100.1 && ip route add 10.85.0.0/24 via 198.51.100.1");
+    wait_ping(&host, "rt", upstream.addr());
+
+    assert_fetch(upstream.ns(), "neighbour", &format!("http://{r_ip}:80/"), "port-80\n");
+    assert_no_fetch(upstream.ns(), "neighbour", &format!("http://{r_ip}:81/"));
+    assert_no_fetch(upstream.ns(), "neighbour", &format!("http://{HOST_ADDR}:8084/"));
+    let ping = upstream.ns().run(&format!("busybox ping -c 1 -W 2 {r_ip}"));
+    assert!(ping.status.success(), "{}", describe_output("neighbour -> routed container", &ping));
+
+    assert_fetch(upstream.ns(), "neighbour", &format!("http://{t_ip}:80/"), "port-80\n");
+    assert_fetch(upstream.ns(), "neighbour", &format!("http://{HOST_ADDR}:8085/"), "port-80\n");
+    assert_no_fetch(upstream.ns(), "neighbour", &format!("http://{t_ip}:81/"));
+    let options = &host.network_inspect("routed")["Options"];
+    assert_eq!(options["com.docker.network.bridge.gateway_mode_ipv4"], "routed", "{options:#}");
+
+    let isolated = opt("gateway_mode_ipv4", "isolated");
+    let err = host.cnet_err(&["network", "create", "-o", &isolated, "not-internal"]);
+    assert!(err.contains("isolated") && err.contains("internal"), "{err}");
+    assert!(!ls_names(&host, &[]).iter().any(|n| n == "not-internal"));
+    host.cnet_ok(&["network", "create", "--internal", "--subnet", "10.86.0.0/24", "-o", &isolated, "iso"]);
+    sleeper(&host, "i1", &["--network", "iso"]);
+    sleeper(&host, "i2", &["--network", "iso"]);
+    let i2 = host.ip_of("i2");
+    wait_ping(&host, "i1", &i2);
+    let id = field(&host.network_inspect("iso"), "Id");
+    let bridge = format!("br-{}", &id[..12]);
+    let addrs = host.ns().run_ok(&format!("ip -o addr show dev {bridge}"));
+    assert!(!addrs.contains("inet "), "the isolated bridge has an IPv4 address: {addrs}");
+    assert!(!host.ns().run(&format!("busybox ping -c 1 -W 1 {i2}")).status.success(), "the host reached {i2}");
 }

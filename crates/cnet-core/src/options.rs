@@ -7,9 +7,14 @@ pub const BRIDGE_HOST_BINDING_IPV4: &str = "com.docker.network.bridge.host_bindi
 pub const BRIDGE_DEFAULT_BRIDGE: &str = "com.docker.network.bridge.default_bridge";
 pub const DRIVER_MTU: &str = "com.docker.network.driver.mtu";
 /// How a bridge network's gateway treats traffic from outside, per family (Docker 28): `nat`
-/// (default: only published ports reach containers), `nat-unprotected` (anything routed to them).
+/// (default: only published ports reach containers), `nat-unprotected` (anything routed to them),
+/// `routed` (no NAT; published container ports and ICMP at the containers' own addresses),
+/// `isolated` (internal networks only: no address on the bridge).
 pub const BRIDGE_GATEWAY_MODE_IPV4: &str = "com.docker.network.bridge.gateway_mode_ipv4";
 pub const BRIDGE_GATEWAY_MODE_IPV6: &str = "com.docker.network.bridge.gateway_mode_ipv6";
+/// Host interfaces, `:`-separated, from which published container ports may be reached directly
+/// at the containers' addresses (Docker 28).
+pub const BRIDGE_TRUSTED_HOST_INTERFACES: &str = "com.docker.network.bridge.trusted_host_interfaces";
 /// An overlay network's VXLAN id (Docker takes a list, one per subnet; cnet overlay networks have
 /// one IPv4 subnet, so one VNI). The cluster store picks one when it is not given.
 pub const OVERLAY_VNI: &str = "com.docker.network.driver.overlay.vxlanid_list";

@@ -243,7 +243,7 @@ impl Firewall {
             return Ok(());
         }
         tracing::debug!(table = %self.table, ports = ports.len(), "unpublishing ports");
-        match self.apply("unpublish ports", render::remove_ports(&self.table, ports)).await {
+        match self.apply("unpublish ports", render::remove_ports(&self.table, ports, &desired.ports())).await {
             Err(_) if !self.exists().await? => Ok(()),
             other => other,
         }
@@ -347,8 +347,9 @@ mod tests {
             masquerade: true,
             internal: false,
             icc: true,
-            unprotected_v4: false,
-            unprotected_v6: false,
+            gateway_v4: crate::GatewayMode::Nat,
+            gateway_v6: crate::GatewayMode::Nat,
+            trusted_interfaces: vec![],
         }
     }
 
@@ -360,6 +361,7 @@ mod tests {
             dest: dest.parse().unwrap(),
             dest_port: 80,
             owner: "web".into(),
+            routed: false,
         }
     }
 

@@ -19,7 +19,7 @@ mod rules;
 
 pub use error::{Error, Result};
 pub use firewall::{Applied, Firewall};
-pub use rules::{NetworkRules, PortRule, Proto};
+pub use rules::{GatewayMode, NetworkRules, PortRule, Proto};
 
 /// The table cnetd uses (`table inet cnet`); tests pass their own name to [`Firewall::new`].
 pub const DEFAULT_TABLE: &str = "cnet";

@@ -14,6 +14,13 @@
 //!     set masq6_own   { type ipv6_addr . ifname; flags interval; }
 //!     set hairpin4    { type ipv4_addr . ifname; flags interval; } # subnet . its own bridge, every
 //!     set hairpin6    { type ipv6_addr . ifname; flags interval; } #   network that is not internal
+//!     set unprotected4 { type ifname; }                            # gateway mode nat-unprotected
+//!     set unprotected6 { type ifname; }
+//!     set routed4     { type ifname; }                             # gateway mode routed
+//!     set routed6     { type ifname; }
+//!     set trusted     { type ifname . ifname; }                    # trusted host interface . bridge
+//!     set published4  { type ipv4_addr . inet_proto . inet_service; } # every published container
+//!     set published6  { type ipv6_addr . inet_proto . inet_service; } #   address . protocol . port
 //!     # published ports, one pair of maps per kind (nft 1.0.6 cannot do concatenated map data):
 //!     map dnat4_addr     { type ipv4_addr . inet_proto . inet_service : ipv4_addr; }    # on one host address
 //!     map dnat4_port     { type ipv4_addr . inet_proto . inet_service : inet_service; }
@@ -28,7 +35,16 @@
 //!         iifname @internal drop
 //!         oifname @internal drop
 //!         ct status dnat accept                          # published ports, from any network
+//!         oifname @bridges ct state established,related accept
+//!         oifname @routed4 ip daddr . meta l4proto . th dport @published4 accept   # routed
+//!         oifname @routed6 ip6 daddr . meta l4proto . th dport @published6 accept
+//!         oifname @routed4 meta l4proto icmp accept
+//!         oifname @routed6 meta l4proto ipv6-icmp accept
+//!         iifname . oifname @trusted ip daddr . meta l4proto . th dport @published4 accept
+//!         iifname . oifname @trusted ip6 daddr . meta l4proto . th dport @published6 accept
 //!         iifname @bridges oifname @bridges drop
+//!         meta nfproto ipv4 oifname @bridges oifname != @unprotected4 drop   # gateway mode nat
+//!         meta nfproto ipv6 oifname @bridges oifname != @unprotected6 drop
 //!     }
 //!     chain postrouting {
 //!         type nat hook postrouting priority srcnat; policy accept;
@@ -89,7 +105,7 @@ use nftables::schema::{Chain, Element, Map, NfCmd, NfListObject, Rule, Set, SetF
 use nftables::stmt::{Match, NAT, NATFamily, Operator, Statement};
 use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
 
-use crate::{NetworkRules, PortRule};
+use crate::{GatewayMode, NetworkRules, PortRule};
 
 pub const SET_BRIDGES: &str = "bridges";
 pub const SET_BRIDGE_SELF: &str = "bridge_self";
@@ -103,6 +119,11 @@ pub const SET_HAIRPIN4: &str = "hairpin4";
 pub const SET_HAIRPIN6: &str = "hairpin6";
 pub const SET_UNPROTECTED4: &str = "unprotected4";
 pub const SET_UNPROTECTED6: &str = "unprotected6";
+pub const SET_ROUTED4: &str = "routed4";
+pub const SET_ROUTED6: &str = "routed6";
+pub const SET_TRUSTED: &str = "trusted";
+pub const SET_PUBLISHED4: &str = "published4";
+pub const SET_PUBLISHED6: &str = "published6";
 
 pub const MAP_DNAT4_ADDR: &str = "dnat4_addr";
 pub const MAP_DNAT4_PORT: &str = "dnat4_port";
@@ -132,7 +153,7 @@ struct SetSpec {
     interval: bool,
 }
 
-const SETS: [SetSpec; 12] = [
+const SETS: [SetSpec; 17] = [
     SetSpec { name: SET_BRIDGES, key: &[SetType::Ifname], interval: false },
     SetSpec { name: SET_BRIDGE_SELF, key: &[SetType::Ifname, SetType::Ifname], interval: false },
     SetSpec { name: SET_ICC_OFF, key: &[SetType::Ifname, SetType::Ifname], interval: false },
@@ -145,6 +166,11 @@ const SETS: [SetSpec; 12] = [
     SetSpec { name: SET_HAIRPIN6, key: &[SetType::Ipv6Addr, SetType::Ifname], interval: true },
     SetSpec { name: SET_UNPROTECTED4, key: &[SetType::Ifname], interval: false },
     SetSpec { name: SET_UNPROTECTED6, key: &[SetType::Ifname], interval: false },
+    SetSpec { name: SET_ROUTED4, key: &[SetType::Ifname], interval: false },
+    SetSpec { name: SET_ROUTED6, key: &[SetType::Ifname], interval: false },
+    SetSpec { name: SET_TRUSTED, key: &[SetType::Ifname, SetType::Ifname], interval: false },
+    SetSpec { name: SET_PUBLISHED4, key: ADDR4_PROTO_PORT, interval: false },
+    SetSpec { name: SET_PUBLISHED6, key: ADDR6_PROTO_PORT, interval: false },
 ];
 
 struct MapSpec {
@@ -231,9 +257,14 @@ pub fn add_ports(table: &str, ports: &[PortRule]) -> Batch<'static> {
     batch
 }
 
-/// Unpublishes ports. Each element is added first, so a missing one is no error.
-pub fn remove_ports(table: &str, ports: &[PortRule]) -> Batch<'static> {
-    let elems = port_elements(ports, false);
+/// Unpublishes ports. Each element is added first, so a missing one is no error. A container port
+/// that `kept` ports (those still published) also open stays in the `published` sets.
+pub fn remove_ports(table: &str, ports: &[PortRule], kept: &[PortRule]) -> Batch<'static> {
+    let still_open: HashSet<_> = kept.iter().map(PortRule::target).collect();
+    let gone: Vec<PortRule> = ports.iter().filter(|p| !still_open.contains(&p.target())).cloned().collect();
+    let mut elems = port_elements(ports, false);
+    elems.retain(|(map, _)| *map != SET_PUBLISHED4 && *map != SET_PUBLISHED6);
+    elems.extend(published_elements(&gone, false));
     let mut batch = Batch::new();
     for (map, elems) in &elems {
         batch.add(element(table, map, elems.clone()));
@@ -244,10 +275,11 @@ pub fn remove_ports(table: &str, ports: &[PortRule]) -> Batch<'static> {
     batch
 }
 
-/// The map elements of published ports, per map (in the order of [`MAPS`]), empty maps left out.
+/// The map elements of published ports, per map (in the order of [`MAPS`]), then their
+/// `published` set elements; empty maps and sets left out. Routed ports have no map elements.
 fn port_elements(ports: &[PortRule], label: bool) -> Vec<(&'static str, Vec<Expression<'static>>)> {
     let mut out: Vec<(&'static str, Vec<Expression<'static>>)> = MAPS.iter().map(|m| (m.name, vec![])).collect();
-    for p in ports {
+    for p in ports.iter().filter(|p| !p.routed) {
         let proto = || string(p.proto.as_str());
         let port = || Expression::Number(u32::from(p.host_port));
         let key = match p.host_addr {
@@ -269,7 +301,25 @@ fn port_elements(ports: &[PortRule], label: bool) -> Vec<(&'static str, Vec<Expr
         }
     }
     out.retain(|(_, elems)| !elems.is_empty());
+    out.extend(published_elements(ports, label));
     out
+}
+
+/// The `published` set elements (container address . protocol . port) of ports, each once.
+fn published_elements(ports: &[PortRule], label: bool) -> Vec<(&'static str, Vec<Expression<'static>>)> {
+    let mut seen = HashSet::new();
+    let mut v4 = vec![];
+    let mut v6 = vec![];
+    for p in ports.iter().filter(|p| seen.insert(p.target())) {
+        let key = concat(vec![
+            string(&p.dest.to_string()),
+            string(p.proto.as_str()),
+            Expression::Number(u32::from(p.dest_port)),
+        ]);
+        let key = if label && !p.owner.is_empty() { labelled(key, &p.owner) } else { key };
+        if p.is_ipv4() { v4.push(key) } else { v6.push(key) }
+    }
+    [(SET_PUBLISHED4, v4), (SET_PUBLISHED6, v6)].into_iter().filter(|(_, elems)| !elems.is_empty()).collect()
 }
 
 /// Deletes the table; added first, so a missing table is no error.
@@ -341,12 +391,41 @@ pub fn layout(table: &str) -> Vec<NfListObject<'static>> {
             ],
             "replies to what the containers opened",
         ),
+    ];
+    let target = |ip: &'static str| concat(vec![payload(ip, "daddr"), meta(MetaKey::L4proto), payload("th", "dport")]);
+    let l4proto =
+        |name: &str| Statement::Match(Match { left: meta(MetaKey::L4proto), right: string(name), op: Operator::EQ });
+    let direct = [
+        (
+            vec![is(meta(MetaKey::Oifname), SET_ROUTED4), is(target("ip"), SET_PUBLISHED4), Statement::Accept(None)],
+            "gateway mode routed: published container ports (IPv4)",
+        ),
+        (
+            vec![is(meta(MetaKey::Oifname), SET_ROUTED6), is(target("ip6"), SET_PUBLISHED6), Statement::Accept(None)],
+            "gateway mode routed: published container ports (IPv6)",
+        ),
+        (
+            vec![is(meta(MetaKey::Oifname), SET_ROUTED4), l4proto("icmp"), Statement::Accept(None)],
+            "gateway mode routed: ICMP",
+        ),
+        (
+            vec![is(meta(MetaKey::Oifname), SET_ROUTED6), l4proto("ipv6-icmp"), Statement::Accept(None)],
+            "gateway mode routed: ICMPv6",
+        ),
+        (
+            vec![is(iif_oif(), SET_TRUSTED), is(target("ip"), SET_PUBLISHED4), Statement::Accept(None)],
+            "trusted host interfaces: published container ports (IPv4)",
+        ),
+        (
+            vec![is(iif_oif(), SET_TRUSTED), is(target("ip6"), SET_PUBLISHED6), Statement::Accept(None)],
+            "trusted host interfaces: published container ports (IPv6)",
+        ),
         (
             vec![is(meta(MetaKey::Iifname), SET_BRIDGES), is(meta(MetaKey::Oifname), SET_BRIDGES), drop()],
             "nothing between two cnet bridges",
         ),
     ];
-    for (expr, comment) in forward {
+    for (expr, comment) in forward.into_iter().chain(direct) {
         objs.push(rule(table, CHAIN_FORWARD, expr, comment));
     }
     // Gateway mode nat (the default): from outside, a container is reached only through a
@@ -496,11 +575,18 @@ fn elements(net: &NetworkRules) -> Vec<(&'static str, Vec<Expression<'static>>)>
     if net.internal {
         out.push((SET_INTERNAL, vec![br()]));
     }
-    if net.unprotected_v4 {
-        out.push((SET_UNPROTECTED4, vec![br()]));
+    for (mode, set) in [(net.gateway_v4, SET_UNPROTECTED4), (net.gateway_v6, SET_UNPROTECTED6)] {
+        if mode == GatewayMode::NatUnprotected {
+            out.push((set, vec![br()]));
+        }
     }
-    if net.unprotected_v6 {
-        out.push((SET_UNPROTECTED6, vec![br()]));
+    for (mode, set) in [(net.gateway_v4, SET_ROUTED4), (net.gateway_v6, SET_ROUTED6)] {
+        if mode == GatewayMode::Routed {
+            out.push((set, vec![br()]));
+        }
+    }
+    if !net.trusted_interfaces.is_empty() {
+        out.push((SET_TRUSTED, net.trusted_interfaces.iter().map(|i| concat(vec![string(i), br()])).collect()));
     }
     let nets = net.networks();
     if !net.internal {
@@ -512,15 +598,13 @@ fn elements(net: &NetworkRules) -> Vec<(&'static str, Vec<Expression<'static>>)>
             }
         }
     }
-    if net.masquerades() {
-        for (v4, set, own) in [(true, SET_MASQ4, SET_MASQ4_OWN), (false, SET_MASQ6, SET_MASQ6_OWN)] {
-            let family: Vec<&IpNetwork> = nets.iter().filter(|n| n.is_ipv4() == v4).collect();
-            if family.is_empty() {
-                continue;
-            }
-            out.push((set, family.iter().map(|n| prefix(n)).collect()));
-            out.push((own, family.iter().map(|n| concat(vec![prefix(n), br()])).collect()));
+    for (v4, set, own) in [(true, SET_MASQ4, SET_MASQ4_OWN), (false, SET_MASQ6, SET_MASQ6_OWN)] {
+        let family: Vec<&IpNetwork> = nets.iter().filter(|n| n.is_ipv4() == v4).collect();
+        if family.is_empty() || !net.masquerades_family(v4) {
+            continue;
         }
+        out.push((set, family.iter().map(|n| prefix(n)).collect()));
+        out.push((own, family.iter().map(|n| concat(vec![prefix(n), br()])).collect()));
     }
     out
 }

@@ -29,10 +29,58 @@ pub struct NetworkRules {
     pub internal: bool,
     /// Containers on this bridge may talk to each other.
     pub icc: bool,
-    /// Gateway mode `nat-unprotected` (per family): anything routed to the bridge from outside
-    /// gets through. In the default mode, `nat`, only published ports (and replies) do.
-    pub unprotected_v4: bool,
-    pub unprotected_v6: bool,
+    /// How traffic from outside reaches the containers, per family (Docker 28's gateway modes).
+    pub gateway_v4: GatewayMode,
+    pub gateway_v6: GatewayMode,
+    /// Host interfaces from which the network's published container ports may be reached
+    /// directly at the containers' addresses (`trusted_host_interfaces`), whatever the mode.
+    pub trusted_interfaces: Vec<String>,
+}
+
+/// A bridge network's gateway mode for one address family, with Docker 28's names and meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GatewayMode {
+    /// Outbound NAT; from outside, a container is reached only through a port published on a
+    /// host address (DNAT), never by routing to its own address.
+    #[default]
+    Nat,
+    /// Outbound NAT, and anything routed to the containers gets through (Docker before 28).
+    NatUnprotected,
+    /// No NAT either way: containers use their own addresses, and from outside only their
+    /// published ports (at the container's address and port; the host port is not used) and ICMP
+    /// reach them.
+    Routed,
+    /// An internal network whose bridge has no address of this family: not even the host
+    /// reaches it.
+    Isolated,
+}
+
+impl GatewayMode {
+    pub const NAMES: [&str; 4] = ["nat", "nat-unprotected", "routed", "isolated"];
+
+    pub fn parse(s: &str) -> Option<GatewayMode> {
+        match s {
+            "nat" => Some(GatewayMode::Nat),
+            "nat-unprotected" => Some(GatewayMode::NatUnprotected),
+            "routed" => Some(GatewayMode::Routed),
+            "isolated" => Some(GatewayMode::Isolated),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GatewayMode::Nat => "nat",
+            GatewayMode::NatUnprotected => "nat-unprotected",
+            GatewayMode::Routed => "routed",
+            GatewayMode::Isolated => "isolated",
+        }
+    }
+
+    /// Whether traffic from the subnets of this family is masqueraded (on a masquerading network).
+    pub fn masquerades(self) -> bool {
+        matches!(self, GatewayMode::Nat | GatewayMode::NatUnprotected)
+    }
 }
 
 impl NetworkRules {
@@ -44,6 +92,15 @@ impl NetworkRules {
     /// Whether traffic from the subnets is masqueraded (`internal` networks never are).
     pub fn masquerades(&self) -> bool {
         self.masquerade && !self.internal
+    }
+
+    /// Whether traffic from the subnets of one family is masqueraded: never in gateway mode routed.
+    pub fn masquerades_family(&self, v4: bool) -> bool {
+        self.masquerades() && self.gateway(v4).masquerades()
+    }
+
+    pub fn gateway(&self, v4: bool) -> GatewayMode {
+        if v4 { self.gateway_v4 } else { self.gateway_v6 }
     }
 
     /// The subnets with host bits cleared, duplicates dropped, in the given order.
@@ -63,16 +120,24 @@ impl NetworkRules {
         if self.id.is_empty() || !self.id.chars().all(|c| c.is_ascii_alphanumeric()) {
             return Err(invalid("the id must be non-empty and alphanumeric".into()));
         }
-        let bridge_ok = !self.bridge.is_empty()
-            && self.bridge.len() <= MAX_IFNAME
-            && self.bridge != "."
-            && self.bridge != ".."
-            && self.bridge.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-        if !bridge_ok {
+        if !valid_ifname(&self.bridge) {
             return Err(invalid(format!(
                 "bridge name {:?} must be 1 to {MAX_IFNAME} characters of [A-Za-z0-9._-]",
                 self.bridge
             )));
+        }
+        for name in &self.trusted_interfaces {
+            if !valid_ifname(name) {
+                return Err(invalid(format!(
+                    "trusted host interface {name:?} must be 1 to {MAX_IFNAME} characters of [A-Za-z0-9._-]"
+                )));
+            }
+        }
+        for (v4, mode) in [(true, self.gateway_v4), (false, self.gateway_v6)] {
+            if mode == GatewayMode::Isolated && !self.internal {
+                let family = if v4 { "IPv4" } else { "IPv6" };
+                return Err(invalid(format!("gateway mode isolated ({family}) needs an internal network")));
+            }
         }
         let nets = self.networks();
         for (i, a) in nets.iter().enumerate() {
@@ -82,6 +147,16 @@ impl NetworkRules {
         }
         Ok(())
     }
+}
+
+/// Whether nft takes `name` as one interface's name (an interface name ending in `*` is a
+/// wildcard to nft).
+fn valid_ifname(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_IFNAME
+        && name != "."
+        && name != ".."
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 /// Transport protocols a port can be published for.
@@ -104,7 +179,10 @@ impl Proto {
 }
 
 /// One published port of one address family: packets for (host address, protocol, host port)
-/// are DNATed to (`dest`, `dest_port`).
+/// are DNATed to (`dest`, `dest_port`), and (`dest`, protocol, `dest_port`) may be reached
+/// directly from the network's trusted host interfaces. With `routed` (the network's gateway mode
+/// for this family), there is no DNAT (`host_addr` and `host_port` are not used): the container
+/// port is open to anything routed to it.
 ///
 /// `host_addr: None` means every local address of the host of `dest`'s family (the wildcard
 /// maps, matched for packets whose destination is local); `Some` must be of `dest`'s family and
@@ -118,6 +196,7 @@ pub struct PortRule {
     pub dest_port: u16,
     /// Shown as the comment of the map elements (the container's name), at most 128 bytes.
     pub owner: String,
+    pub routed: bool,
 }
 
 impl PortRule {
@@ -130,9 +209,14 @@ impl PortRule {
         (self.proto, self.host_addr, self.host_port, self.is_ipv4())
     }
 
+    /// The container's side, (`dest`, protocol, `dest_port`): what the `published` sets hold.
+    pub fn target(&self) -> (IpAddr, Proto, u16) {
+        (self.dest, self.proto, self.dest_port)
+    }
+
     pub fn validate(&self) -> Result<()> {
         let invalid = |reason: String| Error::Invalid { network: format!("port {}", self.host_port), reason };
-        if self.host_port == 0 || self.dest_port == 0 {
+        if self.dest_port == 0 || (self.host_port == 0 && !self.routed) {
             return Err(invalid("ports must be 1-65535 (allocate host port 0 before)".into()));
         }
         if let Some(addr) = self.host_addr {
@@ -159,7 +243,7 @@ pub(crate) fn validate_ports(ports: &[PortRule]) -> Result<()> {
     let mut keys = HashSet::new();
     for p in ports {
         p.validate()?;
-        if !keys.insert(p.key()) {
+        if !p.routed && !keys.insert(p.key()) {
             return Err(Error::Invalid {
                 network: format!("port {}", p.host_port),
                 reason: format!("{} port {} on {:?} is given twice", p.proto.as_str(), p.host_port, p.host_addr),
@@ -213,8 +297,9 @@ mod tests {
             masquerade: true,
             internal: false,
             icc: true,
-            unprotected_v4: false,
-            unprotected_v6: false,
+            gateway_v4: GatewayMode::Nat,
+            gateway_v6: GatewayMode::Nat,
+            trusted_interfaces: vec![],
         }
     }
 
@@ -237,6 +322,25 @@ mod tests {
         assert!(net("ab12", "..", &[]).validate().is_err());
         let err = net("ab12", "br-0", &["10.0.0.0/8", "10.1.0.0/16"]).validate().unwrap_err();
         assert!(err.to_string().contains("overlap"), "{err}");
+        let trusting = |name: &str| NetworkRules { trusted_interfaces: vec![name.into()], ..net("ab12", "br-0", &[]) };
+        assert!(trusting("eth3").validate().is_ok());
+        let err = trusting("eth*").validate().unwrap_err();
+        assert!(err.to_string().contains("\"eth*\""), "{err}");
+        let isolated = NetworkRules { gateway_v4: GatewayMode::Isolated, ..net("ab12", "br-0", &[]) };
+        let err = isolated.clone().validate().unwrap_err();
+        assert!(err.to_string().contains("internal"), "{err}");
+        assert!(NetworkRules { internal: true, ..isolated }.validate().is_ok());
+    }
+
+    #[test]
+    fn gateway_modes_by_name() {
+        for name in GatewayMode::NAMES {
+            assert_eq!(GatewayMode::parse(name).map(GatewayMode::as_str), Some(name));
+        }
+        assert_eq!(GatewayMode::parse("NAT"), None);
+        assert!(!GatewayMode::Routed.masquerades() && GatewayMode::NatUnprotected.masquerades());
+        let routed6 = NetworkRules { gateway_v6: GatewayMode::Routed, ..net("ab12", "br-0", &[]) };
+        assert!(routed6.masquerades_family(true) && !routed6.masquerades_family(false));
     }
 
     #[test]

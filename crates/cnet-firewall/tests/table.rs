@@ -53,7 +53,7 @@ fn assert_web_and_backend(l: &Value) {
 fn assert_base_layout(l: &Value) {
     assert_eq!(chains(l), ["forward", "output", "postrouting", "prerouting", "raw_prerouting"]);
     assert_eq!(rules(l, "raw_prerouting").len(), 2, "{l:#}");
-    assert_eq!(rules(l, "forward").len(), 9, "{l:#}");
+    assert_eq!(rules(l, "forward").len(), 15, "{l:#}");
     assert_eq!(rules(l, "postrouting").len(), 5, "{l:#}");
     assert_eq!(rules(l, "prerouting").len(), 4, "{l:#}");
     assert_eq!(rules(l, "output").len(), 4, "{l:#}");
@@ -271,6 +271,7 @@ fn port(proto: Proto, host: Option<&str>, host_port: u16, dest: &str, dest_port:
         dest: dest.parse().unwrap(),
         dest_port,
         owner: "web".into(),
+        routed: false,
     }
 }
 
@@ -300,7 +301,23 @@ fn ports_are_map_elements_and_survive_a_deleted_table() {
         assert_eq!(map_entries(&l, "dnat4_port"), vec![(c(json!(["127.0.0.1", "udp", 5353])), json!(53), web.clone())]);
         assert_eq!(map_entries(&l, "dnat6_addr"), vec![(c(json!(["::1", "tcp", 8080])), json!("fd00:18::2"), web)]);
         assert!(map_entries(&l, "dnat6_any_addr").is_empty());
+        // Every published container port, for trusted interfaces and routed networks.
+        assert_eq!(
+            values(&l, "published4"),
+            vec![c(json!(["172.18.0.2", "tcp", 80])), c(json!(["172.18.0.2", "udp", 53]))]
+        );
+        assert_eq!(values(&l, "published6"), vec![c(json!(["fd00:18::2", "tcp", 80]))]);
         assert_base_layout(&l);
+
+        // A second way to the same container port: the port stays open until both are gone.
+        let again = port(Proto::Tcp, None, 8081, "172.18.0.2", 80);
+        fw.add_ports(std::slice::from_ref(&again)).await.unwrap();
+        fw.remove_ports(std::slice::from_ref(&wild)).await.unwrap();
+        assert_eq!(values(&listing(&fw).await, "published4").len(), 2, "172.18.0.2 tcp 80 is still published");
+        fw.remove_ports(std::slice::from_ref(&again)).await.unwrap();
+        assert_eq!(values(&listing(&fw).await, "published4"), vec![c(json!(["172.18.0.2", "udp", 53]))]);
+        fw.add_ports(std::slice::from_ref(&wild)).await.unwrap();
+        assert_eq!(listing(&fw).await, l);
 
         // The same key with other data is refused, and nothing changes.
         let clash = port(Proto::Tcp, None, 8080, "172.18.0.9", 80);

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cnet_firewall::{Firewall, NetworkRules};
+use cnet_firewall::{Firewall, GatewayMode, NetworkRules, PortRule, Proto};
 use common::{in_netns, net, sh};
 
 const TABLE: &str = "cnettraffic";
@@ -67,6 +67,44 @@ impl Netns {
     fn reaches(&self, dst: &str) -> bool {
         (0..3).any(|_| self.ping_once(dst))
     }
+
+    /// Whether a TCP connection to `dst:port` gets an answer from [`Netns::serve`]'s httpd (it
+    /// answers a bare newline with an error and closes) within two seconds.
+    fn connects(&self, dst: &str, port: u16) -> bool {
+        self.command(&format!("echo | busybox nc -w 2 {dst} {port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+            .success()
+    }
+
+    /// An httpd listening on `port` in this namespace until the returned child is dropped.
+    fn serve(&self, port: u16) -> Server {
+        let child = self
+            .command(&format!("exec busybox httpd -f -p {port} -h /proc/sys"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn httpd");
+        let server = Server(child);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !self.connects("127.0.0.1", port) {
+            assert!(Instant::now() < deadline, "httpd on port {port} does not answer");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server
+    }
+}
+
+/// A server process in a test namespace; killed on drop.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 impl Drop for Netns {
@@ -99,6 +137,19 @@ fn rules(id: &str, bridge: &str, subnet: &str) -> NetworkRules {
     net(id, bridge, &[subnet])
 }
 
+/// A namespace with no route back to the container subnets, on veth `up0` (192.0.2.1, the host's
+/// end) <-> 192.0.2.2.
+fn outside() -> Netns {
+    let outside = Netns::new();
+    sh(&format!(
+        "ip link add up0 type veth peer name up0p && ip link set up0p netns {} && \
+         ip addr add 192.0.2.1/24 dev up0 && ip link set up0 up",
+        outside.pid()
+    ));
+    outside.sh("ip link set lo up && ip addr add 192.0.2.2/24 dev up0p && ip link set up0p up");
+    outside
+}
+
 #[test]
 fn masquerade_isolation_internal_and_icc() {
     in_netns(|| async {
@@ -113,13 +164,7 @@ fn masquerade_isolation_internal_and_icc() {
         let b1 = container("brB", "vb1", "10.10.2.2/24", "10.10.2.1");
         let c1 = container("brC", "vc1", "10.10.3.2/24", "10.10.3.1");
         // The outside: no route back to 10.10.0.0/16.
-        let outside = Netns::new();
-        sh(&format!(
-            "ip link add up0 type veth peer name up0p && ip link set up0p netns {} && \
-             ip addr add 192.0.2.1/24 dev up0 && ip link set up0 up",
-            outside.pid()
-        ));
-        outside.sh("ip link set lo up && ip addr add 192.0.2.2/24 dev up0p && ip link set up0p up");
+        let outside = outside();
 
         // Without cnet's table: everything is routed, nothing is masqueraded.
         assert!(a1.reaches("10.10.1.3"), "a1 -> a2 on one bridge");
@@ -139,7 +184,7 @@ fn masquerade_isolation_internal_and_icc() {
         outside.sh("ip route add 10.10.0.0/16 via 192.0.2.1");
         assert!(!outside.ping_once("10.10.1.2"), "gateway mode nat: outside -> a1 directly");
         fw.remove_network(&net_a).await.unwrap();
-        let unprotected = NetworkRules { unprotected_v4: true, ..net_a.clone() };
+        let unprotected = NetworkRules { gateway_v4: GatewayMode::NatUnprotected, ..net_a.clone() };
         fw.add_network(&unprotected).await.unwrap();
         assert!(outside.reaches("10.10.1.2"), "nat-unprotected: outside -> a1 directly");
         assert!(!outside.ping_once("10.10.2.2"), "B is still protected");
@@ -172,5 +217,60 @@ fn masquerade_isolation_internal_and_icc() {
 
         fw.delete_table().await.unwrap();
         assert!(c1.reaches("10.10.1.2"), "no table: c1 -> a1 again");
+    });
+}
+
+#[test]
+fn routed_mode_and_trusted_interfaces() {
+    in_netns(|| async {
+        sh("echo 1 > /proc/sys/net/ipv4/ip_forward");
+        bridge("brR", "10.20.1.1/24");
+        let a1 = container("brR", "vr1", "10.20.1.2/24", "10.20.1.1");
+        let outside = outside();
+        let _web = a1.serve(80);
+        let _other = a1.serve(81);
+        let port80 = |routed: bool| PortRule {
+            proto: Proto::Tcp,
+            host_addr: None,
+            host_port: if routed { 0 } else { 8080 },
+            dest: "10.20.1.2".parse().unwrap(),
+            dest_port: 80,
+            owner: "a1".into(),
+            routed,
+        };
+        let nat = rules("dddddddddddd", "brR", "10.20.1.0/24");
+        let routed = NetworkRules { gateway_v4: GatewayMode::Routed, ..nat.clone() };
+        let fw = Firewall::new(TABLE);
+        fw.sync(std::slice::from_ref(&routed), &[port80(true)]).await.unwrap();
+
+        // Without a route back, a1 reaches the outside only if it is masqueraded: routed is not.
+        assert!(!a1.ping_once(OUTSIDE), "routed: no masquerade");
+        outside.sh("ip route add 10.20.0.0/16 via 192.0.2.1");
+        assert!(a1.reaches(OUTSIDE), "routed: a1 -> outside with its own address");
+        assert!(outside.reaches("10.20.1.2"), "routed: ICMP from outside");
+        assert!(outside.connects("10.20.1.2", 80), "routed: the published container port");
+        assert!(!outside.connects("10.20.1.2", 81), "routed: an unpublished port is dropped");
+        assert!(!outside.connects("192.0.2.1", 8080), "routed: no host port");
+        fw.remove_ports(&[port80(true)]).await.unwrap();
+        assert!(!outside.connects("10.20.1.2", 80), "routed: unpublished again");
+
+        // Gateway mode nat: published ports only through the host address, unless the packets come
+        // in by a trusted interface.
+        fw.remove_network(&routed).await.unwrap();
+        fw.add_network(&nat).await.unwrap();
+        fw.add_ports(&[port80(false)]).await.unwrap();
+        assert!(outside.connects("192.0.2.1", 8080), "nat: the host port");
+        assert!(!outside.connects("10.20.1.2", 80), "nat: not at the container's address");
+        fw.remove_network(&nat).await.unwrap();
+        let trusting = NetworkRules { trusted_interfaces: vec!["up0".into()], ..nat.clone() };
+        fw.add_network(&trusting).await.unwrap();
+        assert!(outside.connects("10.20.1.2", 80), "trusted: the published container port");
+        assert!(!outside.connects("10.20.1.2", 81), "trusted: an unpublished port is still dropped");
+        assert!(!outside.ping_once("10.20.1.2"), "trusted: nothing else");
+        fw.remove_network(&trusting).await.unwrap();
+        fw.add_network(&NetworkRules { trusted_interfaces: vec!["other0".into()], ..nat }).await.unwrap();
+        assert!(!outside.connects("10.20.1.2", 80), "another interface is trusted, not up0");
+
+        fw.delete_table().await.unwrap();
     });
 }

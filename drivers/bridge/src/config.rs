@@ -2,6 +2,7 @@
 
 use cnet_core::options::{self, parse_bool, parse_mtu, validate_ifname};
 use cnet_core::{Error, Network, Result};
+pub use cnet_firewall::GatewayMode;
 
 /// The default bridge network's device.
 pub const DEFAULT_BRIDGE_DEVICE: &str = "cnet0";
@@ -15,21 +16,39 @@ const KNOWN: &[&str] = &[
     options::DRIVER_MTU,
     options::BRIDGE_GATEWAY_MODE_IPV4,
     options::BRIDGE_GATEWAY_MODE_IPV6,
+    options::BRIDGE_TRUSTED_HOST_INTERFACES,
 ];
 
-/// Whether a gateway mode option lets anything routed through (`nat-unprotected`) or only
-/// published ports (`nat`, the default). Docker's `routed` and `isolated` are refused by name.
-fn unprotected(net: &Network, key: &str) -> Result<bool> {
-    match net.option(key) {
-        None | Some("nat") => Ok(false),
-        Some("nat-unprotected") => Ok(true),
-        Some(mode @ ("routed" | "isolated")) => Err(Error::invalid(format!(
-            "{key}={mode}: cnet does not implement gateway mode {mode} yet (nat and nat-unprotected are)"
-        ))),
-        Some(other) => Err(Error::invalid(format!(
-            "invalid value {other:?} for option {key}: expected nat, nat-unprotected, routed or isolated"
-        ))),
+/// A gateway mode option (default `nat`); `isolated` only on an internal network, as in Docker.
+fn gateway_mode(net: &Network, key: &str) -> Result<GatewayMode> {
+    let Some(value) = net.option(key) else { return Ok(GatewayMode::Nat) };
+    let mode = GatewayMode::parse(value).ok_or_else(|| {
+        Error::invalid(format!("invalid value {value:?} for option {key}: expected {}", GatewayMode::NAMES.join(", ")))
+    })?;
+    if mode == GatewayMode::Isolated && !net.internal {
+        return Err(Error::invalid(format!("{key}=isolated needs an internal network (--internal)")));
     }
+    Ok(mode)
+}
+
+/// `trusted_host_interfaces`: interface names separated by `:`, each a valid name.
+fn trusted_interfaces(net: &Network) -> Result<Vec<String>> {
+    let key = options::BRIDGE_TRUSTED_HOST_INTERFACES;
+    let Some(value) = net.option(key) else { return Ok(vec![]) };
+    let mut names: Vec<String> = vec![];
+    for name in value.split(':').filter(|n| !n.is_empty()) {
+        validate_ifname(key, name)?;
+        // nft would read a trailing `*` as a wildcard: only plain names.
+        if !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
+            return Err(Error::invalid(format!(
+                "invalid interface name {name:?} in option {key}: expected letters, digits, '-', '_' or '.'"
+            )));
+        }
+        if !names.iter().any(|n| n == name) {
+            names.push(name.to_string());
+        }
+    }
+    Ok(names)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,9 +58,17 @@ pub struct BridgeConfig {
     pub icc: bool,
     pub masquerade: bool,
     pub host_binding_ipv4: Option<std::net::Ipv4Addr>,
-    /// Gateway mode `nat-unprotected` for IPv4 / IPv6 (default `nat`: only published ports).
-    pub unprotected_v4: bool,
-    pub unprotected_v6: bool,
+    /// Gateway modes for IPv4 / IPv6 (default `nat`: only published ports from outside).
+    pub gateway_v4: GatewayMode,
+    pub gateway_v6: GatewayMode,
+    /// Host interfaces from which published container ports are reached directly.
+    pub trusted_interfaces: Vec<String>,
+}
+
+impl BridgeConfig {
+    pub fn gateway(&self, v4: bool) -> GatewayMode {
+        if v4 { self.gateway_v4 } else { self.gateway_v6 }
+    }
 }
 
 impl BridgeConfig {
@@ -74,8 +101,9 @@ impl BridgeConfig {
             icc: flag(options::BRIDGE_ENABLE_ICC)?.unwrap_or(true),
             masquerade: flag(options::BRIDGE_ENABLE_IP_MASQUERADE)?.unwrap_or(true) && !net.internal,
             host_binding_ipv4,
-            unprotected_v4: unprotected(net, options::BRIDGE_GATEWAY_MODE_IPV4)?,
-            unprotected_v6: unprotected(net, options::BRIDGE_GATEWAY_MODE_IPV6)?,
+            gateway_v4: gateway_mode(net, options::BRIDGE_GATEWAY_MODE_IPV4)?,
+            gateway_v6: gateway_mode(net, options::BRIDGE_GATEWAY_MODE_IPV6)?,
+            trusted_interfaces: trusted_interfaces(net)?,
         })
     }
 }
@@ -127,6 +155,33 @@ pub(crate) mod tests {
         let e = BridgeConfig::from_network(&net(&[("com.docker.network.bridge.name", "a-name-that-is-too-long")]))
             .unwrap_err();
         assert!(e.to_string().contains("a-name-that-is-too-long"), "{e}");
+    }
+
+    #[test]
+    fn gateway_modes_and_trusted_interfaces() {
+        let c = BridgeConfig::from_network(&net(&[])).unwrap();
+        assert_eq!((c.gateway_v4, c.gateway_v6), (GatewayMode::Nat, GatewayMode::Nat));
+        assert!(c.trusted_interfaces.is_empty());
+        let c = BridgeConfig::from_network(&net(&[
+            ("com.docker.network.bridge.gateway_mode_ipv4", "routed"),
+            ("com.docker.network.bridge.gateway_mode_ipv6", "nat-unprotected"),
+            ("com.docker.network.bridge.trusted_host_interfaces", "vxlan.1:eth3:eth3"),
+        ]))
+        .unwrap();
+        assert_eq!((c.gateway_v4, c.gateway_v6), (GatewayMode::Routed, GatewayMode::NatUnprotected));
+        assert_eq!(c.trusted_interfaces, ["vxlan.1", "eth3"]);
+        let e =
+            BridgeConfig::from_network(&net(&[("com.docker.network.bridge.gateway_mode_ipv4", "open")])).unwrap_err();
+        assert!(e.to_string().contains("\"open\"") && e.to_string().contains("routed"), "{e}");
+        let isolated = [("com.docker.network.bridge.gateway_mode_ipv4", "isolated")];
+        let e = BridgeConfig::from_network(&net(&isolated)).unwrap_err();
+        assert!(e.to_string().contains("internal"), "{e}");
+        let mut internal = net(&isolated);
+        internal.internal = true;
+        assert_eq!(BridgeConfig::from_network(&internal).unwrap().gateway_v4, GatewayMode::Isolated);
+        let e = BridgeConfig::from_network(&net(&[("com.docker.network.bridge.trusted_host_interfaces", "eth0:a*")]))
+            .unwrap_err();
+        assert!(e.to_string().contains("a*"), "{e}");
     }
 
     #[test]

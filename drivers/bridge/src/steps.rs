@@ -10,6 +10,7 @@ use cnet_kernel::Kernel;
 use cnet_ports::PublishedPorts;
 use ipnetwork::IpNetwork;
 
+use crate::config::GatewayMode;
 use crate::{BridgeConfig, is_cnet_link_name};
 
 /// What a bridge cnet made for a network carries as its alias (`cnet-bridge:<network id>`): only
@@ -61,7 +62,7 @@ pub async fn teardown_device(kernel: &Kernel, cfg: &BridgeConfig, network: &Netw
         return kernel.delete_link(device).await.internal(format!("deleting bridge {device}"));
     }
     if link.kind.as_deref() == Some("bridge") {
-        for addr in gateway_addresses(network) {
+        for addr in gateway_addresses(cfg, network) {
             kernel.delete_address(device, addr).await.internal(format!("removing {addr} from {device}"))?;
         }
         tracing::info!(bridge = %device, network = %network.name, "left the user's bridge in place");
@@ -69,12 +70,14 @@ pub async fn teardown_device(kernel: &Kernel, cfg: &BridgeConfig, network: &Netw
     Ok(())
 }
 
-/// The gateway addresses a network puts on its bridge (with the subnet's prefix).
-fn gateway_addresses(network: &Network) -> Vec<IpNetwork> {
+/// The gateway addresses a network puts on its bridge (with the subnet's prefix): none of a family
+/// in gateway mode isolated.
+fn gateway_addresses(cfg: &BridgeConfig, network: &Network) -> Vec<IpNetwork> {
     network
         .pools
         .iter()
         .filter(|pool| pool.subnet.is_ipv4() || network.enable_ipv6)
+        .filter(|pool| cfg.gateway(pool.subnet.is_ipv4()) != GatewayMode::Isolated)
         .filter_map(|pool| pool.gateway.map(|gw| (gw, pool.subnet.prefix())))
         .map(|(gw, prefix)| IpNetwork::new(gw, prefix).expect("prefix comes from a valid subnet"))
         .collect()
@@ -82,7 +85,7 @@ fn gateway_addresses(network: &Network) -> Vec<IpNetwork> {
 
 /// `ip addr add GATEWAY/PREFIX dev DEVICE` for every pool with a gateway.
 pub async fn setup_gateway_addresses(kernel: &Kernel, cfg: &BridgeConfig, network: &Network) -> Result<()> {
-    for addr in gateway_addresses(network) {
+    for addr in gateway_addresses(cfg, network) {
         kernel.add_address(&cfg.device, addr).await.internal(format!("adding {addr} to {}", cfg.device))?;
     }
     Ok(())
@@ -125,8 +128,9 @@ pub fn firewall_rules(cfg: &BridgeConfig, network: &Network) -> NetworkRules {
         masquerade: cfg.masquerade,
         internal: network.internal,
         icc: cfg.icc,
-        unprotected_v4: cfg.unprotected_v4,
-        unprotected_v6: cfg.unprotected_v6,
+        gateway_v4: cfg.gateway_v4,
+        gateway_v6: cfg.gateway_v6,
+        trusted_interfaces: cfg.trusted_interfaces.clone(),
     }
 }
 
@@ -134,7 +138,8 @@ pub fn firewall_rules(cfg: &BridgeConfig, network: &Network) -> NetworkRules {
 /// network's `host_binding_ipv4`) is published on every host address of each family the endpoint
 /// has an address of; 0.0.0.0 and :: on every address of theirs; any other address on itself,
 /// except ::1, which no DNAT can reach a container from (cnetd relays it, see
-/// [`cnet_core::portspec::is_relayed`]).
+/// [`cnet_core::portspec::is_relayed`]). In a family whose gateway mode is routed the host address
+/// only picks the family and the host port is not used: the container port is opened instead.
 pub fn port_rules(cfg: &BridgeConfig, endpoint: &Endpoint) -> Vec<PortRule> {
     let owner = cnet_core::portspec::holder_name(endpoint).to_string();
     let dest4 = endpoint.ipv4.map(|a| a.ip());
@@ -154,13 +159,15 @@ pub fn port_rules(cfg: &BridgeConfig, endpoint: &Endpoint) -> Vec<PortRule> {
         };
         for (host_addr, dest) in targets {
             if let Some(dest) = dest {
+                let routed = cfg.gateway(dest.is_ipv4()) == GatewayMode::Routed;
                 rules.push(PortRule {
                     proto,
-                    host_addr,
+                    host_addr: if routed { None } else { host_addr },
                     host_port: b.host_port,
                     dest,
                     dest_port: b.container_port,
                     owner: owner.clone(),
+                    routed,
                 });
             }
         }

@@ -145,8 +145,9 @@ impl OverlayDriver {
             icc: true,
             masquerade: !network.internal,
             host_binding_ipv4: None,
-            unprotected_v4: false,
-            unprotected_v6: false,
+            gateway_v4: Default::default(),
+            gateway_v6: Default::default(),
+            trusted_interfaces: vec![],
         })
     }
 

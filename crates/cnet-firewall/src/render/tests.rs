@@ -23,8 +23,9 @@ fn web() -> NetworkRules {
         masquerade: true,
         internal: false,
         icc: true,
-        unprotected_v4: false,
-        unprotected_v6: false,
+        gateway_v4: crate::GatewayMode::Nat,
+        gateway_v6: crate::GatewayMode::Nat,
+        trusted_interfaces: vec![],
     }
 }
 
@@ -36,8 +37,9 @@ fn backend() -> NetworkRules {
         masquerade: true,
         internal: true,
         icc: false,
-        unprotected_v4: false,
-        unprotected_v6: false,
+        gateway_v4: crate::GatewayMode::Nat,
+        gateway_v6: crate::GatewayMode::Nat,
+        trusted_interfaces: vec![],
     }
 }
 
@@ -119,6 +121,11 @@ fn expected_layout() -> Vec<Value> {
         set("hairpin6", json!(["ipv6_addr", "ifname"]), true),
         set("unprotected4", json!("ifname"), false),
         set("unprotected6", json!("ifname"), false),
+        set("routed4", json!("ifname"), false),
+        set("routed6", json!("ifname"), false),
+        set("trusted", json!(["ifname", "ifname"]), false),
+        set("published4", json!(["ipv4_addr", "inet_proto", "inet_service"]), false),
+        set("published6", json!(["ipv6_addr", "inet_proto", "inet_service"]), false),
         map("dnat4_addr", json!(["ipv4_addr", "inet_proto", "inet_service"]), "ipv4_addr"),
         map("dnat4_port", json!(["ipv4_addr", "inet_proto", "inet_service"]), "inet_service"),
         map("dnat4_any_addr", json!(["inet_proto", "inet_service"]), "ipv4_addr"),
@@ -179,6 +186,40 @@ fn expected_layout() -> Vec<Value> {
                 { "accept": null }
             ]),
             "replies to what the containers opened",
+        ),
+        direct_rule(
+            lookup(meta("oifname"), "routed4"),
+            "ip",
+            "published4",
+            "gateway mode routed: published container ports (IPv4)",
+        ),
+        direct_rule(
+            lookup(meta("oifname"), "routed6"),
+            "ip6",
+            "published6",
+            "gateway mode routed: published container ports (IPv6)",
+        ),
+        rule(
+            "forward",
+            json!([lookup(meta("oifname"), "routed4"), { "match": { "op": "==", "left": meta("l4proto"), "right": "icmp" } }, { "accept": null }]),
+            "gateway mode routed: ICMP",
+        ),
+        rule(
+            "forward",
+            json!([lookup(meta("oifname"), "routed6"), { "match": { "op": "==", "left": meta("l4proto"), "right": "ipv6-icmp" } }, { "accept": null }]),
+            "gateway mode routed: ICMPv6",
+        ),
+        direct_rule(
+            lookup(iif_oif(), "trusted"),
+            "ip",
+            "published4",
+            "trusted host interfaces: published container ports (IPv4)",
+        ),
+        direct_rule(
+            lookup(iif_oif(), "trusted"),
+            "ip6",
+            "published6",
+            "trusted host interfaces: published container ports (IPv6)",
         ),
         rule(
             "forward",
@@ -250,6 +291,16 @@ fn expected_layout() -> Vec<Value> {
         }
     }
     out
+}
+
+/// `<first> ip daddr . meta l4proto . th dport @published accept`
+fn direct_rule(first: Value, ip: &str, published: &str, comment: &str) -> Value {
+    let target = json!({ "concat": [
+        { "payload": { "protocol": ip, "field": "daddr" } },
+        meta("l4proto"),
+        { "payload": { "protocol": "th", "field": "dport" } }
+    ] });
+    rule("forward", json!([first, lookup(target, published), { "accept": null }]), comment)
 }
 
 fn saddr_oif(ip: &str) -> Value {
@@ -409,6 +460,7 @@ fn ports() -> Vec<PortRule> {
         dest: dest.parse().unwrap(),
         dest_port,
         owner: owner.into(),
+        routed: false,
     };
     vec![
         rule(Proto::Tcp, None, 8080, "172.18.0.2", 80, "web"),
@@ -416,6 +468,7 @@ fn ports() -> Vec<PortRule> {
         rule(Proto::Tcp, None, 8080, "fd00:1::2", 80, "web"),
         rule(Proto::Tcp, Some("::1"), 9000, "fd00:1::2", 90, ""),
         rule(Proto::Tcp, None, 8081, "172.18.0.3", 81, "db"),
+        rule(Proto::Tcp, Some("172.18.0.9"), 8082, "172.18.0.2", 80, "web"),
     ]
 }
 
@@ -431,9 +484,19 @@ fn add_ports_adds_a_labelled_pair_of_elements_per_port() {
         element(
             "add",
             "dnat4_addr",
-            json!([entry(l(c(json!(["127.0.0.1", "udp", 5353])), "web"), json!("172.18.0.2"))]),
+            json!([
+                entry(l(c(json!(["127.0.0.1", "udp", 5353])), "web"), json!("172.18.0.2")),
+                entry(l(c(json!(["172.18.0.9", "tcp", 8082])), "web"), json!("172.18.0.2"))
+            ]),
         ),
-        element("add", "dnat4_port", json!([entry(l(c(json!(["127.0.0.1", "udp", 5353])), "web"), json!(53))])),
+        element(
+            "add",
+            "dnat4_port",
+            json!([
+                entry(l(c(json!(["127.0.0.1", "udp", 5353])), "web"), json!(53)),
+                entry(l(c(json!(["172.18.0.9", "tcp", 8082])), "web"), json!(80))
+            ]),
+        ),
         element(
             "add",
             "dnat4_any_addr",
@@ -454,6 +517,21 @@ fn add_ports_adds_a_labelled_pair_of_elements_per_port() {
         element("add", "dnat6_port", json!([entry(c(json!(["::1", "tcp", 9000])), json!(90))])),
         element("add", "dnat6_any_addr", json!([entry(l(c(json!(["tcp", 8080])), "web"), json!("fd00:1::2"))])),
         element("add", "dnat6_any_port", json!([entry(l(c(json!(["tcp", 8080])), "web"), json!(80))])),
+        // 172.18.0.2 tcp 80 once, though two rules lead there.
+        element(
+            "add",
+            "published4",
+            json!([
+                l(c(json!(["172.18.0.2", "tcp", 80])), "web"),
+                l(c(json!(["172.18.0.2", "udp", 53])), "web"),
+                l(c(json!(["172.18.0.3", "tcp", 81])), "db")
+            ]),
+        ),
+        element(
+            "add",
+            "published6",
+            json!([l(c(json!(["fd00:1::2", "tcp", 80])), "web"), c(json!(["fd00:1::2", "tcp", 90]))]),
+        ),
     ];
     assert_eq!(to_json(add_ports("t", &ports())), doc(expected));
     assert_eq!(to_json(add_ports("t", &[])), doc(vec![]));
@@ -463,15 +541,59 @@ fn add_ports_adds_a_labelled_pair_of_elements_per_port() {
 fn remove_ports_adds_then_deletes_plain_elements() {
     let c = |parts: Value| json!({ "concat": parts });
     let one = &ports()[..1];
-    let elems = |cmd: &str| {
-        vec![
+    let elems = |cmd: &str, published: bool| {
+        let mut out = vec![
             element(cmd, "dnat4_any_addr", json!([entry(c(json!(["tcp", 8080])), json!("172.18.0.2"))])),
             element(cmd, "dnat4_any_port", json!([entry(c(json!(["tcp", 8080])), json!(80))])),
-        ]
+        ];
+        if published {
+            out.push(element(cmd, "published4", json!([c(json!(["172.18.0.2", "tcp", 80]))])));
+        }
+        out
     };
-    let mut expected = elems("add");
-    expected.extend(elems("delete"));
-    assert_eq!(to_json(remove_ports("t", one)), doc(expected));
+    let mut expected = elems("add", true);
+    expected.extend(elems("delete", true));
+    assert_eq!(to_json(remove_ports("t", one, &[])), doc(expected));
+    // Another rule still leads to 172.18.0.2 tcp 80: it stays open.
+    let mut expected = elems("add", false);
+    expected.extend(elems("delete", false));
+    assert_eq!(to_json(remove_ports("t", one, &ports()[5..])), doc(expected));
+}
+
+#[test]
+fn routed_ports_open_the_container_port_and_publish_no_host_port() {
+    let c = |parts: Value| json!({ "concat": parts });
+    let routed = PortRule { routed: true, host_port: 0, ..ports()[0].clone() };
+    assert!(crate::rules::validate_ports(&[routed.clone(), routed.clone()]).is_ok(), "no host port to clash");
+    let expected = vec![element("add", "published4", json!([labelled(c(json!(["172.18.0.2", "tcp", 80])), "web")]))];
+    assert_eq!(to_json(add_ports("t", &[routed])), doc(expected));
+}
+
+#[test]
+fn gateway_modes_and_trusted_interfaces_are_elements() {
+    let br = || json!("br-0123456789ab");
+    let net = NetworkRules {
+        gateway_v4: GatewayMode::Routed,
+        gateway_v6: GatewayMode::NatUnprotected,
+        trusted_interfaces: vec!["eth3".into(), "vxlan.1".into()],
+        ..web()
+    };
+    let expected = adds(
+        vec![
+            ("bridges", vec![br()]),
+            ("bridge_self", vec![pair(br(), br())]),
+            ("unprotected6", vec![br()]),
+            ("routed4", vec![br()]),
+            ("trusted", vec![pair(json!("eth3"), br()), pair(json!("vxlan.1"), br())]),
+            ("hairpin4", vec![pair(pfx("172.18.0.0", 16), br())]),
+            ("hairpin6", vec![pair(pfx("fd00:1::", 64), br())]),
+            // routed: no NAT for IPv4.
+            ("masq6", vec![pfx("fd00:1::", 64)]),
+            ("masq6_own", vec![pair(pfx("fd00:1::", 64), br())]),
+        ],
+        "0123456789ab",
+    );
+    assert_eq!(to_json(add_network("t", &net)), doc(expected));
 }
 
 #[test]

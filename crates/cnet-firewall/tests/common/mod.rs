@@ -47,8 +47,9 @@ pub fn net(id: &str, bridge: &str, subnets: &[&str]) -> NetworkRules {
         masquerade: true,
         internal: false,
         icc: true,
-        unprotected_v4: false,
-        unprotected_v6: false,
+        gateway_v4: cnet_firewall::GatewayMode::Nat,
+        gateway_v6: cnet_firewall::GatewayMode::Nat,
+        trusted_interfaces: vec![],
     }
 }
 
