@@ -24,6 +24,19 @@ pub struct Capabilities {
     pub user_creatable: bool,
 }
 
+/// How the controller plans the address pools of a driver's networks (for drivers that need IPAM).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PoolPlan {
+    /// Docker's: a default subnet when the user gives none, and a gateway (`--gateway`, else the
+    /// first address) in every subnet.
+    #[default]
+    Routed,
+    /// Only the subnets the user gives (`--subnet`), none otherwise, so endpoints may have no
+    /// address at all; and no gateway unless `--gateway` names one. For links with no router on
+    /// them (p2p): a /31 or /127 then gives both its addresses to endpoints (RFC 3021, RFC 6164).
+    LinkOnly,
+}
+
 /// The interface a join puts into the sandbox, described for the controller to make there.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SandboxInterface {
@@ -37,6 +50,13 @@ pub enum SandboxInterface {
     /// sandbox (`IFLA_NET_NS_FD`): about a millisecond, where making it outside and moving it in
     /// would cost 15-20 ms.
     MacvlanOn { parent: String, mode: MacvlanMode },
+    /// A veth pair made in one request with this end born inside the sandbox and the other end
+    /// left down in the daemon's namespace as `parked`, for a later join to take (the first
+    /// endpoint of a p2p link).
+    VethWithParkedPeer { parked: String },
+    /// The `parked` end of a pair (see `VethWithParkedPeer`), moved into the sandbox and
+    /// configured there; if that fails it is parked again, so that its peer keeps its link.
+    Unpark { parked: String },
 }
 
 /// The macvlan modes (`macvlan_mode`), as the kernel names them.
@@ -106,6 +126,17 @@ pub trait Driver: Send + Sync {
 
     fn capabilities(&self) -> Capabilities;
 
+    /// How the controller plans this driver's address pools (when `needs_ipam`).
+    fn pool_plan(&self) -> PoolPlan {
+        PoolPlan::Routed
+    }
+
+    /// The most endpoints one network of this driver takes (p2p: two); the controller refuses
+    /// one more before it leases or makes anything.
+    fn max_endpoints(&self) -> Option<usize> {
+        None
+    }
+
     /// Checks the network's driver options (and anything else driver-specific) before anything is
     /// made. Errors name the bad option and value.
     fn validate_network(&self, _network: &Network) -> Result<()> {
@@ -139,7 +170,9 @@ pub trait Driver: Send + Sync {
         Ok(JoinInfo::default())
     }
 
-    /// Undoes driver-side state of a join. The controller removes the interface from the sandbox.
+    /// Undoes driver-side state of a join. Runs before the controller removes the interface from
+    /// the sandbox, so a driver whose link outlives the endpoint takes it back here (p2p parks its
+    /// end of the pair for the peer) and the controller then finds nothing to remove.
     async fn leave(&self, _network: &Network, _endpoint: &Endpoint, _sandbox: &Sandbox) -> Result<()> {
         Ok(())
     }

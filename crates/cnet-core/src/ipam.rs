@@ -113,8 +113,10 @@ pub fn build_pool(req: &PoolRequest, subnet: IpNetwork, with_gateway: bool) -> R
             subnet.prefix()
         )));
     }
-    let host_bits = if subnet.is_ipv4() { 32 } else { 128 } - u32::from(subnet.prefix());
-    if host_bits < 2 {
+    // A /31 or /127 holds two endpoints and nothing else (RFC 3021, RFC 6164): fine for a link
+    // with no gateway on it, too small for anything routed.
+    let link_only = !with_gateway && req.gateway.is_none();
+    if host_bits(&subnet) < 2 && !(link_only && is_point_to_point(&subnet)) {
         return Err(Error::invalid(format!(
             "subnet {subnet} is too small: it has no room for a gateway and a container"
         )));
@@ -148,6 +150,17 @@ pub fn build_pool(req: &PoolRequest, subnet: IpNetwork, with_gateway: bool) -> R
         aux_addresses.insert(name.clone(), ip);
     }
     Ok(IpamPool { subnet, gateway, ip_range, aux_addresses, configured: req.subnet.is_some() })
+}
+
+fn host_bits(subnet: &IpNetwork) -> u32 {
+    let bits = if subnet.is_ipv4() { 32 } else { 128 };
+    bits - u32::from(subnet.prefix())
+}
+
+/// A /31 or /127: both addresses belong to the two ends of a link (RFC 3021, RFC 6164); neither
+/// is a network or broadcast address.
+pub fn is_point_to_point(subnet: &IpNetwork) -> bool {
+    host_bits(subnet) == 1
 }
 
 /// The n-th address of a subnet (0 is the network address).
@@ -187,12 +200,15 @@ impl AddressPool {
             IpNetwork::V4(n) => u32::from(n.broadcast()) as u128,
             IpNetwork::V6(n) => u128::from(n.network()) | (u128::MAX >> n.prefix().min(127)),
         };
-        // The subnet's network address (and, for v4, its broadcast) are never leased.
+        // The subnet's network address (and, for v4, its broadcast) are never leased, except on a
+        // point-to-point subnet, which has neither.
+        let p2p = is_point_to_point(&pool.subnet);
         let net = to_u128(pool.subnet.network());
-        if first == net {
+        if first == net && !p2p {
             first += 1;
         }
         if v4
+            && !p2p
             && last
                 == u32::from(match pool.subnet {
                     IpNetwork::V4(n) => n.broadcast(),
@@ -234,7 +250,9 @@ impl AddressPool {
                 )));
             }
             let n = to_u128(ip);
-            if n == to_u128(self.pool.subnet.network()) || (v4 && ip == self.pool.subnet.broadcast()) {
+            let network_or_broadcast =
+                n == to_u128(self.pool.subnet.network()) || (v4 && ip == self.pool.subnet.broadcast());
+            if network_or_broadcast && !is_point_to_point(&self.pool.subnet) {
                 return Err(Error::invalid(format!(
                     "address {ip} is the network or broadcast address of {}",
                     self.pool.subnet
@@ -411,6 +429,34 @@ mod tests {
         let mut p = AddressPool::new(pool("fd00:0:0:1::/64"));
         assert_eq!(p.pool().gateway.unwrap().to_string(), "fd00:0:0:1::1");
         assert_eq!(p.allocate(None).unwrap().to_string(), "fd00:0:0:1::2");
+    }
+
+    #[test]
+    fn point_to_point_subnets_lease_both_addresses_without_a_gateway() {
+        // A /31 (RFC 3021) and a /127 (RFC 6164): both addresses go to the two ends.
+        for (subnet, a, b) in [("10.0.0.0/31", "10.0.0.0", "10.0.0.1"), ("fd00::/127", "fd00::", "fd00::1")] {
+            let mut p = AddressPool::new(build_pool(&PoolRequest::default(), net(subnet), false).unwrap());
+            assert_eq!(p.pool().gateway, None);
+            assert_eq!(p.allocate(None).unwrap().to_string(), a, "{subnet}");
+            assert_eq!(p.allocate(None).unwrap().to_string(), b, "{subnet}");
+            assert!(p.allocate(None).is_err(), "{subnet} has only two addresses");
+            let mut p = AddressPool::new(build_pool(&PoolRequest::default(), net(subnet), false).unwrap());
+            assert_eq!(p.allocate(Some(b.parse().unwrap())).unwrap().to_string(), b, "{subnet}");
+            assert_eq!(p.allocate(Some(a.parse().unwrap())).unwrap().to_string(), a, "{subnet}");
+        }
+        // With a gateway (every driver but p2p), or as a /32, it is still too small.
+        for (subnet, with_gateway) in [("10.0.0.0/31", true), ("10.0.0.0/32", false), ("fd00::/127", true)] {
+            let e = build_pool(&PoolRequest::default(), net(subnet), with_gateway).unwrap_err();
+            assert!(e.to_string().contains("too small"), "{e}");
+        }
+        let gw = PoolRequest::parse("", "10.0.0.1", "", []).unwrap();
+        assert!(build_pool(&gw, net("10.0.0.0/31"), false).is_err());
+        // A /30 without a gateway: its two host addresses, network and broadcast still excluded.
+        let mut p = AddressPool::new(build_pool(&PoolRequest::default(), net("10.0.0.4/30"), false).unwrap());
+        let got: Vec<String> = (0..2).map(|_| p.allocate(None).unwrap().to_string()).collect();
+        assert_eq!(got, ["10.0.0.5", "10.0.0.6"]);
+        assert!(p.allocate(None).is_err());
+        assert!(p.allocate(Some("10.0.0.7".parse().unwrap())).is_err());
     }
 
     #[test]

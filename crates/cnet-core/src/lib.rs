@@ -13,7 +13,7 @@ pub mod options;
 pub mod portspec;
 pub mod time;
 
-pub use driver::{Capabilities, Driver, JoinInfo, MacvlanMode, RemoteEndpoint, SandboxInterface};
+pub use driver::{Capabilities, Driver, JoinInfo, MacvlanMode, PoolPlan, RemoteEndpoint, SandboxInterface};
 pub use error::{Error, Result, ResultExt};
 pub use id::{EndpointId, MacAddr, NetworkId, SandboxId};
 pub use model::{DnsConfig, Endpoint, IpamPool, Network, PortBinding, Protocol, Sandbox, Scope};

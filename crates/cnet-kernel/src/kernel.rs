@@ -1,4 +1,4 @@
-use std::{io, path::Path};
+use std::{fs::File, io, path::Path, sync::Arc};
 
 use ipnetwork::IpNetwork;
 use nix::libc;
@@ -18,6 +18,9 @@ use crate::{
 #[derive(Clone)]
 pub struct Kernel {
     pub(crate) nl: Nl,
+    /// The namespace the connection lives in, open: links come back here from sandboxes
+    /// (`IFLA_NET_NS_FD`, see [`Kernel::park`]).
+    pub(crate) ns: Arc<File>,
 }
 
 impl Kernel {
@@ -25,9 +28,11 @@ impl Kernel {
     pub async fn connect() -> Result<Kernel> {
         let connect_err = |error: io::Error| Error::Connect { netns: None, error };
         tokio::runtime::Handle::try_current().map_err(|e| connect_err(io::Error::other(e)))?;
+        // Opened on the thread that makes the socket, with no await between: the same namespace.
+        let ns = File::open("/proc/thread-self/ns/net").map_err(connect_err)?;
         let (conn, handle, _) = rtnetlink::new_connection_with_strict_check().map_err(connect_err)?;
         tokio::spawn(conn);
-        Ok(Kernel { nl: Nl::new(handle, None) })
+        Ok(Kernel { nl: Nl::new(handle, None), ns: Arc::new(ns) })
     }
 
     pub async fn link_by_name(&self, name: &str) -> Result<Option<Link>> {

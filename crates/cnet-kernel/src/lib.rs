@@ -2,7 +2,9 @@
 //! namespaces (created, bound at paths, entered on throwaway threads), links (bridges, veth pairs),
 //! addresses, routes and sysctls, all over rtnetlink or `/proc/sys`; and what overlay networks add
 //! to those: VXLAN links, their FDB entries (which VTEP a MAC address is behind) and permanent
-//! neighbours (what their ARP/ND proxy answers), see [`VxlanSpec`].
+//! neighbours (what their ARP/ND proxy answers), see [`VxlanSpec`]; and what p2p links add: a
+//! veth end parked in the daemon's namespace and moved between it and sandboxes
+//! ([`Kernel::create_veth_with_parked_peer`], [`Kernel::unpark_into`], [`Kernel::park`]).
 //!
 //! What it must never do: shell out to `ip`, `bridge` or `sysctl` (tests may, to check results),
 //! call `setns()` on a tokio worker or blocking-pool thread (those threads are reused, so every
@@ -19,6 +21,7 @@ mod link;
 mod macvlan;
 pub mod netns;
 mod nl;
+mod p2p;
 mod sandbox;
 mod sysctl;
 mod vxlan;

@@ -59,6 +59,10 @@ impl NetnsHandle {
         self.ns.as_raw_fd()
     }
 
+    pub(crate) fn nl(&self) -> &Nl {
+        &self.nl
+    }
+
     /// With the link (currently named `current`) down: rename to cfg.name, set mac/mtu, add
     /// addresses, bring it up, add default routes via the gateways and cfg.routes. IPv6: disable
     /// DAD on it (`net.ipv6.conf.<if>.accept_dad=0` inside the namespace, and `IFA_F_NODAD` on the

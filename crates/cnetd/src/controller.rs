@@ -18,8 +18,8 @@ use cnet_cluster::{Cluster, ClusterEvent, ClusterView, EndpointRecord};
 use cnet_core::ipam::{self, PoolRequest};
 use cnet_core::names::{NameKind, validate_name};
 use cnet_core::{
-    DnsConfig, Driver, Endpoint, Error, MacAddr, Network, PortBinding, Result, ResultExt, Sandbox, SandboxInterface,
-    Scope, id,
+    DnsConfig, Driver, Endpoint, Error, MacAddr, Network, PoolPlan, PortBinding, Result, ResultExt, Sandbox,
+    SandboxInterface, Scope, id,
 };
 use cnet_firewall::Firewall;
 use cnet_kernel::{InterfaceConfig, Kernel, NetnsHandle};

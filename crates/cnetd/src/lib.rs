@@ -79,6 +79,7 @@ pub async fn start_controller(cfg: &DaemonConfig) -> anyhow::Result<Arc<Controll
         Arc::new(cnet_driver_host::HostDriver),
         Arc::new(cnet_driver_none::NoneDriver),
         Arc::new(cnet_driver_macvlan::MacvlanDriver::new(kernel.clone())),
+        Arc::new(cnet_driver_p2p::P2pDriver::new(kernel.clone(), cfg.run_dir.join("netns"))),
     ];
     let mut cluster = None;
     let mut cluster_events = None;

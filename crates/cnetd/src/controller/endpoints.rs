@@ -12,6 +12,7 @@ impl Controller {
         let driver = self.driver(&network.driver)?.clone();
         let caps = driver.capabilities();
         st.check_connect(&sandbox, &network, &caps, &req)?;
+        st.check_room(&network, driver.max_endpoints())?;
 
         // Published ports are checked (and random host ports picked) before anything is made.
         let ports = cnet_core::portspec::resolve_ports(&network, &req.ports, st.endpoints.values())?;
@@ -146,10 +147,12 @@ impl Controller {
         // The driver publishes every port (through cnet-ports: DNAT, and relays on ::1), or
         // refuses ports altogether if it cannot publish any.
         if let Err(e) = driver.program_external_connectivity(network, endpoint).await {
+            // The driver leaves first: it may take its link back (p2p parks it for the peer).
+            let _ = driver.leave(network, endpoint, sandbox).await;
             if join.interface.is_some() {
                 self.remove_sandbox_interface(sandbox, endpoint).await;
             }
-            undo_join.await;
+            let _ = driver.delete_endpoint(network, endpoint).await;
             return Err(e);
         }
         Ok(())
@@ -176,6 +179,10 @@ impl Controller {
                 };
                 self.kernel.create_macvlan_in_sandbox(parent, mode, &ns, cfg).await
             }
+            SandboxInterface::VethWithParkedPeer { parked } => {
+                self.kernel.create_veth_with_parked_peer(parked, &ns, cfg).await
+            }
+            SandboxInterface::Unpark { parked } => self.kernel.unpark_into(parked, &ns, cfg).await,
         }
     }
 
@@ -195,11 +202,13 @@ impl Controller {
         if let Err(e) = driver.revoke_external_connectivity(network, endpoint).await {
             tracing::warn!(error = %e, endpoint = %endpoint.id, "revoking published ports");
         }
-        if driver.capabilities().needs_sandbox_netns && !sandbox.host_network {
-            self.remove_sandbox_interface(sandbox, endpoint).await;
-        }
+        // The driver leaves first: it may take its link back (p2p parks it for the peer), and
+        // then there is nothing left to remove.
         if let Err(e) = driver.leave(network, endpoint, sandbox).await {
             tracing::warn!(error = %e, endpoint = %endpoint.id, "leave");
+        }
+        if driver.capabilities().needs_sandbox_netns && !sandbox.host_network {
+            self.remove_sandbox_interface(sandbox, endpoint).await;
         }
         if let Err(e) = driver.delete_endpoint(network, endpoint).await {
             tracing::warn!(error = %e, endpoint = %endpoint.id, "deleting endpoint");

@@ -32,7 +32,8 @@ impl Controller {
         if caps.scope == Scope::Global {
             return self.create_global_network(&mut st, req, &*driver).await;
         }
-        let pools = if caps.needs_ipam { self.plan_pools(&st, &req, builtin).await? } else { vec![] };
+        let pools =
+            if caps.needs_ipam { self.plan_pools(&st, &req, builtin, driver.pool_plan()).await? } else { vec![] };
         let network = Network {
             id: cnet_core::NetworkId::generate(),
             name: req.name.clone(),
@@ -70,7 +71,7 @@ impl Controller {
         driver: &dyn Driver,
     ) -> Result<Network> {
         let cluster = self.cluster.as_ref().expect("global drivers exist only in a cluster");
-        let pools = st.requested_pools(&req.pools)?;
+        let pools = st.requested_pools(&req.pools, true)?;
         let network = Network {
             id: cnet_core::NetworkId::generate(),
             name: req.name.clone(),
@@ -112,17 +113,21 @@ impl Controller {
     }
 
     /// Checks the requested subnets against each other and every existing network, and picks
-    /// default subnets where none was given.
+    /// default subnets where none was given (unless the driver's plan is `LinkOnly`).
     pub(super) async fn plan_pools(
         &self,
         st: &Records,
         req: &NetworkRequest,
         builtin: bool,
+        plan: PoolPlan,
     ) -> Result<Vec<cnet_core::IpamPool>> {
         if let Some(subnet) = req.pools.iter().filter_map(|p| p.subnet).find(|s| s.is_ipv6() && !req.enable_ipv6) {
             return Err(Error::invalid(format!("subnet {subnet} is IPv6: pass --ipv6 to enable IPv6 on the network")));
         }
-        let mut pools = st.requested_pools(&req.pools)?;
+        let mut pools = st.requested_pools(&req.pools, plan == PoolPlan::Routed)?;
+        if plan == PoolPlan::LinkOnly {
+            return Ok(pools);
+        }
         let mut taken = st.taken_subnets();
         taken.extend(pools.iter().map(|p| p.subnet));
         let host_routes = self.kernel.route_destinations().await.internal("listing host routes")?;

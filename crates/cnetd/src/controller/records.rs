@@ -114,8 +114,8 @@ impl Records {
 
     /// The pools a network create asks for, checked: each has a subnet, overlapping neither a
     /// network this node knows nor another subnet of the request, and its gateway, range and aux
-    /// addresses fit it.
-    pub(super) fn requested_pools(&self, requests: &[PoolRequest]) -> Result<Vec<IpamPool>> {
+    /// addresses fit it. Without `with_gateway`, a pool has a gateway only if the request names one.
+    pub(super) fn requested_pools(&self, requests: &[PoolRequest], with_gateway: bool) -> Result<Vec<IpamPool>> {
         let mut pools: Vec<IpamPool> = Vec::with_capacity(requests.len());
         for request in requests {
             let Some(subnet) = request.subnet else {
@@ -127,7 +127,7 @@ impl Records {
             if pools.iter().any(|q| ipam::overlaps(&q.subnet, &subnet)) {
                 return Err(Error::invalid(format!("subnet {subnet} overlaps with another subnet of this request")));
             }
-            pools.push(ipam::build_pool(request, subnet, true)?);
+            pools.push(ipam::build_pool(request, subnet, with_gateway)?);
         }
         Ok(pools)
     }
@@ -198,6 +198,27 @@ impl Records {
             }
         }
         Ok(())
+    }
+
+    /// Refuses an endpoint beyond the most a network's driver takes (`max`: p2p links take two),
+    /// naming the containers already on it.
+    pub(super) fn check_room(&self, network: &Network, max: Option<usize>) -> Result<()> {
+        let Some(max) = max else { return Ok(()) };
+        let mut on_it: Vec<&str> = self
+            .endpoints_of_network(&network.id)
+            .map(|e| if e.name.is_empty() { id::short(&e.sandbox_id) } else { e.name.as_str() })
+            .collect();
+        if on_it.len() < max {
+            return Ok(());
+        }
+        on_it.sort_unstable();
+        Err(Error::precondition(format!(
+            "network {} (driver {}) takes at most {max} endpoints and already has them: containers {}; \
+             disconnect one of them first",
+            network.name,
+            network.driver,
+            on_it.join(" and ")
+        )))
     }
 
     /// The first `ethN` the sandbox does not use yet.
@@ -528,5 +549,44 @@ mod tests {
         r.insert_endpoint(endpoint(&b, &web, "eth1", None));
         assert_eq!(r.next_ifname("s1"), "eth3");
         assert_eq!(r.next_ifname("other"), "eth0");
+    }
+
+    #[test]
+    fn a_full_network_is_refused_naming_who_is_on_it() {
+        let mut link = network('1', "l1", &[]);
+        link.driver = "p2p".into();
+        let (a, b, unnamed) =
+            (sandbox("s1", "alpha", false), sandbox("s2", "beta", false), sandbox(&"c".repeat(64), "", false));
+        let mut r = records_with(std::slice::from_ref(&link), &[a.clone(), b.clone(), unnamed.clone()]);
+        r.check_room(&link, Some(2)).unwrap();
+        r.insert_endpoint(endpoint(&link, &b, "eth0", None));
+        r.check_room(&link, Some(2)).unwrap();
+        r.insert_endpoint(endpoint(&link, &a, "eth0", None));
+        let err = r.check_room(&link, Some(2)).unwrap_err();
+        assert!(
+            matches!(&err, Error::FailedPrecondition(m) if m.contains("network l1 (driver p2p) takes at most 2 endpoints")
+            && m.contains("containers alpha and beta")),
+            "{err}"
+        );
+        // No limit: any number.
+        r.check_room(&link, None).unwrap();
+        // A sandbox without a name is named by its short id.
+        r.remove_endpoint(&endpoint(&link, &a, "eth0", None));
+        r.insert_endpoint(endpoint(&link, &unnamed, "eth0", None));
+        let err = r.check_room(&link, Some(2)).unwrap_err().to_string();
+        assert!(err.contains(&format!("containers beta and {}", "c".repeat(12))), "{err}");
+    }
+
+    #[test]
+    fn link_only_pools_have_no_gateway_unless_asked() {
+        let r = Records::default();
+        let req = |subnet: &str, gw: &str| PoolRequest::parse(subnet, gw, "", []).unwrap();
+        let pools = r.requested_pools(&[req("192.0.2.0/31", "")], false).unwrap();
+        assert_eq!(pools[0].gateway, None);
+        assert!(r.requested_pools(&[req("192.0.2.0/31", "")], true).is_err(), "a /31 has no room for a gateway");
+        let pools = r.requested_pools(&[req("192.0.2.0/30", "192.0.2.2")], false).unwrap();
+        assert_eq!(pools[0].gateway, Some(ip("192.0.2.2")));
+        let pools = r.requested_pools(&[req("192.0.2.0/30", "")], true).unwrap();
+        assert_eq!(pools[0].gateway, Some(ip("192.0.2.1")));
     }
 }
