@@ -42,6 +42,18 @@ impl TestHost {
 
     /// The container directories of the runtime (`--root DIR/runtime`, `containers/`), which the
     /// runtime makes when it first opens its root; a directory that cannot be read fails the test.
+    /// The container names the runtime has claimed (`<runtime>/names/NAME`), sorted.
+    pub fn name_claims(&self) -> Vec<String> {
+        let dir = self.runtime_dir().join("names");
+        let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()));
+        let mut names: Vec<String> = entries
+            .map(|e| e.unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display())))
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
     pub fn container_dirs(&self) -> Vec<String> {
         let dir = self.runtime_dir().join("containers");
         let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()));
@@ -72,6 +84,7 @@ impl TestHost {
     pub fn assert_nothing_left(&self, network: &str) {
         assert_eq!(self.cnet_ok(&["ps", "-aq"]), "", "containers left");
         assert_eq!(self.container_dirs(), Vec::<String>::new(), "container directories left");
+        assert_eq!(self.name_claims(), Vec::<String>::new(), "container names still claimed");
         assert_eq!(self.sandbox_ids(), Vec::<String>::new(), "sandboxes left");
         let netns: Vec<String> = self.netns_files().into_iter().filter(|f| f != "host").collect();
         assert_eq!(netns, Vec::<String>::new(), "netns files left (besides cnetd's own `host`)");

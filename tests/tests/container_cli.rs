@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ExitStatus};
 use std::time::Duration;
 
-use cnet_tests::{Bg, SIGKILL, TestHost, Upstream, bin, fetch, spawn_tied, wait_for};
+use cnet_tests::{Bg, SIGKILL, TestHost, Upstream, bin, describe_output, fetch, spawn_tied, wait_for};
 use serde_json::{Value, json};
 
 /// Deadline for a state a container reaches by itself (started, exited, restarted…).
@@ -971,4 +971,120 @@ fn a_run_cut_short_by_a_cnetd_crash_leaves_nothing_and_frees_the_name() {
         host.cnet_ok(&["rm", "-f", "victim"]);
         host.assert_nothing_left("crashnet");
     }
+}
+
+/// A `cnet run` whose CLI dies at any step (it aborts at a named step, as a kill -9 would catch
+/// it) leaves nothing once the runtime looks again: the name can be used again at once (the dead
+/// holder is reaped on the spot), and `cnet ps -a` reaps whatever else is left (a directory made
+/// before the name was claimed). Nothing is shown as a stray `Created` container.
+#[test]
+fn a_run_cut_short_by_a_cli_crash_is_reaped_and_frees_the_name() {
+    let host = TestHost::with_cnetd();
+    host.cnet_ok(&["create", "clinet"]);
+    let args = ["run", "-d", "--network", "clinet", "--name", "victim", "-p", "8086:80", "busybox", "sleep", "100"];
+    for step in ["create:dir", "create:sandbox", "create:connected", "run:created"] {
+        let out = host.cnet_command(60, &args).env("CNET_TEST_ABORT_AT", step).output().expect("run cnet");
+        assert!(!out.status.success(), "{step}: the run succeeded though the CLI aborted");
+        assert!(String::from_utf8_lossy(&out.stderr).contains(step), "{}", describe_output(step, &out));
+        // The same name again, at once.
+        host.cnet_ok(&args);
+        assert_eq!(host.sandbox_ids().len(), 1, "{step}: the sandbox of the dead run is left");
+        assert_eq!(host.network_containers("clinet").len(), 1, "{step}: the endpoint of the dead run is left");
+        assert_eq!(host.cnet_ok(&["ps", "-aq"]).lines().count(), 1, "{step}: `ps -a` shows the dead run");
+        assert_eq!(host.container_dirs().len(), 1, "{step}: `ps -a` left a directory of the dead run");
+        host.cnet_ok(&["rm", "-f", "victim"]);
+        host.assert_nothing_left("clinet");
+    }
+}
+
+/// A `--rm` container whose supervisor is killed (its program dies with it) is removed the next
+/// time the runtime looks (`ps`, or a new container wanting its name), with its sandbox, lease,
+/// published port and name.
+#[test]
+fn a_rm_container_whose_supervisor_is_killed_is_reaped() {
+    let host = TestHost::with_cnetd();
+    host.cnet_ok(&["create", "supnet"]);
+    let args =
+        ["run", "-d", "--rm", "--network", "supnet", "--name", "sup", "-p", "8087:80", "busybox", "sleep", "100"];
+    for reap_by in ["ps", "name"] {
+        let id = host.cnet_ok(&args).trim().to_string();
+        let state_path = host.runtime_dir().join("containers").join(&id).join("state.json");
+        let state: Value =
+            serde_json::from_slice(&std::fs::read(&state_path).expect("read state.json")).expect("parse");
+        let supervisor = state["supervisor_pid"].as_i64().filter(|pid| *pid > 0).expect("a supervisor pid");
+        let supervisor = nix::unistd::Pid::from_raw(i32::try_from(supervisor).expect("a pid"));
+        nix::sys::signal::kill(supervisor, nix::sys::signal::Signal::SIGKILL).expect("kill the supervisor");
+        wait_for("the supervisor to die", Duration::from_secs(10), || {
+            !std::path::Path::new(&format!("/proc/{supervisor}")).exists()
+        });
+        match reap_by {
+            "ps" => {
+                assert_eq!(host.cnet_ok(&["ps", "-aq"]), "", "the dead --rm container is listed");
+                host.assert_nothing_left("supnet");
+            }
+            _ => {
+                host.cnet_ok(&args);
+                assert_eq!(host.sandbox_ids().len(), 1, "the sandbox of the dead --rm container is left");
+                host.cnet_ok(&["rm", "-f", "sup"]);
+                host.assert_nothing_left("supnet");
+            }
+        }
+    }
+}
+
+/// A crash of cnetd in the middle of `rm`, `network disconnect`, `network create` or `network rm`
+/// leaves nothing once it runs again: the command can be given again and finishes the work, and a
+/// network whose creation was cut short (even with a bridge name of the user's) leaves no bridge.
+#[test]
+fn cnetd_crashes_in_rm_disconnect_and_network_verbs_leak_nothing() {
+    let restart = |host: &mut TestHost, step: &str, out: &std::process::Output| {
+        assert!(!out.status.success(), "{step}: the command succeeded though cnetd aborted");
+        assert!(host.log().contains(step), "{step}: cnetd did not abort at the step:\n{}", host.log_tail());
+        host.kill_cnetd(cnet_tests::SIGKILL);
+        host.start_cnetd();
+    };
+
+    let mut host = TestHost::new();
+    host.start_cnetd_with_env(&[], &[("CNET_TEST_ABORT_AT", "sandbox:disconnected")]);
+    host.cnet_ok(&["create", "n1"]);
+    host.cnet_ok(&["run", "-d", "--network", "n1", "--name", "c1", "-p", "8088:80", "busybox", "sleep", "100"]);
+    let out = host.cnet(&["rm", "-f", "c1"]);
+    restart(&mut host, "sandbox:disconnected", &out);
+    host.cnet_ok(&["rm", "-f", "c1"]);
+    assert!(!host.nft_table().contains("8088"), "the DNAT of c1 is left");
+    host.assert_nothing_left("n1");
+
+    let mut host = TestHost::new();
+    host.start_cnetd_with_env(&[], &[("CNET_TEST_ABORT_AT", "disconnect:detached")]);
+    host.cnet_ok(&["create", "n1"]);
+    host.cnet_ok(&["create", "n2"]);
+    host.cnet_ok(&["run", "-d", "--network", "n1", "--name", "c1", "busybox", "sleep", "100"]);
+    host.cnet_ok(&["network", "connect", "n2", "c1"]);
+    let out = host.cnet(&["network", "disconnect", "n2", "c1"]);
+    restart(&mut host, "disconnect:detached", &out);
+    host.cnet_ok(&["network", "disconnect", "n2", "c1"]);
+    assert_eq!(host.network_containers("n2"), Vec::<String>::new(), "c1 is still on n2");
+    host.cnet_ok(&["rm", "-f", "c1"]);
+    host.assert_nothing_left("n1");
+    host.assert_nothing_left("n2");
+
+    let mut host = TestHost::new();
+    host.start_cnetd_with_env(&[], &[("CNET_TEST_ABORT_AT", "network:made")]);
+    let bridges = |host: &TestHost| {
+        host.links().into_iter().filter(|l| l.starts_with("br-") || l == "labbr7").collect::<Vec<_>>()
+    };
+    let before = bridges(&host);
+    let out = host.cnet(&["network", "create", "-o", "com.docker.network.bridge.name=labbr7", "n3"]);
+    restart(&mut host, "network:made", &out);
+    assert_eq!(bridges(&host), before, "the bridge of the cut-short network create is left");
+    let err = host.cnet_err(&["network", "inspect", "n3"]);
+    assert!(err.contains("n3"), "the network of the cut-short create exists: {err}");
+
+    let mut host = TestHost::new();
+    host.start_cnetd_with_env(&[], &[("CNET_TEST_ABORT_AT", "network:unmade")]);
+    host.cnet_ok(&["create", "n4"]);
+    let out = host.cnet(&["network", "rm", "n4"]);
+    restart(&mut host, "network:unmade", &out);
+    host.cnet_ok(&["network", "rm", "n4"]);
+    assert_eq!(host.links_starting("br-"), Vec::<String>::new(), "the bridge of n4 is left");
 }

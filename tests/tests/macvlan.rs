@@ -401,3 +401,39 @@ async fn restart_recreates_a_missing_vlan_sub_interface() {
     host.cnet_ok(&["network", "rm", "vlan7"]);
     assert!(!host.ns().has_link("up0.7"), "network rm left the re-created up0.7");
 }
+
+// ------------------------------------------------------------------------------------ endpoint options
+
+/// A macvlan endpoint takes the interface name of `com.docker.network.endpoint.ifname`, reaches
+/// the router through it, and with the higher `gw_priority` takes the default route from a bridge
+/// endpoint that had it, which gets it back when the macvlan endpoint leaves.
+#[tokio::test]
+async fn a_chosen_interface_name_and_the_default_route_on_macvlan() {
+    let (host, mut api, lan) = lab().await;
+    create(&host, "lanm", &["--subnet", "192.0.2.0/24", "--gateway", ROUTER, "-o", "parent=up0"]);
+    host.cnet_ok(&["network", "create", "--subnet", "10.66.0.0/24", "local"]);
+    let (sb, _) = api.sandbox_on("a", "local").await;
+    let routes = host.run_in_ok(&sb.netns_path, "ip route show default");
+    assert!(routes.contains("via 10.66.0.1 dev eth0"), "{routes}");
+    let ep = api
+        .connect_with(cnet_api::v1::ConnectRequest {
+            sandbox: "a".into(),
+            network: "lanm".into(),
+            driver_opts: [("com.docker.network.endpoint.ifname".to_string(), "wan0".to_string())].into(),
+            gw_priority: 7,
+            ..Default::default()
+        })
+        .await;
+    assert_eq!((ep.interface_name.as_str(), ep.gw_priority), ("wan0", 7), "{ep:?}");
+    let wan0 = host.run_in_ok(&sb.netns_path, "ip -d link show dev wan0");
+    assert!(wan0.contains("macvlan"), "{wan0}");
+    let routes = host.run_in_ok(&sb.netns_path, "ip route show default");
+    assert_eq!(routes.lines().count(), 1, "not one default route: {routes}");
+    assert!(routes.starts_with(&format!("default via {ROUTER} dev wan0")), "{routes}");
+    assert!(host.reaches(&sb.netns_path, ROUTER), "a cannot ping the router over wan0");
+    assert!(lan_reaches(&lan, &ep.ipv4_address), "the router cannot ping a");
+    api.disconnect("a", "lanm").await;
+    let routes = host.run_in_ok(&sb.netns_path, "ip route show default");
+    assert!(routes.contains("via 10.66.0.1 dev eth0"), "{routes}");
+    api.remove_sandbox("a").await;
+}

@@ -121,6 +121,8 @@ impl pb::Endpoint {
             aliases: e.aliases.clone(),
             ports: e.ports.iter().map(pb::PortBinding::from).collect(),
             conflict: String::new(),
+            driver_opts: e.driver_opts.clone().into_iter().collect(),
+            gw_priority: e.gw_priority,
         }
     }
 }

@@ -137,6 +137,13 @@ pub trait Driver: Send + Sync {
         None
     }
 
+    /// The endpoint driver options (`--driver-opt`) this driver takes, besides the interface name
+    /// every driver takes ([`crate::options::ENDPOINT_IFNAME`]); it finds them in
+    /// `endpoint.driver_opts`. The controller refuses any other key before anything is made.
+    fn endpoint_options(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// Checks the network's driver options (and anything else driver-specific) before anything is
     /// made. Errors name the bad option and value.
     fn validate_network(&self, _network: &Network) -> Result<()> {

@@ -162,6 +162,7 @@ mod tests {
             extra_hosts: vec!["db:10.0.0.5".into(), "v6:[fd00::1]".into()],
             created: String::new(),
             owner: String::new(),
+            sysctls: Default::default(),
         }
     }
 
@@ -222,6 +223,10 @@ mod tests {
             aliases: vec![],
             ports: vec![],
             driver_data: Default::default(),
+            driver_opts: Default::default(),
+            gw_priority: 0,
+            gateway_v4: None,
+            gateway_v6: None,
         };
         let h = hosts(&sandbox(), &[ep]);
         assert!(h.starts_with("127.0.0.1\tlocalhost\n"));

@@ -147,6 +147,33 @@ pub struct Endpoint {
     /// What the driver needs to find its kernel objects again (the host-side veth name, ...).
     #[serde(default)]
     pub driver_data: BTreeMap<String, String>,
+    /// The endpoint's driver options as the user gave them (`--network name=N,driver-opt=K=V`,
+    /// `network connect --driver-opt`), Docker's `DriverOpts`: the controller takes
+    /// [`crate::options::ENDPOINT_IFNAME`], drivers the keys they declare.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub driver_opts: BTreeMap<String, String>,
+    /// Docker's `GwPriority`: of a sandbox's endpoints with a gateway, the one with the highest
+    /// priority gives the default route (ties: the network name that sorts first).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub gw_priority: i64,
+    /// The gateways the driver's join gave (the default route goes via one when this endpoint
+    /// wins the election). Both None in records written before they were kept: the controller
+    /// fills them in from the network when it loads such a record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway_v4: Option<IpAddr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway_v6: Option<IpAddr>,
+}
+
+fn is_zero(v: &i64) -> bool {
+    *v == 0
+}
+
+impl Endpoint {
+    /// The gateway of one family this endpoint routes through, if any.
+    pub fn gateway(&self, v6: bool) -> Option<IpAddr> {
+        if v6 { self.gateway_v6 } else { self.gateway_v4 }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -180,4 +207,8 @@ pub struct Sandbox {
     /// directory); empty for sandboxes of clients that keep their own (the API's default).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub owner: String,
+    /// `--sysctl` of the container: `net.*` keys only, written in the sandbox's namespace (those
+    /// of one interface, `net.ipv4.conf.eth1.*`, when that interface is connected).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sysctls: BTreeMap<String, String>,
 }

@@ -18,6 +18,9 @@ pub const BRIDGE_TRUSTED_HOST_INTERFACES: &str = "com.docker.network.bridge.trus
 /// An overlay network's VXLAN id (Docker takes a list, one per subnet; cnet overlay networks have
 /// one IPv4 subnet, so one VNI). The cluster store picks one when it is not given.
 pub const OVERLAY_VNI: &str = "com.docker.network.driver.overlay.vxlanid_list";
+/// An endpoint's interface name inside the sandbox (Docker 28's endpoint driver option), instead
+/// of the next free `ethN`; taken by the controller for every driver.
+pub const ENDPOINT_IFNAME: &str = "com.docker.network.endpoint.ifname";
 /// VXLAN carries 24 bits of VNI.
 pub const MAX_VNI: u32 = (1 << 24) - 1;
 
@@ -84,9 +87,64 @@ pub fn validate_ifname(key: &str, name: &str) -> crate::Result<()> {
     Ok(())
 }
 
+/// Checks an endpoint's driver options: [`ENDPOINT_IFNAME`] (every driver) and the keys the
+/// network's driver declares (`driver_known`); any other key is refused by name. Returns the
+/// interface name asked for, if any.
+pub fn endpoint_ifname(
+    opts: &std::collections::BTreeMap<String, String>,
+    network: &crate::Network,
+    driver_known: &[&str],
+) -> crate::Result<Option<String>> {
+    if let Some(key) = opts.keys().find(|k| k.as_str() != ENDPOINT_IFNAME && !driver_known.contains(&k.as_str())) {
+        let mut known = vec![ENDPOINT_IFNAME];
+        known.extend_from_slice(driver_known);
+        return Err(crate::Error::invalid(format!(
+            "unknown endpoint driver option {key:?} for network {} (driver {}): known options are {}",
+            network.name,
+            network.driver,
+            known.join(", ")
+        )));
+    }
+    match opts.get(ENDPOINT_IFNAME) {
+        Some(name) => {
+            validate_ifname(ENDPOINT_IFNAME, name)?;
+            Ok(Some(name.clone()))
+        }
+        None => Ok(None),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn endpoint_options_are_the_ifname_and_what_the_driver_declares() {
+        let net = crate::Network {
+            id: "1".repeat(64).into(),
+            name: "lab".into(),
+            driver: "bridge".into(),
+            scope: crate::Scope::Local,
+            pools: vec![],
+            options: Default::default(),
+            labels: Default::default(),
+            internal: false,
+            attachable: false,
+            enable_ipv6: false,
+            created: String::new(),
+            builtin: false,
+        };
+        let opts = |kv: &[(&str, &str)]| kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        assert_eq!(endpoint_ifname(&opts(&[]), &net, &[]).unwrap(), None);
+        assert_eq!(endpoint_ifname(&opts(&[(ENDPOINT_IFNAME, "eth3")]), &net, &[]).unwrap().as_deref(), Some("eth3"));
+        assert_eq!(endpoint_ifname(&opts(&[("x.y", "1")]), &net, &["x.y"]).unwrap(), None);
+        let e = endpoint_ifname(&opts(&[("com.example.speed", "fast")]), &net, &[]).unwrap_err().to_string();
+        assert!(e.contains("\"com.example.speed\"") && e.contains("network lab") && e.contains(ENDPOINT_IFNAME), "{e}");
+        for bad in ["", "a/b", "eth 0", "sixteen-chars-xx", "..", "a:b"] {
+            let e = endpoint_ifname(&opts(&[(ENDPOINT_IFNAME, bad)]), &net, &[]).unwrap_err().to_string();
+            assert!(e.contains(&format!("{bad:?}")) && e.contains(ENDPOINT_IFNAME), "{e}");
+        }
+    }
 
     #[test]
     fn vni_option_is_checked() {

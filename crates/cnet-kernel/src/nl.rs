@@ -203,6 +203,22 @@ impl Nl {
         self.add_route(msg, format!("add default route via {gw} dev {ifname}")).await
     }
 
+    /// `ip route replace default via GW dev IFNAME`: the default route of gw's family now leaves
+    /// by `index`, in one request (no moment without one when another link had it).
+    pub(crate) async fn replace_default_route(&self, index: u32, ifname: &str, gw: IpAddr) -> Result<()> {
+        let msg = match gw {
+            IpAddr::V4(gw) => RouteMessageBuilder::<Ipv4Addr>::new().gateway(gw).output_interface(index).build(),
+            IpAddr::V6(gw) => RouteMessageBuilder::<Ipv6Addr>::new().gateway(gw).output_interface(index).build(),
+        };
+        self.handle
+            .route()
+            .add(msg)
+            .replace()
+            .execute()
+            .await
+            .map_err(|e| self.err(format!("replace default route via {gw} dev {ifname}"), e))
+    }
+
     /// Route to `dst` out of the link `index`, via `gw` or directly on the link.
     pub(crate) async fn add_route_to(
         &self,

@@ -125,6 +125,13 @@ impl NetnsHandle {
         Ok(())
     }
 
+    /// `ip route replace default via GW dev IFNAME` inside the namespace: moves the default route
+    /// of gw's family to `ifname` (when another endpoint of the sandbox wins the gateway election).
+    pub async fn replace_default_route(&self, ifname: &str, gw: IpAddr) -> Result<()> {
+        let index = self.nl.link_index(ifname).await?;
+        self.nl.replace_default_route(index, ifname, gw).await
+    }
+
     /// Deletes the link; a missing link is not an error.
     pub async fn delete_link(&self, name: &str) -> Result<()> {
         self.nl.delete_link(name).await

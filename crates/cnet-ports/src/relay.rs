@@ -288,6 +288,10 @@ mod tests {
             aliases: vec![],
             ports,
             driver_data: Default::default(),
+            driver_opts: Default::default(),
+            gw_priority: 0,
+            gateway_v4: None,
+            gateway_v6: None,
         }
     }
 

@@ -23,6 +23,7 @@ pub mod lifecycle;
 pub mod logs;
 pub mod names;
 pub mod network;
+pub mod reaper;
 pub mod removal;
 pub mod rootfs;
 pub mod runtime;
@@ -43,3 +44,12 @@ pub const SUPERVISE_ARG: &str = "__supervise";
 
 /// The runtime's default root directory.
 pub const DEFAULT_ROOT: &str = "/var/lib/cnet/runtime";
+
+/// The runtime's crash points for tests (see [`cnet_core::abort_point`]). Of the CLI:
+/// `create:dir` (the directory made, nothing else), `create:sandbox` (the sandbox made, no network
+/// yet), `create:connected` (every network connected, no config.json yet), `run:created` (a
+/// complete container, not started); of the supervisor: `supervise:started` (the program runs,
+/// `run` not told yet).
+pub fn checkpoint(step: &str) {
+    cnet_core::abort_point(step);
+}

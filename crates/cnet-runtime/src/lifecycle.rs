@@ -15,6 +15,7 @@ use crate::container::{CONFIG_FILE, Container};
 use crate::error::{Context, Error, Result, at};
 use crate::names;
 use crate::network::Cnetd;
+use crate::reaper::{DirLock, RUN_PENDING};
 use crate::removal::remove_stopped;
 use crate::runtime::Runtime;
 use crate::spec::{ContainerConfig, ContainerSpec, NetworkAttachment, NetworkMode, PortSpec};
@@ -25,7 +26,23 @@ use crate::supervisor;
 
 /// Creates a container (not started): validates `spec`, resolves the image, claims the name,
 /// asks cnetd for the sandbox and its networks, and writes the container's files.
-pub async fn create(rt: &Runtime, cnetd: &mut Cnetd, mut spec: ContainerSpec) -> Result<Container> {
+pub async fn create(rt: &Runtime, cnetd: &mut Cnetd, spec: ContainerSpec) -> Result<Container> {
+    create_with(rt, cnetd, spec, false).await.map(|(c, _lock)| c)
+}
+
+/// [`create`] for `run`: the container is marked [`RUN_PENDING`] until its supervisor has started
+/// it, and comes with the directory's lock, to hold until then. A `run` killed in between leaves
+/// a container that the reaper removes ([`crate::reaper`]), not a stray `Created` one.
+pub async fn create_for_run(rt: &Runtime, cnetd: &mut Cnetd, spec: ContainerSpec) -> Result<(Container, DirLock)> {
+    create_with(rt, cnetd, spec, true).await
+}
+
+async fn create_with(
+    rt: &Runtime,
+    cnetd: &mut Cnetd,
+    mut spec: ContainerSpec,
+    for_run: bool,
+) -> Result<(Container, DirLock)> {
     spec.validate()?;
     let image = rt.images()?.resolve(&spec.image)?;
     let mut argv = spec.entrypoint.clone().unwrap_or_else(|| image.config.entrypoint.clone());
@@ -34,30 +51,55 @@ pub async fn create(rt: &Runtime, cnetd: &mut Cnetd, mut spec: ContainerSpec) ->
         return Err(Error::Invalid("No command specified".into()));
     }
     let id = names::new_id();
-    let name = claim_name(rt, spec.name.as_deref(), &id)?;
+    // The directory (locked: somebody works on it) before the name: a name claim whose directory
+    // does not exist is then always a dead one (see `Runtime::release_dangling_names`).
     let dir = rt.container_dir(&id);
+    // Made under a temporary name and locked before it gets its own, so that no reaper ever sees
+    // it unlocked (a lock follows the directory through the rename).
+    let tmp = rt.root().join("containers").join(format!("{}{id}", crate::reaper::TMP_PREFIX));
+    fs::create_dir(&tmp).context(|| at("creating", &tmp))?;
+    let lock = DirLock::shared(&tmp)?;
+    fs::rename(&tmp, &dir).context(|| at("renaming into place", &dir))?;
+    crate::checkpoint("create:dir");
+    let name = match claim_name(rt, cnetd, spec.name.as_deref(), &id).await {
+        Ok(name) => name,
+        Err(e) => {
+            let _ = fs::remove_dir_all(&dir);
+            return Err(e);
+        }
+    };
+    if for_run {
+        write_file(&dir.join(RUN_PENDING), "")?;
+    }
     match create_in(rt, cnetd, &spec, &image, &id, &name, argv).await {
-        Ok(c) => Ok(c),
+        Ok(c) => Ok((c, lock)),
         Err(e) => {
             undo_create(rt, cnetd, &id, &name).await;
-            let _ = &dir;
             Err(e)
         }
     }
 }
 
-/// Removes what a failed creation made: the sandbox (if cnetd has it), the directory, the name.
+/// Removes what a failed creation made: the sandbox (if cnetd has it), the name (while the
+/// directory still holds it), the directory.
 async fn undo_create(rt: &Runtime, cnetd: &mut Cnetd, id: &str, name: &str) {
     if let Err(e) = cnetd.remove_sandbox(id).await {
         tracing::warn!(container = id, error = %e, "could not remove the sandbox of a failed creation");
     }
-    let _ = fs::remove_dir_all(rt.container_dir(id));
     rt.release_name(name, id);
+    let _ = fs::remove_dir_all(rt.container_dir(id));
 }
 
-fn claim_name(rt: &Runtime, name: Option<&str>, id: &str) -> Result<String> {
+/// Claims the name. A holder that is an abandoned container (a `run` killed half-way, a `--rm`
+/// container whose supervisor was killed) is reaped first, so its name can be used again at once.
+async fn claim_name(rt: &Runtime, cnetd: &mut Cnetd, name: Option<&str>, id: &str) -> Result<String> {
     if let Some(name) = name {
-        rt.reserve_name(name, id)?;
+        if let Err(e) = rt.reserve_name(name, id) {
+            match rt.name_holder(name) {
+                Some(holder) if crate::reaper::reap_one(rt, cnetd, &holder).await? => rt.reserve_name(name, id)?,
+                _ => return Err(e),
+            }
+        }
         return Ok(name.to_string());
     }
     for retry in 0..10 {
@@ -79,7 +121,6 @@ async fn create_in(
     argv: Vec<String>,
 ) -> Result<Container> {
     let dir = rt.container_dir(id);
-    fs::create_dir(&dir).context(|| at("creating", &dir))?;
     for sub in ["upper", "work", "rootfs"] {
         fs::create_dir(dir.join(sub)).context(|| at("creating", &dir.join(sub)))?;
     }
@@ -92,10 +133,12 @@ async fn create_in(
         (None, _) => name.to_string(),
     };
     let sandbox = cnetd.create_sandbox(id, name, &hostname, spec, &dir).await?;
+    crate::checkpoint("create:sandbox");
     for (i, net) in spec.networks.iter().enumerate() {
         let ports = if i == 0 { &spec.ports[..] } else { &[] };
         cnetd.connect_network(id, net, ports).await?;
     }
+    crate::checkpoint("create:connected");
     let sandbox_now = cnetd.inspect_sandbox(id).await?;
     write_file(&dir.join("hosts"), &sandbox_now.hosts)?;
     write_file(&dir.join("resolv.conf"), &sandbox_now.resolv_conf)?;

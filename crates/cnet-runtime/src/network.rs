@@ -50,6 +50,7 @@ impl Cnetd {
             dns_options: spec.dns_options.clone(),
             extra_hosts: spec.extra_hosts.clone(),
             owner: owner.display().to_string(),
+            sysctls: spec.sysctls.clone().into_iter().collect(),
         };
         Ok(self.sandboxes.create_sandbox(request).await?.into_inner())
     }
@@ -65,10 +66,12 @@ impl Cnetd {
             sandbox: sandbox.to_string(),
             network: net.network.clone(),
             ipv4_address: net.ipv4.clone(),
-            ipv6_address: String::new(),
+            ipv6_address: net.ipv6.clone(),
             aliases: net.aliases.clone(),
             ports: ports.iter().map(PortBinding::from).collect(),
             mac_address: net.mac.clone(),
+            driver_opts: net.driver_opts.clone().into_iter().collect(),
+            gw_priority: net.gw_priority,
         };
         Ok(self.sandboxes.connect_network(request).await?.into_inner())
     }

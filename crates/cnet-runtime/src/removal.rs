@@ -12,6 +12,12 @@ use crate::runtime::Runtime;
 
 /// Removes a container that does not run: its sandbox (endpoints, leases, netns) and its files.
 pub async fn remove_stopped(rt: &Runtime, c: &Container, cnetd: &mut Cnetd) -> Result<()> {
+    // Somebody works on it: the reaper leaves it alone meanwhile.
+    let _lock = match crate::reaper::DirLock::shared(&c.dir) {
+        Ok(lock) => Some(lock),
+        Err(Error::Io { source, .. }) if source.kind() == ErrorKind::NotFound => None,
+        Err(e) => return Err(e),
+    };
     cnetd.remove_sandbox(c.id()).await?;
     match fs::remove_dir_all(&c.dir) {
         Ok(()) => {}

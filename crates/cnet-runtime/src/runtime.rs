@@ -7,9 +7,14 @@ use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use cnet_image::ImageStore;
+use nix::fcntl::{Flock, FlockArg};
+use std::fs::File;
 
 use crate::container::{CONFIG_FILE, Container, load};
 use crate::error::{Context, Error, Result, at};
+
+/// The lock taken by every change to `names/` but a plain claim (see [`Runtime::release_name`]).
+const NAMES_LOCK: &str = "names.lock";
 
 /// The runtime: where its state lives, the cnetd socket, and how to start a supervisor.
 #[derive(Debug, Clone)]
@@ -105,21 +110,23 @@ impl Runtime {
         }
     }
 
-    /// Claims `name` for container `id`; Docker's message if another container has it.
+    /// Claims `name` for container `id`; Docker's message if another container has it (the
+    /// holder's id is [`Runtime::name_holder`]).
     pub fn reserve_name(&self, name: &str, id: &str) -> Result<()> {
         let link = self.root.join("names").join(name);
         loop {
             match std::os::unix::fs::symlink(id, &link) {
                 Ok(()) => return Ok(()),
                 Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-                    let owner = fs::read_link(&link).map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
+                    let _names = self.lock_names()?;
+                    let owner = self.name_holder(name).unwrap_or_default();
                     if !owner.is_empty() && self.container_dir(&owner).exists() {
                         return Err(Error::Conflict(format!(
                             "Conflict. The container name \"/{name}\" is already in use by container \"{owner}\". \
                              You have to remove (or rename) that container to be able to reuse that name."
                         )));
                     }
-                    // A claim left by a creation that died: take it over.
+                    // A claim whose container directory is gone is nobody's: take it over.
                     let _ = fs::remove_file(&link);
                 }
                 Err(e) => return Err(Error::Io { context: at("creating", &link), source: e }),
@@ -127,12 +134,51 @@ impl Runtime {
         }
     }
 
+    /// The id of the container that claimed `name`, if any.
+    pub fn name_holder(&self, name: &str) -> Option<String> {
+        fs::read_link(self.root.join("names").join(name)).ok().map(|p| p.to_string_lossy().into_owned())
+    }
+
     /// Gives `name` up, if container `id` holds it.
     pub fn release_name(&self, name: &str, id: &str) {
+        let Ok(_names) = self.lock_names() else { return };
         let link = self.root.join("names").join(name);
         if fs::read_link(&link).is_ok_and(|p| p.as_os_str() == id) {
             let _ = fs::remove_file(&link);
         }
+    }
+
+    /// Removes every name claim whose container directory is gone (a process killed between
+    /// removing a container's directory and giving up its name); the names released.
+    pub fn release_dangling_names(&self) -> Result<Vec<String>> {
+        let _names = self.lock_names()?;
+        let dir = self.root.join("names");
+        let mut released = Vec::new();
+        for entry in fs::read_dir(&dir).context(|| at("reading", &dir))? {
+            let entry = entry.context(|| at("reading", &dir))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Ok(target) = fs::read_link(entry.path()) else { continue };
+            if !self.container_dir(&target.to_string_lossy()).exists() {
+                let _ = fs::remove_file(entry.path());
+                released.push(name);
+            }
+        }
+        Ok(released)
+    }
+
+    /// Every change to `names/` other than a plain claim (taking a dead claim over, giving one
+    /// up) happens under this lock: otherwise one process could read a dead claim, another
+    /// replace it with a live one, and the first remove the live one.
+    fn lock_names(&self) -> Result<Flock<File>> {
+        let path = self.root.join(NAMES_LOCK);
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .context(|| at("opening", &path))?;
+        Flock::lock(file, FlockArg::LockExclusive)
+            .map_err(|(_, errno)| Error::Io { context: at("locking", &path), source: std::io::Error::from(errno) })
     }
 
     /// Whether any container uses the image with this id.

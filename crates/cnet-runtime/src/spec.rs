@@ -1,6 +1,7 @@
 //! What a container is made of: the options of `cnet run`/`cnet create` checked into typed values
 //! (validation before action), and the record kept in `config.json`.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -117,6 +118,21 @@ pub struct NetworkAttachment {
     /// `--mac-address` (empty: cnetd derives one, 02:42 and the IPv4 address, as Docker).
     #[serde(default)]
     pub mac: String,
+    /// `ip6=` of `--network`: a static IPv6 address (empty: leased where the network has IPv6).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub ipv6: String,
+    /// `driver-opt=K=V` of `--network`, `--driver-opt` of `network connect`: the endpoint's
+    /// driver options (`com.docker.network.endpoint.ifname`, ...), checked by cnetd.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub driver_opts: BTreeMap<String, String>,
+    /// `gw-priority=N` of `--network`, `--gw-priority` of `network connect`: the endpoint with the
+    /// highest gives the container's default route.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub gw_priority: i64,
+}
+
+fn is_zero(v: &i64) -> bool {
+    *v == 0
 }
 
 /// The network mode: `host`, `none`, or the container's own namespace attached to bridge-like networks.
@@ -181,6 +197,8 @@ pub struct ContainerSpec {
     pub dns_search: Vec<String>,
     pub dns_options: Vec<String>,
     pub extra_hosts: Vec<String>,
+    /// `--sysctl`: network namespace sysctls (`net.*`), written by cnetd in the sandbox.
+    pub sysctls: BTreeMap<String, String>,
 }
 
 impl ContainerSpec {
@@ -233,12 +251,30 @@ impl ContainerSpec {
                     return Err(Error::Invalid(format!("invalid IPv4 address: {}", n.ipv4)));
                 }
             }
+            if !n.ipv6.is_empty() {
+                if n.network == "bridge" || mode != NetworkMode::Own {
+                    return Err(Error::Invalid(
+                        "user specified IP address is supported on user defined networks only".into(),
+                    ));
+                }
+                if n.ipv6.parse::<std::net::Ipv6Addr>().is_err() {
+                    return Err(Error::Invalid(format!("invalid IPv6 address: {}", n.ipv6)));
+                }
+            }
+            if (!n.driver_opts.is_empty() || n.gw_priority != 0) && mode != NetworkMode::Own {
+                return Err(Error::Invalid(format!(
+                    "endpoint options (driver-opt, gw-priority) are not supported with --network {}",
+                    n.network
+                )));
+            }
             if !n.aliases.is_empty() && (n.network == "bridge" || mode != NetworkMode::Own) {
                 return Err(Error::Invalid(
                     "network-scoped aliases are only supported for user-defined networks".into(),
                 ));
             }
         }
+        cnet_core::sysctl::check(&self.sysctls, mode == NetworkMode::Host)
+            .map_err(|e| Error::Invalid(e.to_string()))?;
         if mode == NetworkMode::Host {
             if self.hostname.is_some() {
                 return Err(Error::Invalid("conflicting options: hostname and the network mode".into()));

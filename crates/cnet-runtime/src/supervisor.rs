@@ -138,6 +138,9 @@ struct Supervisor {
     listener: UnixListener,
     signals: SignalFd,
     clients: Vec<Client>,
+    /// Held for the supervisor's life: the reaper leaves a supervised container alone, and finds
+    /// it when the supervisor dies (the kernel drops the lock with the process).
+    _lock: crate::reaper::DirLock,
 }
 
 /// The body of `cnet __supervise ID`; returns the process's exit status.
@@ -164,6 +167,7 @@ pub fn main(rt: &Runtime, id: &str, attach: bool) -> i32 {
 impl Supervisor {
     fn new(rt: &Runtime, id: &str) -> Result<Supervisor> {
         let c = rt.find(id)?;
+        let lock = crate::reaper::DirLock::shared(&c.dir)?;
         // SAFETY: ignoring SIGPIPE installs no handler (a client that went away is an EPIPE).
         unsafe { signal(Signal::SIGPIPE, SigHandler::SigIgn) }.context(|| "ignoring SIGPIPE".into())?;
         let mut mask = SigSet::empty();
@@ -183,7 +187,17 @@ impl Supervisor {
         state.supervisor_pid = std::process::id() as i32;
         state.manually_stopped = false;
         state.error.clear();
-        Ok(Supervisor { rt: rt.clone(), config: c.config, dir: c.dir, state, log, listener, signals, clients: vec![] })
+        Ok(Supervisor {
+            rt: rt.clone(),
+            config: c.config,
+            dir: c.dir,
+            state,
+            log,
+            listener,
+            signals,
+            clients: vec![],
+            _lock: lock,
+        })
     }
 
     fn save(&self) {
@@ -226,6 +240,9 @@ impl Supervisor {
             self.state.exit_code = 0;
             self.save();
             started_once = true;
+            // Started: from now on it is a container like any other, whatever happens to `run`.
+            let _ = fs::remove_file(self.dir.join(crate::reaper::RUN_PENDING));
+            crate::checkpoint("supervise:started");
             if let Some(mut f) = first.take() {
                 let ok = Frame::Message(Message::Started { pid: running.pid.as_raw() }).write_to(&mut f).is_ok();
                 if ok {

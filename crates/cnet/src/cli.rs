@@ -102,7 +102,9 @@ pub struct RunArgs {
     /// Container host name
     #[arg(long)]
     pub hostname: Option<String>,
-    /// Connect a container to a network (repeatable; default "bridge"; "host", "none")
+    /// Connect a container to a network (repeatable; default "bridge"; "host", "none"), by name
+    /// or with Docker's per-network options:
+    /// name=N[,alias=A][,ip=IP][,ip6=IP][,mac-address=MAC][,driver-opt=K=V][,gw-priority=N]
     #[arg(long = "network", visible_alias = "net", value_name = "NETWORK")]
     pub networks: Vec<String>,
     /// IPv4 address (e.g., 172.30.100.104) on the first network
@@ -144,6 +146,9 @@ pub struct RunArgs {
     /// Add a custom host-to-IP mapping (host:ip)
     #[arg(long = "add-host", value_name = "HOST:IP")]
     pub add_host: Vec<String>,
+    /// Network namespace kernel parameter (net.*) to set in the container (repeatable)
+    #[arg(long = "sysctl", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    pub sysctls: Vec<(String, String)>,
     /// Overwrite the default ENTRYPOINT of the image
     #[arg(long)]
     pub entrypoint: Option<String>,
@@ -330,9 +335,18 @@ pub struct NetworkConnectArgs {
     /// IPv4 address (e.g., 172.30.100.104)
     #[arg(long)]
     pub ip: Option<String>,
+    /// IPv6 address (e.g., 2001:db8::33)
+    #[arg(long)]
+    pub ip6: Option<String>,
     /// Add network-scoped alias for the container
     #[arg(long = "alias")]
     pub aliases: Vec<String>,
+    /// Endpoint driver option (e.g., com.docker.network.endpoint.ifname=eth3)
+    #[arg(long = "driver-opt", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    pub driver_opts: Vec<(String, String)>,
+    /// Highest gw-priority provides the default gateway (negative values allowed; default 0)
+    #[arg(long = "gw-priority", value_name = "N", allow_negative_numbers = true, default_value_t = 0)]
+    pub gw_priority: i64,
     #[arg(value_name = "NETWORK")]
     pub network: String,
     #[arg(value_name = "CONTAINER")]
@@ -656,6 +670,35 @@ mod tests {
         }
         assert!(parse(&["network", "rm"]).is_err());
         assert!(parse(&["network", "inspect"]).is_err());
+    }
+
+    #[test]
+    fn connect_takes_driver_options_and_a_gateway_priority() {
+        let cli = parse(&[
+            "network",
+            "connect",
+            "--driver-opt",
+            "com.docker.network.endpoint.ifname=eth3",
+            "--gw-priority",
+            "-5",
+            "--alias",
+            "r1",
+            "lab",
+            "c1",
+        ])
+        .unwrap();
+        match cli.command {
+            Command::Network(NetworkArgs { command: NetworkSubcommand::Connect(a) }) => {
+                assert_eq!(a.driver_opts, [("com.docker.network.endpoint.ifname".into(), "eth3".into())]);
+                assert_eq!(a.gw_priority, -5);
+                assert_eq!((a.network.as_str(), a.container.as_str()), ("lab", "c1"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let err = parse(&["network", "connect", "--driver-opt", "noequals", "lab", "c1"]).unwrap_err();
+        assert!(err.to_string().contains("noequals"), "{err}");
+        let err = parse(&["network", "connect", "--gw-priority", "high", "lab", "c1"]).unwrap_err();
+        assert!(err.to_string().contains("high"), "{err}");
     }
 
     #[test]

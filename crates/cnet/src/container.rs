@@ -45,16 +45,98 @@ fn exit(code: i32) -> ExitCode {
 
 // ------------------------------------------------------------------ run
 
+/// One `--network`: a network name, or Docker's long syntax, comma-separated `key=value` fields
+/// (CSV: a field in double quotes may hold commas): `name` (required), `alias` (repeatable), `ip`,
+/// `ip6`, `mac-address`, `driver-opt=K=V` (repeatable) and `gw-priority`. Unknown keys and bad
+/// values are refused, naming them; the values themselves are checked with the spec (addresses,
+/// MAC) and by cnetd (driver options, against the network's driver).
+pub fn parse_network(value: &str) -> anyhow::Result<NetworkAttachment> {
+    if !value.contains('=') {
+        return Ok(NetworkAttachment { network: value.to_string(), ..Default::default() });
+    }
+    let mut a = NetworkAttachment::default();
+    for field in csv_fields(value)? {
+        let Some((key, val)) = field.split_once('=').filter(|(k, _)| !k.trim().is_empty()) else {
+            bail!("invalid --network field {field:?}: expected key=value");
+        };
+        let (key, val) = (key.trim(), val.trim());
+        match key {
+            "name" => a.network = val.to_string(),
+            "alias" => a.aliases.push(val.to_string()),
+            "ip" => a.ipv4 = val.to_string(),
+            "ip6" => a.ipv6 = val.to_string(),
+            "mac-address" => a.mac = val.to_string(),
+            "driver-opt" => match val.split_once('=') {
+                Some((k, v)) if !k.trim().is_empty() => {
+                    a.driver_opts.insert(k.trim().to_string(), v.trim().to_string());
+                }
+                _ => bail!("invalid driver-opt {val:?} in --network {value:?}: expected driver-opt=KEY=VALUE"),
+            },
+            "gw-priority" => {
+                a.gw_priority = val.parse().with_context(|| {
+                    format!("invalid gw-priority {val:?} in --network {value:?}: expected an integer")
+                })?
+            }
+            "link-local-ip" => bail!("--network field link-local-ip is not supported by cnet"),
+            other => bail!(
+                "invalid --network field key {other:?}: expected name, alias, ip, ip6, mac-address, driver-opt or \
+                 gw-priority"
+            ),
+        }
+    }
+    if a.network.is_empty() {
+        bail!("invalid --network {value:?}: network name/id is not specified (name=NETWORK)");
+    }
+    Ok(a)
+}
+
+/// The fields of one CSV record: split at commas outside double quotes, quotes removed (`""`
+/// inside quotes is one quote).
+fn csv_fields(value: &str) -> anyhow::Result<Vec<String>> {
+    let (mut fields, mut field, mut quoted) = (Vec::new(), String::new(), false);
+    let mut chars = value.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            '"' => quoted = !quoted,
+            ',' if !quoted => fields.push(std::mem::take(&mut field)),
+            c => field.push(c),
+        }
+    }
+    if quoted {
+        bail!("invalid --network {value:?}: unterminated quote");
+    }
+    fields.push(field);
+    Ok(fields)
+}
+
 /// The spec of `cnet run`'s flags (pure: tested without a daemon).
 pub fn build_spec(args: &RunArgs) -> anyhow::Result<ContainerSpec> {
-    let mut networks: Vec<NetworkAttachment> =
-        args.networks.iter().map(|n| NetworkAttachment { network: n.clone(), ..Default::default() }).collect();
+    let mut networks = args.networks.iter().map(|n| parse_network(n)).collect::<anyhow::Result<Vec<_>>>()?;
     if networks.is_empty() {
         networks.push(NetworkAttachment { network: "bridge".into(), ..Default::default() });
     }
-    networks[0].ipv4 = args.ip.clone().unwrap_or_default();
-    networks[0].aliases = args.network_aliases.clone();
-    networks[0].mac = args.mac_address.clone().unwrap_or_default();
+    // As Docker: the global flags are the first network's, and may not say it twice.
+    let first = &mut networks[0];
+    for (flag, global, field) in
+        [("--ip", args.ip.as_ref(), &mut first.ipv4), ("--mac-address", args.mac_address.as_ref(), &mut first.mac)]
+    {
+        if let Some(v) = global {
+            if !field.is_empty() {
+                bail!("conflicting options: cannot specify both {flag} and the per-network one in --network");
+            }
+            *field = v.clone();
+        }
+    }
+    if !args.network_aliases.is_empty() {
+        if !first.aliases.is_empty() {
+            bail!("conflicting options: cannot specify both --network-alias and per-network alias in --network");
+        }
+        first.aliases = args.network_aliases.clone();
+    }
     let mut ports = Vec::new();
     for p in &args.publish {
         ports.extend(cnet_core::portspec::parse_publish(p)?);
@@ -84,6 +166,7 @@ pub fn build_spec(args: &RunArgs) -> anyhow::Result<ContainerSpec> {
         dns_search: args.dns_search.clone(),
         dns_options: args.dns_option.clone(),
         extra_hosts: args.add_host.clone(),
+        sysctls: args.sysctls.iter().cloned().collect(),
     };
     spec.validate()?;
     Ok(spec)
@@ -110,7 +193,10 @@ async fn run_inner(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<ExitCode> {
         spec.ports.extend(publish_all(&args.expose, &image.config.exposed_ports, &spec.ports)?);
     }
     let mut cnetd = ctx.cnetd().await?;
-    let c = lifecycle::create(&rt, &mut cnetd, spec).await?;
+    // The lock is held until the supervisor runs the container (it then holds its own): a `run`
+    // killed before is reaped, its name free again.
+    let (c, lock) = lifecycle::create_for_run(&rt, &mut cnetd, spec).await?;
+    cnet_runtime::checkpoint("run:created");
     let stream = match lifecycle::start(&rt, &c, !args.detach) {
         Ok(s) => s,
         Err(e) => {
@@ -121,6 +207,7 @@ async fn run_inner(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<ExitCode> {
             return Err(e.into());
         }
     };
+    drop(lock);
     if args.detach {
         println!("{}", c.id());
         return Ok(ExitCode::SUCCESS);
@@ -308,6 +395,11 @@ pub fn format_command(c: &Container, no_trunc: bool) -> String {
 
 pub async fn ps(ctx: &Ctx, args: &PsArgs) -> anyhow::Result<ExitCode> {
     let rt = ctx.runtime()?;
+    // What killed processes left (a `run` cut short, a `--rm` container whose supervisor died)
+    // goes before it is listed; without cnetd it waits for the next time.
+    if let Err(e) = cnet_runtime::reaper::reap(&rt, rt.socket()).await {
+        eprintln!("cnet: warning: could not remove abandoned containers: {e}");
+    }
     let containers: Vec<Container> = rt.list()?.into_iter().filter(|c| args.all || c.state.is_running()).collect();
     let mut out = io::stdout().lock();
     let id = |c: &Container| if args.no_trunc { c.id().to_string() } else { short_id(c.id()).to_string() };
@@ -525,6 +617,8 @@ pub fn inspect_json(c: &Container, sandbox: Option<&cnet_api::v1::Sandbox>) -> V
                     "GlobalIPv6Address": ep.ipv6_address.split('/').next().unwrap_or(""),
                     "IPv6Gateway": ep.ipv6_gateway,
                     "MacAddress": ep.mac_address,
+                    "DriverOpts": if ep.driver_opts.is_empty() { Value::Null } else { json!(ep.driver_opts) },
+                    "GwPriority": ep.gw_priority,
                     "DNSNames": [c.name(), short_id(c.id())],
                 }),
             );
@@ -540,6 +634,8 @@ pub fn inspect_json(c: &Container, sandbox: Option<&cnet_api::v1::Sandbox>) -> V
             }
         }
     }
+    let sysctls: std::collections::BTreeMap<&String, &String> =
+        sandbox.map(|sb| sb.sysctls.iter().collect()).unwrap_or_default();
     json!({
         "Id": c.id(),
         "Created": c.config.created,
@@ -574,6 +670,7 @@ pub fn inspect_json(c: &Container, sandbox: Option<&cnet_api::v1::Sandbox>) -> V
             "DnsOptions": c.config.dns_options,
             "DnsSearch": c.config.dns_search,
             "ExtraHosts": c.config.extra_hosts,
+            "Sysctls": sysctls,
             "PortBindings": c.config.ports.iter().map(|p| (format!("{}/{}", p.container_port, p.protocol), json!([{"HostIp": p.host_ip, "HostPort": p.host_port.to_string()}]))).collect::<serde_json::Map<_, _>>(),
         },
         "GraphDriver": {
@@ -682,6 +779,90 @@ mod tests {
         assert!(build_spec(&run_args(&["--restart", "sometimes", "busybox"])).is_err());
         assert!(build_spec(&run_args(&["--rm", "--restart", "always", "busybox"])).is_err());
         assert!(build_spec(&run_args(&["--network", "host", "--network", "n1", "busybox"])).is_err());
+    }
+
+    #[test]
+    fn network_long_syntax() {
+        let a = parse_network(
+            "name=lab,alias=r1,alias=gw,ip=10.0.0.5,ip6=fd00::5,mac-address=02:42:0a:00:00:05,\
+             driver-opt=com.docker.network.endpoint.ifname=eth3,gw-priority=-2",
+        )
+        .unwrap();
+        assert_eq!(a.network, "lab");
+        assert_eq!(a.aliases, ["r1", "gw"]);
+        assert_eq!((a.ipv4.as_str(), a.ipv6.as_str(), a.mac.as_str()), ("10.0.0.5", "fd00::5", "02:42:0a:00:00:05"));
+        assert_eq!(a.driver_opts, [("com.docker.network.endpoint.ifname".to_string(), "eth3".to_string())].into());
+        assert_eq!(a.gw_priority, -2);
+        // A plain name, and quoted fields holding commas (CSV, as Docker reads it).
+        assert_eq!(parse_network("lab").unwrap(), NetworkAttachment { network: "lab".into(), ..Default::default() });
+        let q = parse_network("name=lab,\"driver-opt=x.y=a,b\"").unwrap();
+        assert_eq!(q.driver_opts["x.y"], "a,b");
+        for (bad, needle) in [
+            ("name=lab,colour=red", "\"colour\""),
+            ("alias=a", "network name/id is not specified"),
+            ("name=lab,gw-priority=high", "\"high\""),
+            ("name=lab,driver-opt=noequals", "\"noequals\""),
+            ("name=lab,=x", "\"=x\""),
+            ("name=lab,link-local-ip=169.254.0.9", "link-local-ip"),
+            ("name=\"lab", "unterminated quote"),
+        ] {
+            let e = format!("{:#}", parse_network(bad).unwrap_err());
+            assert!(e.contains(needle), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn network_options_reach_the_spec() {
+        let s = build_spec(&run_args(&[
+            "--network",
+            "name=n1,driver-opt=com.docker.network.endpoint.ifname=eth3,gw-priority=10",
+            "--network",
+            "name=n2,mac-address=02:42:0a:00:00:09",
+            "--ip",
+            "10.0.0.5",
+            "busybox",
+        ]))
+        .unwrap();
+        assert_eq!(s.networks.len(), 2);
+        assert_eq!(s.networks[0].ipv4, "10.0.0.5", "--ip is the first network's");
+        assert_eq!(s.networks[0].gw_priority, 10);
+        assert_eq!(s.networks[0].driver_opts["com.docker.network.endpoint.ifname"], "eth3");
+        assert_eq!(s.networks[1].mac, "02:42:0a:00:00:09");
+        // Saying it twice, a bad MAC or address in the long syntax: refused before anything.
+        for (args, needle) in [
+            (&["--network", "name=n1,ip=10.0.0.6", "--ip", "10.0.0.5", "busybox"][..], "--ip"),
+            (&["--network", "name=n1,alias=a", "--network-alias", "b", "busybox"], "--network-alias"),
+            (&["--network", "name=n1,mac-address=01:00:5e:00:00:01", "busybox"], "01:00:5e:00:00:01"),
+            (&["--network", "name=n1,mac-address=nope", "busybox"], "nope"),
+            (&["--network", "name=n1,ip=10.0.0.300", "busybox"], "10.0.0.300"),
+            (&["--network", "name=n1,ip6=fd00::x", "busybox"], "fd00::x"),
+            (&["--network", "name=host,gw-priority=1", "busybox"], "gw-priority"),
+        ] {
+            let e = format!("{:#}", build_spec(&run_args(args)).unwrap_err());
+            assert!(e.contains(needle), "{args:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn sysctls_are_network_namespace_ones() {
+        let s = build_spec(&run_args(&[
+            "--sysctl",
+            "net.ipv4.ip_forward=1",
+            "--sysctl",
+            "net.ipv4.conf.all.rp_filter=0",
+            "busybox",
+        ]))
+        .unwrap();
+        assert_eq!(s.sysctls.len(), 2);
+        assert_eq!(s.sysctls["net.ipv4.conf.all.rp_filter"], "0");
+        for (args, needle) in [
+            (&["--sysctl", "kernel.shmmax=1", "busybox"][..], "kernel.shmmax"),
+            (&["--network", "host", "--sysctl", "net.ipv4.ip_forward=1", "busybox"], "host network"),
+        ] {
+            let e = format!("{:#}", build_spec(&run_args(args)).unwrap_err());
+            assert!(e.contains(needle), "{args:?}: {e}");
+        }
+        assert!(Cli::try_parse_from(["cnet", "run", "--sysctl", "net.ipv4.ip_forward", "busybox"]).is_err());
     }
 
     #[test]

@@ -416,7 +416,10 @@ pub async fn connect(ctx: &Ctx, args: &NetworkConnectArgs) -> anyhow::Result<Exi
     let net = NetworkAttachment {
         network: args.network.clone(),
         ipv4: args.ip.clone().unwrap_or_default(),
+        ipv6: args.ip6.clone().unwrap_or_default(),
         aliases: args.aliases.clone(),
+        driver_opts: args.driver_opts.iter().cloned().collect(),
+        gw_priority: args.gw_priority,
         ..Default::default()
     };
     lifecycle::connect_network(&mut cnetd, &c, &net).await?;

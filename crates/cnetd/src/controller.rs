@@ -34,6 +34,7 @@ mod networks;
 mod records;
 mod restore;
 mod sandboxes;
+mod sysctls;
 
 use records::Records;
 
@@ -61,6 +62,8 @@ pub struct SandboxRequest {
     pub extra_hosts: Vec<String>,
     /// See [`Sandbox::owner`].
     pub owner: String,
+    /// `--sysctl`, see [`Sandbox::sysctls`].
+    pub sysctls: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -72,6 +75,10 @@ pub struct ConnectRequest {
     pub aliases: Vec<String>,
     pub ports: Vec<PortBinding>,
     pub mac: Option<MacAddr>,
+    /// Endpoint driver options, see [`Endpoint::driver_opts`].
+    pub driver_opts: BTreeMap<String, String>,
+    /// See [`Endpoint::gw_priority`].
+    pub gw_priority: i64,
 }
 
 pub struct Config {

@@ -242,14 +242,11 @@ pub async fn serve(
     }
 }
 
-/// A test-only hook: when `CNET_TEST_ABORT_AT` names `step`, the daemon aborts right there (as a
-/// `kill -9` would catch it), so crash consistency is tested at each named step. Steps:
-/// `sandbox:created` (after the sandbox's record), `connect:attached` (after the driver's attach,
-/// before the endpoint's record).
+/// The daemon's crash points for tests (see [`cnet_core::abort_point`]): `sandbox:created` (after
+/// the sandbox's record), `sandbox:disconnected` (a removal with every endpoint gone, the
+/// namespace and record not yet), `connect:attached` (after the driver's attach, before the
+/// endpoint's record), `disconnect:detached` (the reverse), `network:made` (the driver made it, no
+/// record yet), `network:unmade` (the driver removed it, the record not yet).
 pub(crate) fn checkpoint(step: &str) {
-    static ABORT_AT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
-    if ABORT_AT.get_or_init(|| std::env::var("CNET_TEST_ABORT_AT").ok()).as_deref() == Some(step) {
-        tracing::warn!(step, "CNET_TEST_ABORT_AT: aborting here");
-        std::process::abort();
-    }
+    cnet_core::abort_point(step);
 }

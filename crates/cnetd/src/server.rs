@@ -106,6 +106,7 @@ impl Api {
             endpoints,
             resolv_conf: resolv,
             hosts,
+            sysctls: s.sysctls.clone().into_iter().collect(),
         })
     }
 }
@@ -202,6 +203,7 @@ impl pb::sandbox_service_server::SandboxService for Api {
                 dns: DnsConfig { servers: r.dns_servers, search: r.dns_search, options: r.dns_options },
                 extra_hosts: r.extra_hosts,
                 owner: r.owner,
+                sysctls: r.sysctls.into_iter().collect(),
             })
             .await
             .map_err(status)?;
@@ -248,6 +250,8 @@ impl pb::sandbox_service_server::SandboxService for Api {
                 aliases: r.aliases,
                 ports,
                 mac: Some(r.mac_address).filter(|m| !m.is_empty()).map(|m| m.parse()).transpose().map_err(status)?,
+                driver_opts: r.driver_opts.into_iter().collect(),
+                gw_priority: r.gw_priority,
             })
             .await
             .map_err(status)?;

@@ -257,12 +257,22 @@ pub async fn reattach_endpoint(kernel: &Kernel, cfg: &BridgeConfig, host_veth: &
     kernel.set_bridge_port_up_hairpin(host_veth).await.internal(format!("setting hairpin mode on {host_veth}"))
 }
 
-/// Deletes links with cnet's names that no record claims: bridges of deleted networks, veths of
-/// endpoints that no longer exist.
+/// Deletes links cnet made that no record claims: bridges of deleted networks (with cnet's names,
+/// or with a name of the user's and cnet's mark: a `network create` cut short between making the
+/// bridge and recording the network), veths of endpoints that no longer exist.
 pub async fn remove_orphans(kernel: &Kernel, devices: &HashSet<String>, vethes: &HashSet<String>) -> Result<()> {
     for link in kernel.links().await.internal("listing links")? {
-        let claimed = devices.contains(&link.name) || vethes.contains(&link.name);
-        if is_cnet_link_name(&link.name) && !claimed {
+        if devices.contains(&link.name) || vethes.contains(&link.name) {
+            continue;
+        }
+        let orphan = is_cnet_link_name(&link.name)
+            || (link.kind.as_deref() == Some("bridge")
+                && kernel
+                    .link_alias(&link.name)
+                    .await
+                    .internal(format!("looking up {}", link.name))?
+                    .is_some_and(|alias| alias.starts_with(ALIAS_PREFIX)));
+        if orphan {
             tracing::info!(link = %link.name, "removing orphan link");
             kernel.delete_link(&link.name).await.internal(format!("deleting orphan {}", link.name))?;
         }

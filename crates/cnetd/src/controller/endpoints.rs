@@ -13,6 +13,13 @@ impl Controller {
         let caps = driver.capabilities();
         st.check_connect(&sandbox, &network, &caps, &req)?;
         st.check_room(&network, driver.max_endpoints())?;
+        let chosen_ifname = cnet_core::options::endpoint_ifname(&req.driver_opts, &network, driver.endpoint_options())?;
+        if let Some(name) = &chosen_ifname {
+            st.check_ifname_free(&sandbox, name)?;
+            if caps.needs_sandbox_netns {
+                self.check_link_absent(&sandbox, name).await?;
+            }
+        }
 
         // Published ports are checked (and random host ports picked) before anything is made.
         let ports = cnet_core::portspec::resolve_ports(&network, &req.ports, st.endpoints.values())?;
@@ -29,7 +36,7 @@ impl Controller {
             None if caps.needs_ipam => st.lease(&network, req.ipv4, req.ipv6)?,
             None => (None, None),
         };
-        let ifname = st.next_ifname(&sandbox.id);
+        let ifname = chosen_ifname.unwrap_or_else(|| st.next_ifname(&sandbox.id));
         let mac = req.mac.unwrap_or_else(|| match ipv4 {
             Some(ipnetwork::IpNetwork::V4(v4)) => MacAddr::from_ipv4(v4.ip()),
             _ => MacAddr::random(),
@@ -46,6 +53,11 @@ impl Controller {
             aliases: req.aliases.clone(),
             ports,
             driver_data: BTreeMap::new(),
+            driver_opts: req.driver_opts.clone(),
+            gw_priority: req.gw_priority,
+            // Set from the join.
+            gateway_v4: None,
+            gateway_v6: None,
         };
 
         let leased = started.elapsed();
@@ -58,7 +70,7 @@ impl Controller {
                 tracing::warn!(error = %e, "returning a cluster lease (it expires with this node's lease)");
             }
         };
-        if let Err(e) = self.attach(&*driver, &network, &sandbox, &mut endpoint).await {
+        if let Err(e) = self.attach(&*driver, &network, &sandbox, &mut endpoint, &st).await {
             release(&mut st, &endpoint).await;
             return Err(e);
         }
@@ -68,6 +80,7 @@ impl Controller {
         batch.put_endpoint(&endpoint);
         if let Err(e) = self.store.commit(batch) {
             self.detach(&*driver, &network, &sandbox, &endpoint).await;
+            self.hand_back_default_routes(&st, &sandbox, &endpoint).await;
             release(&mut st, &endpoint).await;
             return Err(Error::internal(e.to_string()));
         }
@@ -75,6 +88,7 @@ impl Controller {
             && let Err(e) = cluster.register_endpoint(&self.cluster_record(&endpoint)).await
         {
             self.detach(&*driver, &network, &sandbox, &endpoint).await;
+            self.hand_back_default_routes(&st, &sandbox, &endpoint).await;
             let mut batch = Batch::new();
             batch.delete_endpoint(&endpoint.id);
             let _ = self.store.commit(batch);
@@ -95,14 +109,16 @@ impl Controller {
         Ok((endpoint, network))
     }
 
-    /// create_endpoint -> join -> move the interface into the sandbox -> publish ports, undoing
-    /// the steps already done when one fails.
+    /// create_endpoint -> join -> make the interface in the sandbox -> its sysctls -> publish
+    /// ports -> take the default routes it wins, undoing the steps already done when one fails.
+    /// `st` holds the sandbox's other endpoints (not this one), for the default route's election.
     pub(super) async fn attach(
         &self,
         driver: &dyn Driver,
         network: &Network,
         sandbox: &Sandbox,
         endpoint: &mut Endpoint,
+        st: &Records,
     ) -> Result<()> {
         driver.create_endpoint(network, endpoint).await?;
         let join = match driver.join(network, endpoint, sandbox).await {
@@ -112,6 +128,19 @@ impl Controller {
                 return Err(e);
             }
         };
+        endpoint.gateway_v4 = join.gateway_v4.filter(IpAddr::is_ipv4);
+        endpoint.gateway_v6 = join.gateway_v6.filter(IpAddr::is_ipv6);
+        // Per family: whether this endpoint wins the default route, and whom it takes it from.
+        // The first holder gets its route with the interface; a later winner replaces the route
+        // once everything else has worked, so a failure never leaves the sandbox without one.
+        let mut takes = [None, None];
+        let mut replaces = [false, false];
+        for (i, v6) in [false, true].into_iter().enumerate() {
+            if st.default_route_holder(&sandbox.id, v6, Some(endpoint), None).is_some_and(|h| h.id == endpoint.id) {
+                takes[i] = endpoint.gateway(v6);
+                replaces[i] = st.default_route_holder(&sandbox.id, v6, None, None).is_some();
+            }
+        }
         let undo_join = async {
             let _ = driver.leave(network, endpoint, sandbox).await;
             let _ = driver.delete_endpoint(network, endpoint).await;
@@ -122,13 +151,12 @@ impl Controller {
                 mac: Some(endpoint.mac.octets()),
                 mtu: join.mtu,
                 addresses: [endpoint.ipv4, endpoint.ipv6].into_iter().flatten().collect(),
-                // A second network must not replace the first one's default route.
-                gateway_v4: match join.gateway_v4 {
-                    Some(IpAddr::V4(g)) if endpoint.ifname == "eth0" => Some(g),
+                gateway_v4: match takes[0] {
+                    Some(IpAddr::V4(g)) if !replaces[0] => Some(g),
                     _ => None,
                 },
-                gateway_v6: match join.gateway_v6 {
-                    Some(IpAddr::V6(g)) if endpoint.ifname == "eth0" => Some(g),
+                gateway_v6: match takes[1] {
+                    Some(IpAddr::V6(g)) if !replaces[1] => Some(g),
                     _ => None,
                 },
                 routes: join.static_routes.clone(),
@@ -141,21 +169,107 @@ impl Controller {
                         network.name
                     )));
                 }
+                if e.errno() == Some(nix::libc::EEXIST)
+                    && endpoint.driver_opts.contains_key(cnet_core::options::ENDPOINT_IFNAME)
+                {
+                    return Err(Error::precondition(format!(
+                        "interface {} already exists in container {}",
+                        endpoint.ifname,
+                        sandbox_label(sandbox)
+                    )));
+                }
                 return Err(Error::internal(format!("attaching to sandbox {}: {e}", id::short(&sandbox.id))));
             }
         }
-        // The driver publishes every port (through cnet-ports: DNAT, and relays on ::1), or
-        // refuses ports altogether if it cannot publish any.
-        if let Err(e) = driver.program_external_connectivity(network, endpoint).await {
-            // The driver leaves first: it may take its link back (p2p parks it for the peer).
+        // The driver leaves first: it may take its link back (p2p parks it for the peer).
+        let undo_interface = async |revoke: bool| {
+            if revoke && let Err(e) = driver.revoke_external_connectivity(network, endpoint).await {
+                tracing::warn!(error = %e, endpoint = %endpoint.id, "revoking published ports");
+            }
             let _ = driver.leave(network, endpoint, sandbox).await;
             if join.interface.is_some() {
                 self.remove_sandbox_interface(sandbox, endpoint).await;
             }
             let _ = driver.delete_endpoint(network, endpoint).await;
+        };
+        if join.interface.is_some()
+            && let Err(e) = sysctls::write_interface(sandbox, &endpoint.ifname)
+        {
+            undo_interface(false).await;
             return Err(e);
         }
+        // The driver publishes every port (through cnet-ports: DNAT, and relays on ::1), or
+        // refuses ports altogether if it cannot publish any.
+        if let Err(e) = driver.program_external_connectivity(network, endpoint).await {
+            undo_interface(false).await;
+            return Err(e);
+        }
+        if join.interface.is_some() && replaces.contains(&true) {
+            let moved = async {
+                let ns = NetnsHandle::open(Path::new(&sandbox.netns_path)).await?;
+                for gw in [takes[0].filter(|_| replaces[0]), takes[1].filter(|_| replaces[1])].into_iter().flatten() {
+                    ns.replace_default_route(&endpoint.ifname, gw).await?;
+                }
+                Ok::<(), cnet_kernel::Error>(())
+            };
+            if let Err(e) = moved.await {
+                undo_interface(true).await;
+                // A route replaced before the failure went with the interface.
+                self.hand_back_default_routes(st, sandbox, endpoint).await;
+                return Err(Error::internal(format!(
+                    "moving the default route of sandbox {} to {}: {e}",
+                    id::short(&sandbox.id),
+                    endpoint.ifname
+                )));
+            }
+            tracing::debug!(sandbox = %id::short(&sandbox.id), ifname = %endpoint.ifname, "default route moved here");
+        }
         Ok(())
+    }
+
+    /// Refuses an interface name that a link of the sandbox's namespace already has (`lo`, or one
+    /// made inside the container), before anything is leased or made.
+    async fn check_link_absent(&self, sandbox: &Sandbox, ifname: &str) -> Result<()> {
+        let ns = NetnsHandle::open(Path::new(&sandbox.netns_path))
+            .await
+            .internal(format!("opening the namespace of sandbox {}", id::short(&sandbox.id)))?;
+        match ns.link_by_name(ifname).await.internal(format!("looking up {ifname}"))? {
+            Some(_) => Err(Error::precondition(format!(
+                "interface {ifname} already exists in container {}",
+                sandbox_label(sandbox)
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// After `gone` left the sandbox (or failed to join it): the default route of each family it
+    /// held went with its interface, and goes to the next winner among the endpoints in `st`
+    /// (which does not hold `gone`). Errors are logged: the sandbox keeps working without it.
+    pub(super) async fn hand_back_default_routes(&self, st: &Records, sandbox: &Sandbox, gone: &Endpoint) {
+        let mut next = Vec::new();
+        for v6 in [false, true] {
+            let held = st.default_route_holder(&sandbox.id, v6, Some(gone), None).is_some_and(|h| h.id == gone.id);
+            if held
+                && let Some(h) = st.default_route_holder(&sandbox.id, v6, None, Some(&gone.id))
+                && let Some(gw) = h.gateway(v6)
+            {
+                next.push((h.ifname, gw));
+            }
+        }
+        if next.is_empty() || sandbox.host_network {
+            return;
+        }
+        let moved = async {
+            let ns = NetnsHandle::open(Path::new(&sandbox.netns_path)).await?;
+            for (ifname, gw) in &next {
+                ns.replace_default_route(ifname, *gw).await?;
+                tracing::debug!(sandbox = %id::short(&sandbox.id), %ifname, %gw, "default route moved back");
+            }
+            Ok::<(), cnet_kernel::Error>(())
+        };
+        if let Err(e) = moved.await {
+            tracing::error!(sandbox = %id::short(&sandbox.id), error = %e, "cannot move the default route to the next endpoint");
+        }
     }
 
     pub(super) async fn make_sandbox_interface(
@@ -227,7 +341,10 @@ impl Controller {
                     network.name
                 ))
             })?;
-        self.disconnect_locked(&mut st, &sandbox, &endpoint).await
+        self.disconnect_locked(&mut st, &sandbox, &endpoint).await?;
+        // Only here, not in disconnect_locked: a sandbox being removed needs no default route.
+        self.hand_back_default_routes(&st, &sandbox, &endpoint).await;
+        Ok(())
     }
 
     pub(super) async fn disconnect_locked(
@@ -253,6 +370,7 @@ impl Controller {
                 }
             }
         }
+        crate::checkpoint("disconnect:detached");
         let mut batch = Batch::new();
         batch.delete_endpoint(&endpoint.id);
         self.store.commit(batch).internal("removing endpoint record")?;
@@ -267,4 +385,9 @@ impl Controller {
         self.dns.endpoint_removed(endpoint);
         Ok(())
     }
+}
+
+/// A container as messages name it: its name, else its short id.
+fn sandbox_label(sandbox: &Sandbox) -> &str {
+    if sandbox.name.is_empty() { id::short(&sandbox.id) } else { &sandbox.name }
 }

@@ -50,6 +50,9 @@ impl Controller {
         };
         driver.validate_network(&network)?;
         driver.create_network(&network).await?;
+        if !builtin {
+            crate::checkpoint("network:made");
+        }
         let mut batch = Batch::new();
         batch.put_network(&network);
         if let Err(e) = self.store.commit(batch) {
@@ -202,6 +205,7 @@ impl Controller {
             st.remote.retain(|_, r| r.network_id != network.id);
         }
         self.driver(&network.driver)?.delete_network(network).await?;
+        crate::checkpoint("network:unmade");
         let mut batch = Batch::new();
         batch.delete_network(&network.id);
         self.store.commit(batch).internal("removing network record")?;

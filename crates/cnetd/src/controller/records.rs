@@ -41,8 +41,21 @@ impl Records {
         self.networks.remove(network_id)
     }
 
-    /// Adds an endpoint read back from the store, marking its addresses as leased.
-    pub(super) fn restore_endpoint(&mut self, endpoint: Endpoint) {
+    /// Adds an endpoint read back from the store, marking its addresses as leased. A record
+    /// written before endpoints kept their gateways gets them from its network, as every driver's
+    /// join gives them (none on internal networks, the pool's gateway of each family it has an
+    /// address of), so that it takes part in the default route's election.
+    pub(super) fn restore_endpoint(&mut self, mut endpoint: Endpoint) {
+        if endpoint.gateway_v4.is_none()
+            && endpoint.gateway_v6.is_none()
+            && let Some(network) = self.networks.get(&endpoint.network_id)
+            && !network.internal
+        {
+            let gateway =
+                |addr: Option<IpNetwork>, pool: Option<&cnet_core::IpamPool>| addr.and(pool.and_then(|p| p.gateway));
+            endpoint.gateway_v4 = gateway(endpoint.ipv4, network.pool_v4());
+            endpoint.gateway_v6 = gateway(endpoint.ipv6, network.pool_v6());
+        }
         self.for_each_lease(&endpoint, AddressPool::restore);
         self.endpoints.insert(endpoint.id.clone(), endpoint);
     }
@@ -221,6 +234,44 @@ impl Records {
         )))
     }
 
+    /// Refuses an interface name (`com.docker.network.endpoint.ifname`) that another endpoint of
+    /// the sandbox already has, naming that endpoint's network.
+    pub(super) fn check_ifname_free(&self, sandbox: &Sandbox, ifname: &str) -> Result<()> {
+        match self.endpoints_of_sandbox(&sandbox.id).find(|e| e.ifname == ifname) {
+            Some(e) => Err(Error::precondition(format!(
+                "interface {ifname} already exists in container {}: it is its endpoint on network {}",
+                if sandbox.name.is_empty() { id::short(&sandbox.id) } else { &sandbox.name },
+                self.networks.get(&e.network_id).map_or("?", |n| n.name.as_str())
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Which endpoint gives the sandbox its default route of one family: of its endpoints with a
+    /// gateway of that family (`extra` counted in, `without` left out), the highest
+    /// `gw_priority`, then the network name that sorts first (Docker's rule), then the endpoint
+    /// id, so that the answer never depends on the order of a hash map.
+    pub(super) fn default_route_holder(
+        &self,
+        sandbox_id: &str,
+        v6: bool,
+        extra: Option<&Endpoint>,
+        without: Option<&str>,
+    ) -> Option<Endpoint> {
+        let network_name = |e: &Endpoint| self.networks.get(&e.network_id).map_or("", |n| n.name.as_str());
+        self.endpoints_of_sandbox(sandbox_id)
+            .filter(|e| Some(e.id.as_str()) != without && extra.is_none_or(|x| x.id != e.id))
+            .chain(extra)
+            .filter(|e| e.gateway(v6).is_some())
+            .min_by(|a, b| {
+                b.gw_priority
+                    .cmp(&a.gw_priority)
+                    .then_with(|| network_name(a).cmp(network_name(b)))
+                    .then_with(|| a.id.as_str().cmp(b.id.as_str()))
+            })
+            .cloned()
+    }
+
     /// The first `ethN` the sandbox does not use yet.
     pub(super) fn next_ifname(&self, sandbox_id: &str) -> String {
         let used: Vec<&str> = self.endpoints_of_sandbox(sandbox_id).map(|e| e.ifname.as_str()).collect();
@@ -340,6 +391,7 @@ mod tests {
             extra_hosts: vec![],
             created: String::new(),
             owner: String::new(),
+            sysctls: Default::default(),
         }
     }
 
@@ -356,6 +408,10 @@ mod tests {
             aliases: vec![],
             ports: vec![],
             driver_data: BTreeMap::new(),
+            driver_opts: Default::default(),
+            gw_priority: 0,
+            gateway_v4: None,
+            gateway_v6: None,
         }
     }
 
@@ -549,6 +605,85 @@ mod tests {
         r.insert_endpoint(endpoint(&b, &web, "eth1", None));
         assert_eq!(r.next_ifname("s1"), "eth3");
         assert_eq!(r.next_ifname("other"), "eth0");
+    }
+
+    #[test]
+    fn a_chosen_interface_name_must_be_free_in_the_sandbox() {
+        let (a, b) = (network('1', "a", &["10.1.0.0/24"]), network('2', "b", &["10.2.0.0/24"]));
+        let web = sandbox("s1", "web", false);
+        let mut r = records_with(&[a.clone(), b.clone()], std::slice::from_ref(&web));
+        r.insert_endpoint(endpoint(&a, &web, "eth3", None));
+        r.check_ifname_free(&web, "eth0").unwrap();
+        let err = r.check_ifname_free(&web, "eth3").unwrap_err();
+        assert!(
+            matches!(&err, Error::FailedPrecondition(m) if m.contains("eth3") && m.contains("web") && m.contains("network a")),
+            "{err}"
+        );
+        // The next automatic name skips a chosen one.
+        assert_eq!(r.next_ifname("s1"), "eth0");
+        r.insert_endpoint(endpoint(&b, &web, "eth0", None));
+        assert_eq!(r.next_ifname("s1"), "eth1");
+    }
+
+    #[test]
+    fn the_default_route_goes_to_the_highest_priority_then_the_first_network_name() {
+        let (zeta, alpha, inside) = (
+            network('1', "zeta", &["10.1.0.0/24"]),
+            network('2', "alpha", &["10.2.0.0/24"]),
+            network('3', "inside", &["10.3.0.0/24"]),
+        );
+        let web = sandbox("s1", "web", false);
+        let mut r = records_with(&[zeta.clone(), alpha.clone(), inside.clone()], std::slice::from_ref(&web));
+        let with_gw = |n: &Network, ifname: &str, prio: i64| Endpoint {
+            gateway_v4: n.pools[0].gateway,
+            gw_priority: prio,
+            ..endpoint(
+                n,
+                &web,
+                ifname,
+                Some(format!("{}/24", n.pools[0].subnet.iter().nth(2).unwrap()).parse().unwrap()),
+            )
+        };
+        let holder = |r: &Records, extra: Option<&Endpoint>, without: Option<&str>| {
+            r.default_route_holder("s1", false, extra, without).map(|e| e.ifname)
+        };
+        assert_eq!(holder(&r, None, None), None);
+        let z = with_gw(&zeta, "eth0", 0);
+        r.insert_endpoint(z.clone());
+        assert_eq!(holder(&r, None, None).as_deref(), Some("eth0"));
+        assert_eq!(r.default_route_holder("s1", true, None, None), None, "no IPv6 gateway");
+        // A tie: the network name that sorts first wins, whatever the order of joins.
+        let a = with_gw(&alpha, "eth1", 0);
+        assert_eq!(holder(&r, Some(&a), None).as_deref(), Some("eth1"));
+        // A higher priority wins over the name; negative priorities lose to the default 0.
+        let z_high = Endpoint { gw_priority: 5, ..z.clone() };
+        r.insert_endpoint(z_high);
+        assert_eq!(holder(&r, Some(&a), None).as_deref(), Some("eth0"));
+        let a_low = Endpoint { gw_priority: -1, ..a.clone() };
+        r.insert_endpoint(Endpoint { gw_priority: 0, ..z.clone() });
+        assert_eq!(holder(&r, Some(&a_low), None).as_deref(), Some("eth0"));
+        // An endpoint without a gateway (an internal network) never holds it, whatever its priority.
+        let i = Endpoint { gw_priority: 100, ..endpoint(&inside, &web, "eth2", None) };
+        r.insert_endpoint(i.clone());
+        assert_eq!(holder(&r, None, None).as_deref(), Some("eth0"));
+        // Leaving out the holder (a disconnect) hands it to the next.
+        r.insert_endpoint(a.clone());
+        assert_eq!(holder(&r, None, None).as_deref(), Some("eth1"));
+        assert_eq!(holder(&r, None, Some(a.id.as_str())).as_deref(), Some("eth0"));
+        assert_eq!(holder(&r, None, Some(z.id.as_str())).as_deref(), Some("eth1"));
+    }
+
+    #[test]
+    fn records_from_before_kept_gateways_get_them_from_their_network() {
+        let (net, mut sealed) = (network('1', "net", &["10.1.0.0/24"]), network('2', "sealed", &["10.2.0.0/24"]));
+        sealed.internal = true;
+        let web = sandbox("s1", "web", false);
+        let mut r = records_with(&[net.clone(), sealed.clone()], std::slice::from_ref(&web));
+        r.restore_endpoint(endpoint(&net, &web, "eth0", Some("10.1.0.2/24".parse().unwrap())));
+        r.restore_endpoint(endpoint(&sealed, &web, "eth1", Some("10.2.0.2/24".parse().unwrap())));
+        let gw = |ifname: &str| r.endpoints.values().find(|e| e.ifname == ifname).unwrap().gateway_v4;
+        assert_eq!(gw("eth0"), Some(ip("10.1.0.1")));
+        assert_eq!(gw("eth1"), None, "an internal network gives no gateway");
     }
 
     #[test]

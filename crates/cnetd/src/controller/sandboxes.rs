@@ -20,12 +20,21 @@ impl Controller {
         for server in &req.dns.servers {
             ipam::parse_ip("DNS server", server)?;
         }
+        cnet_core::sysctl::check(&req.sysctls, req.host_network)?;
         let mut st = self.state.lock().await;
         if st.sandboxes.contains_key(id.as_str()) {
             return Err(Error::exists(format!("sandbox {id} already exists")));
         }
-        if !req.name.is_empty() && st.sandboxes.values().any(|s| s.name == req.name) {
-            return Err(Error::exists(format!("a sandbox named {:?} already exists", req.name)));
+        if !req.name.is_empty()
+            && let Some(holder) = st.sandboxes.values().find(|s| s.name == req.name).cloned()
+        {
+            // A holder whose container is gone (its creation was cut short and nobody removed it
+            // since) gives the name up; any other holder keeps it.
+            if holder.owner.is_empty() || Path::new(&holder.owner).exists() {
+                return Err(Error::exists(format!("a sandbox named {:?} already exists", req.name)));
+            }
+            tracing::warn!(sandbox = %holder.id.short(), name = %holder.name, owner = %holder.owner, "the sandbox's container is gone: dropping it");
+            self.remove_sandbox_locked(&mut st, &holder).await?;
         }
         let netns_path = if req.host_network {
             self.host_netns_path()
@@ -34,6 +43,13 @@ impl Controller {
             cnet_kernel::netns::create(&path).internal(format!("creating namespace {}", path.display()))?;
             path
         };
+        // The sysctls of the whole namespace; those of one interface go with its connect.
+        if let Err(e) = sysctls::write_namespace(&netns_path, &req.sysctls) {
+            if !req.host_network {
+                let _ = cnet_kernel::netns::remove(&netns_path);
+            }
+            return Err(e);
+        }
         let hostname = if !req.hostname.is_empty() {
             req.hostname.clone()
         } else if !req.name.is_empty() {
@@ -52,6 +68,7 @@ impl Controller {
             extra_hosts: req.extra_hosts,
             created: cnet_core::time::now_rfc3339(),
             owner: req.owner,
+            sysctls: req.sysctls,
         };
         let mut batch = Batch::new();
         batch.put_sandbox(&sandbox);
@@ -83,10 +100,16 @@ impl Controller {
     pub async fn remove_sandbox(&self, reference: &str) -> Result<()> {
         let mut st = self.state.lock().await;
         let sandbox = st.find_sandbox(reference)?.clone();
+        self.remove_sandbox_locked(&mut st, &sandbox).await
+    }
+
+    /// Leaves every network (freeing leases, ports, names), then the namespace and the record.
+    async fn remove_sandbox_locked(&self, st: &mut Records, sandbox: &Sandbox) -> Result<()> {
         let endpoints: Vec<Endpoint> = st.endpoints_of_sandbox(&sandbox.id).cloned().collect();
         for ep in endpoints {
-            self.disconnect_locked(&mut st, &sandbox, &ep).await?;
+            self.disconnect_locked(st, sandbox, &ep).await?;
         }
+        crate::checkpoint("sandbox:disconnected");
         if !sandbox.host_network {
             cnet_kernel::netns::remove(Path::new(&sandbox.netns_path))
                 .internal(format!("removing namespace {}", sandbox.netns_path))?;
@@ -95,7 +118,7 @@ impl Controller {
         batch.delete_sandbox(&sandbox.id);
         self.store.commit(batch).internal("removing sandbox record")?;
         st.sandboxes.remove(&sandbox.id);
-        self.dns.sandbox_removed(&sandbox);
+        self.dns.sandbox_removed(sandbox);
         Ok(())
     }
 
