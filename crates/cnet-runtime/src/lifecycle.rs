@@ -170,6 +170,7 @@ async fn create_in(
         extra_hosts: spec.extra_hosts.clone(),
         netns_path: sandbox.netns_path.clone(),
         host_network: sandbox.host_network,
+        labels: spec.labels.clone(),
     };
     State::default().save(&dir)?;
     // Last: a directory with a config.json is a complete container.

@@ -199,6 +199,8 @@ pub struct ContainerSpec {
     pub extra_hosts: Vec<String>,
     /// `--sysctl`: network namespace sysctls (`net.*`), written by cnetd in the sandbox.
     pub sysctls: BTreeMap<String, String>,
+    /// `--label`: metadata (a lab marks its nodes with these).
+    pub labels: BTreeMap<String, String>,
 }
 
 impl ContainerSpec {
@@ -320,6 +322,8 @@ pub struct ContainerConfig {
     /// The sandbox cnetd made (its id is the container id) and its namespace file.
     pub netns_path: String,
     pub host_network: bool,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
 }
 
 impl ContainerConfig {

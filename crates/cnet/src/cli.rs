@@ -43,6 +43,8 @@ pub enum Command {
     Info(InfoArgs),
     /// Manage the nodes of the cluster (overlay networks)
     Node(NodeArgs),
+    /// Deploy, inspect and destroy topology labs (containerlab's files)
+    Lab(crate::lab::LabArgs),
     /// Create and run a new container from an image
     Run(Box<RunArgs>),
     /// List containers
@@ -149,6 +151,9 @@ pub struct RunArgs {
     /// Network namespace kernel parameter (net.*) to set in the container (repeatable)
     #[arg(long = "sysctl", value_name = "KEY=VALUE", value_parser = parse_key_value)]
     pub sysctls: Vec<(String, String)>,
+    /// Set metadata on the container (repeatable)
+    #[arg(short = 'l', long = "label", value_name = "KEY=VALUE", value_parser = parse_label)]
+    pub labels: Vec<(String, String)>,
     /// Overwrite the default ENTRYPOINT of the image
     #[arg(long)]
     pub entrypoint: Option<String>,
@@ -166,6 +171,9 @@ pub struct PsArgs {
     /// Show all containers (default shows just running)
     #[arg(short, long)]
     pub all: bool,
+    /// Filter output: label=KEY or label=KEY=VALUE, name=NAME (repeatable; all must match)
+    #[arg(short = 'f', long = "filter", value_name = "FILTER")]
+    pub filter: Vec<String>,
     /// Only display container IDs
     #[arg(short, long)]
     pub quiet: bool,

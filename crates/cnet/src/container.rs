@@ -167,6 +167,7 @@ pub fn build_spec(args: &RunArgs) -> anyhow::Result<ContainerSpec> {
         dns_options: args.dns_option.clone(),
         extra_hosts: args.add_host.clone(),
         sysctls: args.sysctls.iter().cloned().collect(),
+        labels: args.labels.iter().cloned().collect(),
     };
     spec.validate()?;
     Ok(spec)
@@ -393,6 +394,36 @@ pub fn format_command(c: &Container, no_trunc: bool) -> String {
     }
 }
 
+/// One `ps --filter`: Docker's `label=KEY`, `label=KEY=VALUE` and `name=NAME` (a substring, as
+/// Docker matches names).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PsFilter {
+    Label(String, Option<String>),
+    Name(String),
+}
+
+impl PsFilter {
+    pub fn parse(filter: &str) -> anyhow::Result<PsFilter> {
+        match filter.split_once('=') {
+            Some(("label", rest)) if !rest.is_empty() => Ok(match rest.split_once('=') {
+                Some((k, v)) => PsFilter::Label(k.to_string(), Some(v.to_string())),
+                None => PsFilter::Label(rest.to_string(), None),
+            }),
+            Some(("name", name)) if !name.is_empty() => Ok(PsFilter::Name(name.to_string())),
+            _ => bail!("invalid filter {filter:?}: expected label=KEY, label=KEY=VALUE or name=NAME"),
+        }
+    }
+
+    pub fn matches(&self, c: &Container) -> bool {
+        match self {
+            PsFilter::Label(key, value) => {
+                c.config.labels.get(key).is_some_and(|v| value.as_ref().is_none_or(|want| want == v))
+            }
+            PsFilter::Name(name) => c.name().contains(name.as_str()),
+        }
+    }
+}
+
 pub async fn ps(ctx: &Ctx, args: &PsArgs) -> anyhow::Result<ExitCode> {
     let rt = ctx.runtime()?;
     // What killed processes left (a `run` cut short, a `--rm` container whose supervisor died)
@@ -400,7 +431,13 @@ pub async fn ps(ctx: &Ctx, args: &PsArgs) -> anyhow::Result<ExitCode> {
     if let Err(e) = cnet_runtime::reaper::reap(&rt, rt.socket()).await {
         eprintln!("cnet: warning: could not remove abandoned containers: {e}");
     }
-    let containers: Vec<Container> = rt.list()?.into_iter().filter(|c| args.all || c.state.is_running()).collect();
+    let filters = args.filter.iter().map(|f| PsFilter::parse(f)).collect::<anyhow::Result<Vec<_>>>()?;
+    let containers: Vec<Container> = rt
+        .list()?
+        .into_iter()
+        .filter(|c| args.all || c.state.is_running())
+        .filter(|c| filters.iter().all(|f| f.matches(c)))
+        .collect();
     let mut out = io::stdout().lock();
     let id = |c: &Container| if args.no_trunc { c.id().to_string() } else { short_id(c.id()).to_string() };
     if args.quiet {
@@ -690,6 +727,7 @@ pub fn inspect_json(c: &Container, sandbox: Option<&cnet_api::v1::Sandbox>) -> V
             "Cmd": std::iter::once(&c.config.path).chain(&c.config.args).collect::<Vec<_>>(),
             "Image": c.config.image,
             "WorkingDir": c.config.working_dir,
+            "Labels": c.config.labels,
         },
         "NetworkSettings": {
             "SandboxID": c.id(),

@@ -7,6 +7,7 @@ pub mod client;
 pub mod container;
 pub mod context;
 pub mod image;
+pub mod lab;
 pub mod network;
 pub mod output;
 pub mod system;

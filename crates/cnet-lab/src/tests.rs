@@ -1,0 +1,151 @@
+//! Lab files: containerlab's own, cnet's additions, and every kind of bad file.
+
+use super::*;
+
+const RING: &str = "\
+name: ring
+topology:
+  defaults:
+    image: busybox
+  nodes:
+    r1:
+      kind: linux
+      cmd: sleep infinity
+      sysctls:
+        net.ipv4.ip_forward: 1
+      exec:
+        - ip route add 10.0.2.0/31 via 10.0.1.1
+    r2:
+      env:
+        ROLE: router
+    h1:
+      image: alpine
+      networks: [lan]
+  links:
+    - endpoints: [\"r1:eth1\", \"r2:eth1\"]
+      ipv4: [10.0.1.0/31, 10.0.1.1/31]
+      mtu: 9000
+    - endpoints:
+        - r2:eth2
+        - h1:eth1
+networks:
+  lan:
+    subnet: 10.9.0.0/24
+";
+
+fn err(text: &str) -> String {
+    Lab::parse("lab.yml", text).unwrap_err().to_string()
+}
+
+#[test]
+fn a_lab_with_defaults_links_and_networks() {
+    let lab = Lab::parse("lab.yml", RING).unwrap();
+    assert_eq!(lab.name, "ring");
+    assert_eq!(lab.mgmt.network, "clab");
+    assert_eq!(lab.mgmt.ipv4_subnet.to_string(), "172.20.20.0/24");
+    let r1 = lab.node("r1").unwrap();
+    assert_eq!(r1.container, "clab-ring-r1");
+    assert_eq!(r1.image, "busybox");
+    assert_eq!(r1.cmd, ["sleep", "infinity"]);
+    assert_eq!(r1.sysctls["net.ipv4.ip_forward"], "1");
+    assert_eq!(r1.exec, ["ip route add 10.0.2.0/31 via 10.0.1.1"]);
+    assert_eq!(lab.node("r2").unwrap().env["ROLE"], "router");
+    assert_eq!(lab.node("h1").unwrap().image, "alpine");
+    assert_eq!(lab.node("h1").unwrap().networks, ["lan"]);
+    assert_eq!(lab.links.len(), 2);
+    let l1 = &lab.links[0];
+    assert_eq!(l1.key(), "r1:eth1,r2:eth1");
+    assert_eq!(l1.mtu, Some(9000));
+    assert_eq!(l1.network, "ring-r1.eth1-r2.eth1");
+    assert_eq!(l1.ends[0].ipv4.unwrap().to_string(), "10.0.1.0/31");
+    assert_eq!(l1.subnets(), vec!["10.0.1.0/31".parse::<IpNetwork>().unwrap()]);
+    // Ends are sorted: the link's identity does not depend on the file's order.
+    assert_eq!(lab.links[1].key(), "h1:eth1,r2:eth2");
+    assert!(lab.links[1].subnets().is_empty());
+    assert_eq!(lab.networks[0].network, "ring-lan");
+    assert_eq!(lab.networks[0].driver, "bridge");
+    let labels = lab.node_labels(r1);
+    assert_eq!(labels[LABEL_LAB], "ring");
+    assert_eq!(labels[LABEL_CLAB], "ring");
+    assert_eq!(labels[LABEL_NODE], "r1");
+    assert_eq!(lab.link_labels(l1)[LABEL_LINK], "r1:eth1,r2:eth1");
+    let r2_links: Vec<&str> = lab.links_of("r2").iter().map(|(_, e)| e.interface.as_str()).collect();
+    assert_eq!(r2_links, ["eth1", "eth2"]);
+}
+
+/// A file written for containerlab, with fields cnet has no use for, deploys unchanged.
+#[test]
+fn a_containerlab_file_is_taken_as_it_is() {
+    let text = "\
+name: srl-free
+prefix: __lab-name
+mgmt:
+  network: custom_mgmt
+  ipv4-subnet: 172.100.100.0/24
+  mtu: 1500
+topology:
+  kinds:
+    linux:
+      image: ghcr.io/hellt/network-multitool
+  nodes:
+    client1:
+      kind: linux
+      group: clients
+      mgmt-ipv4: 172.100.100.11
+    client2:
+      kind: linux
+      startup-delay: 2
+  links:
+    - type: veth
+      endpoints:
+        - node: client1
+          interface: eth1
+          mac: 02:00:00:00:00:01
+        - node: client2
+          interface: eth1
+";
+    let lab = Lab::parse("clab.yml", text).unwrap();
+    assert_eq!(lab.mgmt.network, "custom_mgmt");
+    assert_eq!(lab.node("client1").unwrap().container, "srl-free-client1");
+    assert_eq!(lab.node("client1").unwrap().image, "ghcr.io/hellt/network-multitool");
+    assert_eq!(lab.node("client1").unwrap().mgmt_ipv4.as_deref(), Some("172.100.100.11"));
+    assert_eq!(lab.links[0].ends[0].mac.as_deref(), Some("02:00:00:00:00:01"));
+    let no_prefix = text.replace("prefix: __lab-name", "prefix: \"\"");
+    assert_eq!(Lab::parse("clab.yml", &no_prefix).unwrap().node("client2").unwrap().container, "client2");
+}
+
+#[test]
+fn bad_files_name_the_line_and_the_node() {
+    let e = err("name: x\ntopology:\n  nodes:\n    r1: {image: busybox\n");
+    assert!(e.starts_with("lab.yml: line"), "{e}");
+    let e = err(&RING.replace("\"r1:eth1\", \"r2:eth1\"", "\"r1:eth1\", \"r9:eth1\""));
+    assert!(e.contains("line 20") && e.contains("r9") && e.contains("topology.nodes"), "{e}");
+    let e = err(&RING.replace("- r2:eth2", "- r1:eth1"));
+    assert!(e.contains("line 23") && e.contains("already used by the link on line 20"), "{e}");
+    let e = err(&RING.replace("        - h1:eth1\n", "        - h1:eth1\n        - r1:eth5\n"));
+    assert!(e.contains("link 2") && e.contains("exactly two endpoints") && e.contains("3"), "{e}");
+    let e = err(&RING.replace("  defaults:\n    image: busybox\n", ""));
+    assert!(e.contains("line 4") && e.contains("node r1") && e.contains("no image"), "{e}");
+    let e = err(&RING.replace("      kind: linux", "      kind: srl"));
+    assert!(e.contains("node r1") && e.contains("srl"), "{e}");
+    let e = err(&RING.replace("networks: [lan]", "networks: [wan]"));
+    assert!(e.contains("node h1") && e.contains("wan"), "{e}");
+    let e = err(&RING.replace("10.0.1.1/31]", "10.0.3.1/31]"));
+    assert!(e.contains("link 1") && e.contains("one subnet"), "{e}");
+    let e = err(&RING.replace("\"r1:eth1\"", "\"r1:eth0\""));
+    assert!(e.contains("management"), "{e}");
+    let e = err(&RING.replace("      env:\n", "      binds:\n        - a:/b\n      env:\n"));
+    assert!(e.contains("node r2") && e.contains("binds"), "{e}");
+    let e = err(&RING.replace("name: ring", "name: \"bad name\""));
+    assert!(e.contains("bad name"), "{e}");
+}
+
+#[test]
+fn shell_words_split_as_a_shell_does() {
+    assert_eq!(
+        file::shell_words("sh -c 'echo a b' \"x\\\"y\" z\\ w").unwrap(),
+        ["sh", "-c", "echo a b", "x\"y", "z w"]
+    );
+    assert!(file::shell_words("echo 'open").is_err());
+    assert_eq!(file::shell_words("  ").unwrap(), Vec::<String>::new());
+}

@@ -1,0 +1,448 @@
+//! `cnet lab`: a topology lab from a file (see [`cnet_lab`]) deployed through the runtime and
+//! cnetd: the management network, one `p2p` network per link, the lab's own networks, then one
+//! container per node with every network attached at its creation (eth0 management, then its
+//! links by the interface names of the file), then each node's `exec` commands.
+//!
+//! Every object carries the lab's labels, so `inspect` and `destroy` read the live state (the
+//! containers and cnetd's networks), never a file of their own: a lab deployed by a CLI that was
+//! killed half-way is destroyed all the same.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use clap::{Args, Subcommand};
+use cnet_api::v1::{CreateNetworkRequest, Ipam, IpamConfig, ListNetworksRequest, Network, NetworkRef, SandboxRef};
+use cnet_lab::{LABEL_LAB, LABEL_MGMT, Lab, Link, Node};
+use cnet_runtime::container::Container;
+use cnet_runtime::exec::ExecOptions;
+use cnet_runtime::lifecycle;
+use cnet_runtime::spec::{ContainerSpec, NetworkAttachment};
+
+use crate::client::Daemon;
+use crate::context::Ctx;
+use crate::output::Table;
+
+/// Docker's option naming the interface of an endpoint inside the container.
+const IFNAME_OPT: &str = "com.docker.network.endpoint.ifname";
+
+#[derive(Debug, Clone, Args)]
+pub struct LabArgs {
+    #[command(subcommand)]
+    pub command: LabCommand,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum LabCommand {
+    /// Deploy a lab from a topology file (containerlab's format)
+    Deploy(LabFileArgs),
+    /// Remove every container and network of a lab
+    Destroy(LabRefArgs),
+    /// Show a lab's nodes, their state and interfaces
+    Inspect(LabRefArgs),
+    /// Run a command in one node of a lab, or in all of them
+    Exec(LabExecArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LabFileArgs {
+    /// The topology file
+    #[arg(short = 't', long = "topo", value_name = "FILE")]
+    pub topo: PathBuf,
+}
+
+/// A lab by its file or by its name.
+#[derive(Debug, Clone, Args)]
+pub struct LabRefArgs {
+    /// The topology file (its `name:` names the lab)
+    #[arg(short = 't', long = "topo", value_name = "FILE", conflicts_with = "name")]
+    pub topo: Option<PathBuf>,
+    /// The lab's name
+    #[arg(long, value_name = "LAB")]
+    pub name: Option<String>,
+    /// Output format: table or json
+    #[arg(long, default_value = "table")]
+    pub format: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LabExecArgs {
+    #[command(flatten)]
+    pub lab: LabRefArgs,
+    /// Run in every node of the lab
+    #[arg(long, conflicts_with = "node")]
+    pub all: bool,
+    /// The node (its name in the file)
+    #[arg(value_name = "NODE", required_unless_present = "all")]
+    pub node: Option<String>,
+    /// The command (one shell command line, or a program and its arguments after `--`)
+    #[arg(value_name = "CMD", last = true, required = true)]
+    pub cmd: Vec<String>,
+}
+
+pub async fn run(ctx: &Ctx, args: LabArgs) -> anyhow::Result<ExitCode> {
+    match args.command {
+        LabCommand::Deploy(a) => deploy(ctx, &a).await,
+        LabCommand::Destroy(a) => destroy(ctx, &lab_name(&a)?).await,
+        LabCommand::Inspect(a) => inspect(ctx, &lab_name(&a)?, &a.format).await,
+        LabCommand::Exec(a) => exec(ctx, &a).await,
+    }
+}
+
+fn read_lab(path: &std::path::Path) -> anyhow::Result<Lab> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(Lab::parse(&path.display().to_string(), &text)?)
+}
+
+fn lab_name(args: &LabRefArgs) -> anyhow::Result<String> {
+    match (&args.topo, &args.name) {
+        (Some(path), _) => Ok(read_lab(path)?.name),
+        (None, Some(name)) => Ok(name.clone()),
+        (None, None) => bail!("name the lab: -t FILE or --name LAB"),
+    }
+}
+
+/// The lab's containers, by label.
+fn containers_of(ctx: &Ctx, lab: &str) -> anyhow::Result<Vec<Container>> {
+    let mut out: Vec<Container> = ctx
+        .runtime()?
+        .list()?
+        .into_iter()
+        .filter(|c| c.config.labels.get(LABEL_LAB).is_some_and(|l| l == lab))
+        .collect();
+    out.sort_by(|a, b| a.name().cmp(b.name()));
+    Ok(out)
+}
+
+/// The lab's networks in cnetd, by label.
+async fn networks_of(daemon: &Daemon, lab: &str) -> anyhow::Result<Vec<Network>> {
+    let request = ListNetworksRequest { filters: vec![format!("label={LABEL_LAB}={lab}")] };
+    let all = daemon.networks().list_networks(request).await?.into_inner().networks;
+    // The filter is cnetd's; the check is ours too, so a daemon that ignored it removes nothing else.
+    Ok(all.into_iter().filter(|n| n.labels.get(LABEL_LAB).is_some_and(|l| l == lab)).collect())
+}
+
+fn network_request(
+    name: &str,
+    driver: &str,
+    subnets: &[String],
+    labels: BTreeMap<String, String>,
+) -> CreateNetworkRequest {
+    CreateNetworkRequest {
+        name: name.to_string(),
+        driver: driver.to_string(),
+        ipam: Some(Ipam {
+            driver: "default".into(),
+            config: subnets.iter().map(|s| IpamConfig { subnet: s.clone(), ..Default::default() }).collect(),
+        }),
+        labels: labels.into_iter().collect(),
+        enable_ipv6: subnets.iter().any(|s| s.contains(':')),
+        ..Default::default()
+    }
+}
+
+/// The node's container: the management network first (eth0), then its links by their interface
+/// names, then the lab's networks it joins.
+fn node_spec(lab: &Lab, node: &Node) -> anyhow::Result<ContainerSpec> {
+    let mut networks = vec![NetworkAttachment {
+        network: lab.mgmt.network.clone(),
+        ipv4: node.mgmt_ipv4.clone().unwrap_or_default(),
+        ..Default::default()
+    }];
+    let mut last_eth = 0u32;
+    for (link, end) in lab.links_of(&node.name) {
+        if let Some(n) = end.interface.strip_prefix("eth").and_then(|n| n.parse().ok()) {
+            last_eth = last_eth.max(n);
+        }
+        networks.push(NetworkAttachment {
+            network: link.network.clone(),
+            ipv4: end.ipv4.map(|a| a.ip().to_string()).unwrap_or_default(),
+            ipv6: end.ipv6.map(|a| a.ip().to_string()).unwrap_or_default(),
+            mac: end.mac.clone().unwrap_or_default(),
+            driver_opts: BTreeMap::from([(IFNAME_OPT.to_string(), end.interface.clone())]),
+            ..Default::default()
+        });
+    }
+    for name in &node.networks {
+        let net = lab.networks.iter().find(|n| &n.name == name).expect("checked by the parser");
+        last_eth += 1;
+        networks.push(NetworkAttachment {
+            network: net.network.clone(),
+            driver_opts: BTreeMap::from([(IFNAME_OPT.to_string(), format!("eth{last_eth}"))]),
+            ..Default::default()
+        });
+    }
+    let ports = node
+        .ports
+        .iter()
+        .map(|p| cnet_core::portspec::parse_publish(p))
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("node {}: ports", node.name))?
+        .into_iter()
+        .flatten()
+        .collect();
+    Ok(ContainerSpec {
+        name: Some(node.container.clone()),
+        hostname: Some(node.name.clone()),
+        image: node.image.clone(),
+        command: node.cmd.clone(),
+        entrypoint: node.entrypoint.clone(),
+        env: node.env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+        networks,
+        ports,
+        sysctls: node.sysctls.clone(),
+        labels: lab.node_labels(node),
+        ..Default::default()
+    })
+}
+
+async fn deploy(ctx: &Ctx, args: &LabFileArgs) -> anyhow::Result<ExitCode> {
+    let lab = read_lab(&args.topo)?;
+    let rt = ctx.runtime()?;
+    // Everything that can be checked is, before anything is made.
+    let images = rt.images()?;
+    for node in &lab.nodes {
+        images.resolve(&node.image).with_context(|| format!("node {}: image {}", node.name, node.image))?;
+    }
+    let specs = lab.nodes.iter().map(|n| node_spec(&lab, n)).collect::<anyhow::Result<Vec<_>>>()?;
+    if !containers_of(ctx, &lab.name)?.is_empty() {
+        bail!("lab {} is deployed already: destroy it first", lab.name);
+    }
+    let daemon = Daemon::connect(&ctx.socket).await?;
+    if !networks_of(&daemon, &lab.name).await?.is_empty() {
+        bail!("lab {} has networks already (a deploy cut short?): destroy it first", lab.name);
+    }
+    match deploy_all(ctx, &daemon, &lab, specs).await {
+        Ok(()) => {}
+        Err(e) => {
+            // Nothing half-made: whatever was made goes again.
+            if let Err(cleanup) = destroy_quietly(ctx, &daemon, &lab.name).await {
+                eprintln!("cnet: removing the half-made lab {}: {cleanup:#}", lab.name);
+            }
+            return Err(e);
+        }
+    }
+    print_nodes(ctx, &daemon, &lab.name, "table").await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn deploy_all(ctx: &Ctx, daemon: &Daemon, lab: &Lab, specs: Vec<ContainerSpec>) -> anyhow::Result<()> {
+    let mut nets = daemon.networks();
+    let mgmt_exists = nets.inspect_network(NetworkRef { network: lab.mgmt.network.clone() }).await.is_ok();
+    if !mgmt_exists {
+        let mut subnets = vec![lab.mgmt.ipv4_subnet.to_string()];
+        subnets.extend(lab.mgmt.ipv6_subnet.map(|s| s.to_string()));
+        let labels = BTreeMap::from([(LABEL_MGMT.to_string(), "true".to_string())]);
+        nets.create_network(network_request(&lab.mgmt.network, "bridge", &subnets, labels))
+            .await
+            .with_context(|| format!("creating the management network {}", lab.mgmt.network))?;
+    }
+    for link in &lab.links {
+        nets.create_network(link_request(lab, link)).await.with_context(|| format!("creating link {}", link.key()))?;
+    }
+    for net in &lab.networks {
+        let subnets: Vec<String> = net.subnet.iter().map(|s| s.to_string()).collect();
+        let mut req = network_request(&net.network, &net.driver, &subnets, lab.labels());
+        req.options = net.options.clone().into_iter().collect();
+        req.internal = net.internal;
+        nets.create_network(req).await.with_context(|| format!("creating network {}", net.network))?;
+    }
+    let rt = ctx.runtime()?;
+    let mut cnetd = ctx.cnetd().await?;
+    for spec in specs {
+        let name = spec.name.clone().unwrap_or_default();
+        let (c, lock) = lifecycle::create_for_run(&rt, &mut cnetd, spec)
+            .await
+            .with_context(|| format!("creating container {name}"))?;
+        lifecycle::start(&rt, &c, false).with_context(|| format!("starting container {name}"))?;
+        drop(lock);
+    }
+    for node in &lab.nodes {
+        for cmd in &node.exec {
+            let code = exec_in(ctx, &node.container, vec!["sh".into(), "-c".into(), cmd.clone()])?;
+            if code != 0 {
+                bail!("node {}: exec {cmd:?} exited with {code}", node.name);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn link_request(lab: &Lab, link: &Link) -> CreateNetworkRequest {
+    let subnets: Vec<String> = link.subnets().iter().map(|s| s.to_string()).collect();
+    let mut req = network_request(&link.network, "p2p", &subnets, lab.link_labels(link));
+    if let Some(mtu) = link.mtu {
+        req.options.insert(cnet_core::options::DRIVER_MTU.into(), mtu.to_string());
+    }
+    req
+}
+
+fn exec_in(ctx: &Ctx, container: &str, command: Vec<String>) -> anyhow::Result<i32> {
+    let c = ctx.runtime()?.find(container)?;
+    let opts = ExecOptions { command, env: vec![], working_dir: None, interactive: false, tty: false };
+    Ok(cnet_runtime::exec::exec(&c, &opts)?)
+}
+
+/// Removes the lab's containers, then its networks, then the management network if a lab made
+/// it and nothing is on it any more.
+async fn destroy(ctx: &Ctx, lab: &str) -> anyhow::Result<ExitCode> {
+    let daemon = Daemon::connect(&ctx.socket).await?;
+    let (containers, networks) = destroy_quietly(ctx, &daemon, lab).await?;
+    if containers == 0 && networks == 0 {
+        bail!("no lab named {lab} is deployed");
+    }
+    println!("lab {lab}: removed {containers} containers and {networks} networks");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn destroy_quietly(ctx: &Ctx, daemon: &Daemon, lab: &str) -> anyhow::Result<(usize, usize)> {
+    let rt = ctx.runtime()?;
+    let mut cnetd = ctx.cnetd().await?;
+    let containers = containers_of(ctx, lab)?;
+    let mut mgmt_networks: Vec<String> = Vec::new();
+    for c in &containers {
+        if let Some(first) = c.config.networks.first() {
+            mgmt_networks.push(first.network.clone());
+        }
+        lifecycle::remove(&rt, &mut cnetd, c, true).await.with_context(|| format!("removing {}", c.name()))?;
+    }
+    let networks = networks_of(daemon, lab).await?;
+    let mut nets = daemon.networks();
+    for n in &networks {
+        nets.remove_network(NetworkRef { network: n.id.clone() })
+            .await
+            .with_context(|| format!("removing network {}", n.name))?;
+    }
+    mgmt_networks.sort();
+    mgmt_networks.dedup();
+    for name in mgmt_networks {
+        if let Ok(n) = nets.inspect_network(NetworkRef { network: name.clone() }).await.map(|r| r.into_inner())
+            && n.labels.contains_key(LABEL_MGMT)
+            && n.endpoints.is_empty()
+        {
+            nets.remove_network(NetworkRef { network: n.id.clone() })
+                .await
+                .with_context(|| format!("removing network {name}"))?;
+        }
+    }
+    Ok((containers.len(), networks.len()))
+}
+
+async fn inspect(ctx: &Ctx, lab: &str, format: &str) -> anyhow::Result<ExitCode> {
+    let daemon = Daemon::connect(&ctx.socket).await?;
+    if containers_of(ctx, lab)?.is_empty() {
+        bail!("no lab named {lab} is deployed");
+    }
+    print_nodes(ctx, &daemon, lab, format).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One node as `inspect` shows it.
+#[derive(Debug, serde::Serialize)]
+struct NodeView {
+    node: String,
+    container: String,
+    image: String,
+    state: String,
+    interfaces: Vec<InterfaceView>,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct InterfaceView {
+    name: String,
+    network: String,
+    mac: String,
+    addresses: Vec<String>,
+}
+
+async fn print_nodes(ctx: &Ctx, daemon: &Daemon, lab: &str, format: &str) -> anyhow::Result<()> {
+    let mut sandboxes = daemon.sandboxes();
+    let mut views = Vec::new();
+    for c in containers_of(ctx, lab)? {
+        let sandbox = sandboxes.inspect_sandbox(SandboxRef { sandbox: c.id().to_string() }).await?.into_inner();
+        let mut interfaces: Vec<InterfaceView> = sandbox
+            .endpoints
+            .iter()
+            .map(|e| InterfaceView {
+                name: e.interface_name.clone(),
+                network: e.network_name.clone(),
+                mac: e.mac_address.clone(),
+                addresses: [&e.ipv4_address, &e.ipv6_address].into_iter().filter(|a| !a.is_empty()).cloned().collect(),
+            })
+            .collect();
+        interfaces.sort_by(|a, b| a.name.cmp(&b.name));
+        views.push(NodeView {
+            node: c.config.labels.get(cnet_lab::LABEL_NODE).cloned().unwrap_or_default(),
+            container: c.name().to_string(),
+            image: c.config.image.clone(),
+            state: c.state.status.as_str().to_string(),
+            interfaces,
+        });
+    }
+    let mut out = std::io::stdout().lock();
+    match format {
+        "json" => writeln!(out, "{}", serde_json::to_string_pretty(&views)?)?,
+        "table" => {
+            let mut table = Table::new(["NODE", "CONTAINER", "IMAGE", "STATE", "INTERFACES"]);
+            for v in &views {
+                let ifaces: Vec<String> = v
+                    .interfaces
+                    .iter()
+                    .map(|i| {
+                        if i.addresses.is_empty() {
+                            i.name.clone()
+                        } else {
+                            format!("{} {}", i.name, i.addresses.join(" "))
+                        }
+                    })
+                    .collect();
+                table.row([v.node.clone(), v.container.clone(), v.image.clone(), v.state.clone(), ifaces.join(", ")]);
+            }
+            out.write_all(table.render().as_bytes())?;
+        }
+        other => bail!("unknown format {other:?}: expected table or json"),
+    }
+    Ok(())
+}
+
+async fn exec(ctx: &Ctx, args: &LabExecArgs) -> anyhow::Result<ExitCode> {
+    let lab = lab_name(&args.lab)?;
+    let containers = containers_of(ctx, &lab)?;
+    if containers.is_empty() {
+        bail!("no lab named {lab} is deployed");
+    }
+    let command = if args.cmd.len() == 1 {
+        vec!["sh".to_string(), "-c".to_string(), args.cmd[0].clone()]
+    } else {
+        args.cmd.clone()
+    };
+    let node_of = |c: &Container| c.config.labels.get(cnet_lab::LABEL_NODE).cloned().unwrap_or_default();
+    let targets: Vec<&Container> = match &args.node {
+        Some(node) => {
+            let c = containers
+                .iter()
+                .find(|c| &node_of(c) == node)
+                .with_context(|| format!("lab {lab} has no node {node}"))?;
+            vec![c]
+        }
+        None => containers.iter().collect(),
+    };
+    let mut failed = false;
+    for c in targets {
+        if args.all {
+            println!("--- {} ---", node_of(c));
+            std::io::stdout().flush()?;
+        }
+        let code = exec_in(ctx, c.id(), command.clone())?;
+        if code != 0 {
+            if !args.all {
+                return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
+            }
+            eprintln!("node {}: exit code {code}", node_of(c));
+            failed = true;
+        }
+    }
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}

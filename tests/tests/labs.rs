@@ -1,0 +1,202 @@
+//! `cnet lab`: a lab file deployed, used and destroyed on a test host of its own.
+
+use cnet_tests::{TestHost, describe_output};
+use serde_json::Value;
+
+/// Four routers in a ring with a diagonal, a host on r1 and one on r3: 6 nodes, 7 links, static
+/// routes so that h1 reaches h2 over r1 -> r2 -> r3.
+const RING: &str = r#"
+name: ring
+topology:
+  defaults:
+    image: busybox
+    cmd: sleep 1000
+  kinds:
+    linux:
+      sysctls:
+        net.ipv4.ip_forward: 1
+  nodes:
+    r1:
+      exec: ["ip route add 10.3.3.0/31 via 10.0.12.1"]
+    r2:
+      exec: ["ip route add 10.3.3.0/31 via 10.0.23.1", "ip route add 10.1.1.0/31 via 10.0.12.0"]
+    r3:
+      exec: ["ip route add 10.1.1.0/31 via 10.0.23.0"]
+    r4: {}
+    h1:
+      exec: ["ip route add 10.3.3.0/31 via 10.1.1.0"]
+    h2:
+      exec: ["ip route add 10.1.1.0/31 via 10.3.3.0"]
+  links:
+    - endpoints: ["r1:eth1", "r2:eth1"]
+      ipv4: [10.0.12.0/31, 10.0.12.1/31]
+    - endpoints: ["r2:eth2", "r3:eth1"]
+      ipv4: [10.0.23.0/31, 10.0.23.1/31]
+    - endpoints: ["r3:eth2", "r4:eth1"]
+      ipv4: [10.0.34.0/31, 10.0.34.1/31]
+    - endpoints: ["r4:eth2", "r1:eth2"]
+      ipv4: [10.0.41.0/31, 10.0.41.1/31]
+    - endpoints: ["r1:eth3", "r3:eth3"]
+      ipv4: [10.0.13.0/31, 10.0.13.1/31]
+      mtu: 9000
+    - endpoints: ["r1:eth4", "h1:eth1"]
+      ipv4: [10.1.1.0/31, 10.1.1.1/31]
+    - endpoints: ["r3:eth4", "h2:eth1"]
+      ipv4: [10.3.3.0/31, 10.3.3.1/31]
+"#;
+
+fn write(host: &TestHost, name: &str, text: &str) -> String {
+    let path = host.dir().join(name);
+    std::fs::write(&path, text).expect("write the lab file");
+    path.display().to_string()
+}
+
+fn networks(host: &TestHost) -> Vec<String> {
+    let out = host.cnet_ok(&["network", "ls", "-q", "--no-trunc"]);
+    let mut names: Vec<String> =
+        out.lines().map(|id| host.network_inspect(id)["Name"].as_str().expect("a network name").to_string()).collect();
+    names.sort();
+    names
+}
+
+fn assert_lab_gone(host: &TestHost, before: &[String]) {
+    assert_eq!(host.cnet_ok(&["ps", "-aq"]), "", "containers left");
+    assert_eq!(host.container_dirs(), Vec::<String>::new(), "container directories left");
+    assert_eq!(host.name_claims(), Vec::<String>::new(), "names left");
+    assert_eq!(host.sandbox_ids(), Vec::<String>::new(), "sandboxes left");
+    assert_eq!(networks(host), before, "networks left");
+    for prefix in ["p2p", "veth", "br-"] {
+        assert_eq!(host.links_starting(prefix), Vec::<String>::new(), "{prefix}* links left");
+    }
+    let netns: Vec<String> = host.netns_files().into_iter().filter(|f| f != "host").collect();
+    assert_eq!(netns, Vec::<String>::new(), "namespaces left");
+}
+
+#[test]
+fn a_ring_lab_deploys_routes_end_to_end_and_is_destroyed_without_a_trace() {
+    let host = TestHost::with_cnetd();
+    let before = networks(&host);
+    let file = write(&host, "ring.yml", RING);
+    let out = host.cnet_ok(&["lab", "deploy", "-t", &file]);
+    for node in ["r1", "r2", "r3", "r4", "h1", "h2"] {
+        assert!(out.contains(&format!("clab-ring-{node}")), "deploy does not list {node}:\n{out}");
+    }
+    // End to end over the static routes, and the path really is r1 -> r2 -> r3.
+    let ping = host.cnet(&["lab", "exec", "-t", &file, "h1", "--", "ping", "-c", "2", "-W", "2", "10.3.3.1"]);
+    assert!(ping.status.success(), "{}", describe_output("h1 -> h2", &ping));
+    let trace = host.cnet_ok(&["lab", "exec", "--name", "ring", "h1", "--", "traceroute", "-n", "-w", "2", "10.3.3.1"]);
+    for hop in ["10.1.1.0", "10.0.12.1", "10.0.23.1", "10.3.3.1"] {
+        assert!(trace.contains(hop), "hop {hop} missing:\n{trace}");
+    }
+    // Interfaces by the file's names, with their addresses and MTU, and eth0 on the management
+    // network.
+    let json: Value = serde_json::from_str(&host.cnet_ok(&["lab", "inspect", "--name", "ring", "--format", "json"]))
+        .expect("inspect json");
+    let nodes = json.as_array().expect("a list of nodes");
+    assert_eq!(nodes.len(), 6, "{json:#}");
+    let r1 = nodes.iter().find(|n| n["node"] == "r1").expect("r1");
+    let ifaces: Vec<&str> = r1["interfaces"].as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap()).collect();
+    assert_eq!(ifaces, ["eth0", "eth1", "eth2", "eth3", "eth4"], "{r1:#}");
+    assert_eq!(r1["interfaces"][0]["network"], "clab");
+    assert!(r1["interfaces"][1]["addresses"][0].as_str().unwrap().starts_with("10.0.12.0/31"), "{r1:#}");
+    let mtu = host.cnet_ok(&["exec", "clab-ring-r3", "cat", "/sys/class/net/eth3/mtu"]);
+    assert_eq!(mtu.trim(), "9000");
+    let forwarding = host.cnet_ok(&["exec", "clab-ring-r2", "cat", "/proc/sys/net/ipv4/ip_forward"]);
+    assert_eq!(forwarding.trim(), "1");
+    // The nodes carry the lab's labels, which `ps --filter` selects by.
+    let listed = host.cnet_ok(&["ps", "-q", "--filter", "label=cnet.lab=ring"]);
+    assert_eq!(listed.lines().count(), 6, "{listed}");
+    let hosts = host.cnet_ok(&["ps", "-q", "--filter", "label=containerlab=ring", "--filter", "name=clab-ring-h"]);
+    assert_eq!(hosts.lines().count(), 2, "{hosts}");
+    assert_eq!(host.cnet_ok(&["ps", "-q", "--filter", "label=cnet.lab=other"]), "");
+    assert!(host.cnet_err(&["ps", "--filter", "colour=blue"]).contains("colour=blue"));
+    // exec --all runs in every node.
+    let all = host.cnet_ok(&["lab", "exec", "--name", "ring", "--all", "--", "hostname"]);
+    for node in ["r1", "r2", "r3", "r4", "h1", "h2"] {
+        assert!(all.contains(&format!("--- {node} ---\n{node}\n")), "{all}");
+    }
+    // A second deploy of the same lab is refused, and changes nothing.
+    let err = host.cnet_err(&["lab", "deploy", "-t", &file]);
+    assert!(err.contains("ring") && err.contains("deployed"), "{err}");
+
+    let out = host.cnet_ok(&["lab", "destroy", "-t", &file]);
+    assert!(out.contains("6 containers") && out.contains("7 networks"), "{out}");
+    assert_lab_gone(&host, &before);
+    let err = host.cnet_err(&["lab", "destroy", "--name", "ring"]);
+    assert!(err.contains("ring"), "{err}");
+}
+
+/// A containerlab file (kind linux, the extended link form, a management network of its own)
+/// deploys unchanged, with containerlab's container names.
+#[test]
+fn a_containerlab_file_deploys_unchanged() {
+    let host = TestHost::with_cnetd();
+    let before = networks(&host);
+    let file = write(
+        &host,
+        "clab.yml",
+        "name: srl01\nmgmt:\n  network: labmgmt\n  ipv4-subnet: 172.100.100.0/24\ntopology:\n  kinds:\n    linux:\n      image: busybox\n  nodes:\n    client1:\n      kind: linux\n      cmd: sleep 1000\n      group: clients\n    client2:\n      kind: linux\n      cmd: sleep 1000\n  links:\n    - type: veth\n      endpoints:\n        - node: client1\n          interface: eth1\n          mac: 02:00:00:00:01:01\n        - node: client2\n          interface: eth1\n",
+    );
+    host.cnet_ok(&["lab", "deploy", "-t", &file]);
+    let links = host.cnet_ok(&["exec", "clab-srl01-client1", "ip", "-o", "link"]);
+    assert!(links.contains("eth1") && links.contains("02:00:00:00:01:01"), "{links}");
+    let addr = host.cnet_ok(&["exec", "clab-srl01-client2", "ip", "-o", "-4", "addr", "show", "eth0"]);
+    assert!(addr.contains("172.100.100."), "{addr}");
+    let carrier = host.cnet_ok(&["exec", "clab-srl01-client2", "cat", "/sys/class/net/eth1/carrier"]);
+    assert_eq!(carrier.trim(), "1");
+    // A container of the user's on the lab's management network is no part of the lab.
+    host.cnet_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "tagged",
+        "--label",
+        "team=net",
+        "-l",
+        "bare",
+        "--network",
+        "labmgmt",
+        "busybox",
+        "sleep",
+        "100",
+    ]);
+    let labels = &host.inspect("tagged")["Config"]["Labels"];
+    assert_eq!(labels["team"], "net", "{labels:#}");
+    assert_eq!(labels["bare"], "", "{labels:#}");
+    host.cnet_ok(&["lab", "destroy", "--name", "srl01"]);
+    assert_eq!(host.cnet_ok(&["ps", "-q", "--filter", "label=team=net"]).lines().count(), 1, "destroy took tagged");
+    host.cnet_ok(&["rm", "-f", "tagged"]);
+    // The management network stayed while tagged was on it; it is the lab's to remove, but not
+    // any more once the lab is gone: the user removes it.
+    host.cnet_ok(&["network", "rm", "labmgmt"]);
+    assert_lab_gone(&host, &before);
+}
+
+/// Bad files fail with an error naming the line or the node, and create nothing.
+#[test]
+fn bad_lab_files_are_refused_and_create_nothing() {
+    let host = TestHost::with_cnetd();
+    let before = networks(&host);
+    for (what, text, needles) in [
+        ("unknown node", RING.replace("\"r4:eth2\", \"r1:eth2\"", "\"r9:eth2\", \"r1:eth2\""), vec!["r9", "line 30"]),
+        (
+            "interface used twice",
+            RING.replace("\"r3:eth4\", \"h2:eth1\"", "\"r3:eth1\", \"h2:eth1\""),
+            vec!["r3", "eth1", "line 37", "line 26"],
+        ),
+        (
+            "three ends",
+            RING.replace("\"r1:eth4\", \"h1:eth1\"", "\"r1:eth4\", \"h1:eth1\", \"h2:eth5\""),
+            vec!["link 6", "exactly two"],
+        ),
+        ("missing image", RING.replace("    r4: {}", "    r4: {image: nosuchimage}"), vec!["r4", "nosuchimage"]),
+        ("YAML syntax", RING.replace("    r4: {}", "    r4: {image: [busybox}"), vec!["line 18"]),
+    ] {
+        let file = write(&host, "bad.yml", &text);
+        let err = host.cnet_err(&["lab", "deploy", "-t", &file]);
+        for needle in needles {
+            assert!(err.contains(needle), "{what}: {needle:?} not in the error: {err}");
+        }
+        assert_lab_gone(&host, &before);
+    }
+}
