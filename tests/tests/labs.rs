@@ -119,8 +119,34 @@ fn a_ring_lab_deploys_routes_end_to_end_and_is_destroyed_without_a_trace() {
     let err = host.cnet_err(&["lab", "deploy", "-t", &file]);
     assert!(err.contains("ring") && err.contains("deployed"), "{err}");
 
+    // apply: one node fewer (h2 and its link), one link more (r2 - r4); nothing else changes.
+    let ifindex = |c: &str, dev: &str| host.cnet_ok(&["exec", c, "cat", &format!("/sys/class/net/{dev}/ifindex")]);
+    let untouched = ["r1", "r2", "r3", "r4", "h1"].map(|n| host.inspect(&format!("clab-ring-{n}"))["Id"].clone());
+    let r1_eth1 = ifindex("clab-ring-r1", "eth1");
+    let r3_eth3 = ifindex("clab-ring-r3", "eth3");
+    let changed = RING
+        .replace("    h2:\n      exec: [\"ip route add 10.1.1.0/31 via 10.3.3.0\"]\n", "")
+        .replace("    - endpoints: [\"r3:eth4\", \"h2:eth1\"]\n      ipv4: [10.3.3.0/31, 10.3.3.1/31]\n", "")
+        + "    - endpoints: [\"r2:eth3\", \"r4:eth3\"]\n      ipv4: [10.0.24.0/31, 10.0.24.1/31]\n";
+    let file2 = write(&host, "ring2.yml", &changed);
+    let plan = host.cnet_ok(&["lab", "apply", "-t", &file2, "--dry-run"]);
+    let expected = "- link h2:eth1,r3:eth4\n- node h2 (clab-ring-h2)\n+ link r2:eth3,r4:eth3\n\
+                    + end r2 of link r2:eth3,r4:eth3\n+ end r4 of link r2:eth3,r4:eth3\n";
+    assert_eq!(plan, expected);
+    assert_eq!(host.inspect("clab-ring-h2")["State"]["Running"], true, "--dry-run changed something");
+    assert_eq!(host.cnet_ok(&["lab", "apply", "-t", &file2]), expected);
+    assert!(host.cnet_err(&["inspect", "clab-ring-h2"]).contains("clab-ring-h2"), "h2 is still there");
+    let ping = host.cnet(&["exec", "clab-ring-r2", "ping", "-c", "1", "-W", "2", "10.0.24.1"]);
+    assert!(ping.status.success(), "{}", describe_output("r2 -> r4 over the new link", &ping));
+    for (n, id) in ["r1", "r2", "r3", "r4", "h1"].iter().zip(&untouched) {
+        assert_eq!(&host.inspect(&format!("clab-ring-{n}"))["Id"], id, "{n} was made again");
+    }
+    assert_eq!(ifindex("clab-ring-r1", "eth1"), r1_eth1, "an untouched link was made again");
+    assert_eq!(ifindex("clab-ring-r3", "eth3"), r3_eth3, "an untouched link was made again");
+    assert_eq!(host.cnet_ok(&["lab", "apply", "-t", &file2]), "lab ring: nothing to change\n");
+
     let out = host.cnet_ok(&["lab", "destroy", "-t", &file]);
-    assert!(out.contains("6 containers") && out.contains("7 networks"), "{out}");
+    assert!(out.contains("5 containers") && out.contains("7 networks"), "{out}");
     assert_lab_gone(&host, &before);
     let err = host.cnet_err(&["lab", "destroy", "--name", "ring"]);
     assert!(err.contains("ring"), "{err}");
@@ -199,4 +225,34 @@ fn bad_lab_files_are_refused_and_create_nothing() {
         }
         assert_lab_gone(&host, &before);
     }
+}
+
+/// An apply killed half-way (the CLI dies while making a node) is finished by the next apply, and
+/// the lab is still destroyed without a trace.
+#[test]
+fn an_apply_cut_short_converges_on_the_next_one() {
+    let host = TestHost::with_cnetd();
+    let before = networks(&host);
+    let two = "name: duo\ntopology:\n  defaults: {image: busybox, cmd: sleep 1000}\n  nodes:\n    a: {}\n    b: {}\n  links:\n    - endpoints: [a:eth1, b:eth1]\n      ipv4: [10.5.0.0/31, 10.5.0.1/31]\n";
+    let file = write(&host, "duo.yml", two);
+    host.cnet_ok(&["lab", "deploy", "-t", &file]);
+    let three = format!(
+        "{}    - endpoints: [b:eth2, c:eth1]\n      ipv4: [10.5.1.0/31, 10.5.1.1/31]\n",
+        two.replace("    b: {}\n", "    b: {}\n    c: {}\n")
+    );
+    let file3 = write(&host, "trio.yml", &three);
+    for step in ["create:sandbox", "create:connected"] {
+        let out = host
+            .cnet_command(60, &["lab", "apply", "-t", &file3])
+            .env("CNET_TEST_ABORT_AT", step)
+            .output()
+            .expect("run cnet");
+        assert!(!out.status.success(), "{step}: the apply succeeded though the CLI aborted");
+    }
+    host.cnet_ok(&["lab", "apply", "-t", &file3]);
+    let ping = host.cnet(&["exec", "clab-duo-c", "ping", "-c", "1", "-W", "2", "10.5.1.0"]);
+    assert!(ping.status.success(), "{}", describe_output("c -> b", &ping));
+    assert_eq!(host.cnet_ok(&["lab", "apply", "-t", &file3]), "lab duo: nothing to change\n");
+    host.cnet_ok(&["lab", "destroy", "--name", "duo"]);
+    assert_lab_gone(&host, &before);
 }

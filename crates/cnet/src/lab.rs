@@ -15,6 +15,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand};
 use cnet_api::v1::{CreateNetworkRequest, Ipam, IpamConfig, ListNetworksRequest, Network, NetworkRef, SandboxRef};
+use cnet_lab::plan::{self, Change, LABEL_HASH, LABEL_NETWORK, Live};
 use cnet_lab::{LABEL_LAB, LABEL_MGMT, Lab, Link, Node};
 use cnet_runtime::container::Container;
 use cnet_runtime::exec::ExecOptions;
@@ -38,12 +39,23 @@ pub struct LabArgs {
 pub enum LabCommand {
     /// Deploy a lab from a topology file (containerlab's format)
     Deploy(LabFileArgs),
+    /// Change a running lab into what its file says, touching nothing else
+    Apply(LabApplyArgs),
     /// Remove every container and network of a lab
     Destroy(LabRefArgs),
     /// Show a lab's nodes, their state and interfaces
     Inspect(LabRefArgs),
     /// Run a command in one node of a lab, or in all of them
     Exec(LabExecArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LabApplyArgs {
+    #[command(flatten)]
+    pub file: LabFileArgs,
+    /// Print the changes and make none
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -85,6 +97,7 @@ pub struct LabExecArgs {
 pub async fn run(ctx: &Ctx, args: LabArgs) -> anyhow::Result<ExitCode> {
     match args.command {
         LabCommand::Deploy(a) => deploy(ctx, &a).await,
+        LabCommand::Apply(a) => apply(ctx, &a).await,
         LabCommand::Destroy(a) => destroy(ctx, &lab_name(&a)?).await,
         LabCommand::Inspect(a) => inspect(ctx, &lab_name(&a)?, &a.format).await,
         LabCommand::Exec(a) => exec(ctx, &a).await,
@@ -156,14 +169,7 @@ fn node_spec(lab: &Lab, node: &Node) -> anyhow::Result<ContainerSpec> {
         if let Some(n) = end.interface.strip_prefix("eth").and_then(|n| n.parse().ok()) {
             last_eth = last_eth.max(n);
         }
-        networks.push(NetworkAttachment {
-            network: link.network.clone(),
-            ipv4: end.ipv4.map(|a| a.ip().to_string()).unwrap_or_default(),
-            ipv6: end.ipv6.map(|a| a.ip().to_string()).unwrap_or_default(),
-            mac: end.mac.clone().unwrap_or_default(),
-            driver_opts: BTreeMap::from([(IFNAME_OPT.to_string(), end.interface.clone())]),
-            ..Default::default()
-        });
+        networks.push(link_attachment(link, end));
     }
     for name in &node.networks {
         let net = lab.networks.iter().find(|n| &n.name == name).expect("checked by the parser");
@@ -193,73 +199,172 @@ fn node_spec(lab: &Lab, node: &Node) -> anyhow::Result<ContainerSpec> {
         networks,
         ports,
         sysctls: node.sysctls.clone(),
-        labels: lab.node_labels(node),
+        labels: {
+            let mut labels = lab.node_labels(node);
+            labels.insert(LABEL_HASH.into(), lab.node_fingerprint(node));
+            labels
+        },
         ..Default::default()
     })
 }
 
 async fn deploy(ctx: &Ctx, args: &LabFileArgs) -> anyhow::Result<ExitCode> {
     let lab = read_lab(&args.topo)?;
-    let rt = ctx.runtime()?;
-    // Everything that can be checked is, before anything is made.
-    let images = rt.images()?;
-    for node in &lab.nodes {
-        images.resolve(&node.image).with_context(|| format!("node {}: image {}", node.name, node.image))?;
-    }
-    let specs = lab.nodes.iter().map(|n| node_spec(&lab, n)).collect::<anyhow::Result<Vec<_>>>()?;
+    check_images(ctx, &lab)?;
     if !containers_of(ctx, &lab.name)?.is_empty() {
-        bail!("lab {} is deployed already: destroy it first", lab.name);
+        bail!("lab {} is deployed already: destroy it first, or apply the file", lab.name);
     }
     let daemon = Daemon::connect(&ctx.socket).await?;
     if !networks_of(&daemon, &lab.name).await?.is_empty() {
-        bail!("lab {} has networks already (a deploy cut short?): destroy it first", lab.name);
+        bail!("lab {} has networks already (a deploy cut short?): destroy it, or apply the file", lab.name);
     }
-    match deploy_all(ctx, &daemon, &lab, specs).await {
-        Ok(()) => {}
-        Err(e) => {
-            // Nothing half-made: whatever was made goes again.
-            if let Err(cleanup) = destroy_quietly(ctx, &daemon, &lab.name).await {
-                eprintln!("cnet: removing the half-made lab {}: {cleanup:#}", lab.name);
-            }
-            return Err(e);
+    let changes = plan::plan(&lab, &Live::default());
+    if let Err(e) = execute(ctx, &daemon, &lab, &changes, false).await {
+        // Nothing half-made: whatever was made goes again.
+        if let Err(cleanup) = destroy_quietly(ctx, &daemon, &lab.name).await {
+            eprintln!("cnet: removing the half-made lab {}: {cleanup:#}", lab.name);
         }
+        return Err(e);
     }
     print_nodes(ctx, &daemon, &lab.name, "table").await?;
     Ok(ExitCode::SUCCESS)
 }
 
-async fn deploy_all(ctx: &Ctx, daemon: &Daemon, lab: &Lab, specs: Vec<ContainerSpec>) -> anyhow::Result<()> {
-    let mut nets = daemon.networks();
-    let mgmt_exists = nets.inspect_network(NetworkRef { network: lab.mgmt.network.clone() }).await.is_ok();
-    if !mgmt_exists {
-        let mut subnets = vec![lab.mgmt.ipv4_subnet.to_string()];
-        subnets.extend(lab.mgmt.ipv6_subnet.map(|s| s.to_string()));
-        let labels = BTreeMap::from([(LABEL_MGMT.to_string(), "true".to_string())]);
-        nets.create_network(network_request(&lab.mgmt.network, "bridge", &subnets, labels))
-            .await
-            .with_context(|| format!("creating the management network {}", lab.mgmt.network))?;
+/// Every node's image, before anything is made.
+fn check_images(ctx: &Ctx, lab: &Lab) -> anyhow::Result<()> {
+    let images = ctx.runtime()?.images()?;
+    for node in &lab.nodes {
+        images.resolve(&node.image).with_context(|| format!("node {}: image {}", node.name, node.image))?;
+        node_spec(lab, node)?;
     }
-    for link in &lab.links {
-        nets.create_network(link_request(lab, link)).await.with_context(|| format!("creating link {}", link.key()))?;
+    Ok(())
+}
+
+/// `apply`: the difference between the file and the running lab (read from labels), made; a lab
+/// that does not run is deployed. An apply cut short is finished by the next one.
+async fn apply(ctx: &Ctx, args: &LabApplyArgs) -> anyhow::Result<ExitCode> {
+    let lab = read_lab(&args.file.topo)?;
+    check_images(ctx, &lab)?;
+    let daemon = Daemon::connect(&ctx.socket).await?;
+    let live = live_lab(ctx, &daemon, &lab.name).await?;
+    let changes = plan::plan(&lab, &live);
+    if changes.is_empty() {
+        println!("lab {}: nothing to change", lab.name);
+        return Ok(ExitCode::SUCCESS);
     }
-    for net in &lab.networks {
-        let subnets: Vec<String> = net.subnet.iter().map(|s| s.to_string()).collect();
-        let mut req = network_request(&net.network, &net.driver, &subnets, lab.labels());
-        req.options = net.options.clone().into_iter().collect();
-        req.internal = net.internal;
-        nets.create_network(req).await.with_context(|| format!("creating network {}", net.network))?;
+    execute_inner(ctx, &daemon, &lab, &changes, true, args.dry_run).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The lab as it runs: its nodes, links (with the nodes on them) and networks, by label.
+async fn live_lab(ctx: &Ctx, daemon: &Daemon, lab: &str) -> anyhow::Result<Live> {
+    let mut live = Live::default();
+    let mut node_of_container = BTreeMap::new();
+    for c in containers_of(ctx, lab)? {
+        let node = c.config.labels.get(cnet_lab::LABEL_NODE).cloned().unwrap_or_default();
+        let hash = c.config.labels.get(LABEL_HASH).cloned().unwrap_or_default();
+        node_of_container.insert(c.name().to_string(), node.clone());
+        live.nodes.insert(node, (c.name().to_string(), hash));
     }
+    for n in networks_of(daemon, lab).await? {
+        if let Some(key) = n.labels.get(cnet_lab::LABEL_LINK) {
+            let attached = n.endpoints.iter().filter_map(|e| node_of_container.get(&e.name).cloned()).collect();
+            let hash = n.labels.get(LABEL_HASH).cloned().unwrap_or_default();
+            live.links.insert(key.clone(), (n.name.clone(), hash, attached));
+        } else if let Some(name) = n.labels.get(LABEL_NETWORK) {
+            live.networks.insert(name.clone(), n.name.clone());
+        }
+    }
+    Ok(live)
+}
+
+/// Makes the changes in order (or, with `dry_run`, only prints them); `verbose` prints each.
+async fn execute(ctx: &Ctx, daemon: &Daemon, lab: &Lab, changes: &[Change], verbose: bool) -> anyhow::Result<()> {
+    execute_inner(ctx, daemon, lab, changes, verbose, false).await
+}
+
+async fn execute_inner(
+    ctx: &Ctx,
+    daemon: &Daemon,
+    lab: &Lab,
+    changes: &[Change],
+    verbose: bool,
+    dry_run: bool,
+) -> anyhow::Result<()> {
     let rt = ctx.runtime()?;
     let mut cnetd = ctx.cnetd().await?;
-    for spec in specs {
-        let name = spec.name.clone().unwrap_or_default();
-        let (c, lock) = lifecycle::create_for_run(&rt, &mut cnetd, spec)
-            .await
-            .with_context(|| format!("creating container {name}"))?;
-        lifecycle::start(&rt, &c, false).with_context(|| format!("starting container {name}"))?;
-        drop(lock);
+    let mut nets = daemon.networks();
+    let link = |key: &str| lab.links.iter().find(|l| l.key() == key).expect("the plan's links are the lab's");
+    let mut added = Vec::new();
+    for change in changes {
+        if verbose || dry_run {
+            println!("{change}");
+        }
+        if dry_run {
+            continue;
+        }
+        match change {
+            Change::RemoveLink { network, .. } => {
+                let n = nets.inspect_network(NetworkRef { network: network.clone() }).await?.into_inner();
+                for e in &n.endpoints {
+                    // Through the runtime, so the container's /etc/hosts follows.
+                    let c = rt.find(&e.sandbox_id)?;
+                    lifecycle::disconnect_network(&mut cnetd, &c, &n.id)
+                        .await
+                        .with_context(|| format!("disconnecting {} from {network}", e.name))?;
+                }
+                nets.remove_network(NetworkRef { network: n.id.clone() })
+                    .await
+                    .with_context(|| format!("removing network {network}"))?;
+            }
+            Change::RemoveNode { container, .. } => {
+                let c = rt.find(container)?;
+                lifecycle::remove(&rt, &mut cnetd, &c, true).await.with_context(|| format!("removing {container}"))?;
+            }
+            Change::RemoveNetwork { network, .. } => {
+                nets.remove_network(NetworkRef { network: network.clone() })
+                    .await
+                    .with_context(|| format!("removing network {network}"))?;
+            }
+            Change::AddNetwork { name } => {
+                let net = lab.networks.iter().find(|n| &n.name == name).expect("the plan's networks are the lab's");
+                let subnets: Vec<String> = net.subnet.iter().map(|s| s.to_string()).collect();
+                let mut labels = lab.labels();
+                labels.insert(LABEL_NETWORK.into(), net.name.clone());
+                let mut req = network_request(&net.network, &net.driver, &subnets, labels);
+                req.options = net.options.clone().into_iter().collect();
+                req.internal = net.internal;
+                nets.create_network(req).await.with_context(|| format!("creating network {}", net.network))?;
+            }
+            Change::AddLink { key } => {
+                ensure_mgmt(daemon, lab).await?;
+                nets.create_network(link_request(lab, link(key)))
+                    .await
+                    .with_context(|| format!("creating link {key}"))?;
+            }
+            Change::AddNode { node } => {
+                ensure_mgmt(daemon, lab).await?;
+                let node = lab.node(node).expect("the plan's nodes are the lab's");
+                let spec = node_spec(lab, node)?;
+                let (c, lock) = lifecycle::create_for_run(&rt, &mut cnetd, spec)
+                    .await
+                    .with_context(|| format!("creating container {}", node.container))?;
+                lifecycle::start(&rt, &c, false).with_context(|| format!("starting container {}", node.container))?;
+                drop(lock);
+                added.push(node);
+            }
+            Change::ConnectEnd { key, node } => {
+                let l = link(key);
+                let end = l.ends.iter().find(|e| &e.node == node).expect("the link's end");
+                let container = &lab.node(node).expect("the plan's nodes are the lab's").container;
+                let c = rt.find(container)?;
+                lifecycle::connect_network(&mut cnetd, &c, &link_attachment(l, end))
+                    .await
+                    .with_context(|| format!("connecting {node} to link {key}"))?;
+            }
+        }
     }
-    for node in &lab.nodes {
+    for node in added {
         for cmd in &node.exec {
             let code = exec_in(ctx, &node.container, vec!["sh".into(), "-c".into(), cmd.clone()])?;
             if code != 0 {
@@ -270,9 +375,38 @@ async fn deploy_all(ctx: &Ctx, daemon: &Daemon, lab: &Lab, specs: Vec<ContainerS
     Ok(())
 }
 
+/// The management network, made (labelled as a lab's) if it does not exist.
+async fn ensure_mgmt(daemon: &Daemon, lab: &Lab) -> anyhow::Result<()> {
+    let mut nets = daemon.networks();
+    if nets.inspect_network(NetworkRef { network: lab.mgmt.network.clone() }).await.is_ok() {
+        return Ok(());
+    }
+    let mut subnets = vec![lab.mgmt.ipv4_subnet.to_string()];
+    subnets.extend(lab.mgmt.ipv6_subnet.map(|s| s.to_string()));
+    let labels = BTreeMap::from([(LABEL_MGMT.to_string(), "true".to_string())]);
+    nets.create_network(network_request(&lab.mgmt.network, "bridge", &subnets, labels))
+        .await
+        .with_context(|| format!("creating the management network {}", lab.mgmt.network))?;
+    Ok(())
+}
+
+/// A node's attachment to one of its links: the interface name and address of its end.
+fn link_attachment(link: &Link, end: &cnet_lab::End) -> NetworkAttachment {
+    NetworkAttachment {
+        network: link.network.clone(),
+        ipv4: end.ipv4.map(|a| a.ip().to_string()).unwrap_or_default(),
+        ipv6: end.ipv6.map(|a| a.ip().to_string()).unwrap_or_default(),
+        mac: end.mac.clone().unwrap_or_default(),
+        driver_opts: BTreeMap::from([(IFNAME_OPT.to_string(), end.interface.clone())]),
+        ..Default::default()
+    }
+}
+
 fn link_request(lab: &Lab, link: &Link) -> CreateNetworkRequest {
     let subnets: Vec<String> = link.subnets().iter().map(|s| s.to_string()).collect();
-    let mut req = network_request(&link.network, "p2p", &subnets, lab.link_labels(link));
+    let mut labels = lab.link_labels(link);
+    labels.insert(LABEL_HASH.into(), lab.link_fingerprint(link));
+    let mut req = network_request(&link.network, "p2p", &subnets, labels);
     if let Some(mtu) = link.mtu {
         req.options.insert(cnet_core::options::DRIVER_MTU.into(), mtu.to_string());
     }
