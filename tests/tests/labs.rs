@@ -115,6 +115,16 @@ fn a_ring_lab_deploys_routes_end_to_end_and_is_destroyed_without_a_trace() {
     for node in ["r1", "r2", "r3", "r4", "h1", "h2"] {
         assert!(all.contains(&format!("--- {node} ---\n{node}\n")), "{all}");
     }
+    // Pictures of the lab, from its file.
+    let dot = host.cnet_ok(&["lab", "graph", "-t", &file, "--format", "dot"]);
+    assert!(dot.contains("\"r1\" -> \"r2\" [dir=none, label=\"eth1 10.0.12.0/31 - eth1 10.0.12.1/31\"]"), "{dot}");
+    let mermaid = host.cnet_ok(&["lab", "graph", "-t", &file, "--format", "mermaid"]);
+    assert!(mermaid.starts_with("graph LR\n") && mermaid.contains("h1 ---|"), "{mermaid}");
+    let svg_path = host.dir().join("ring.svg");
+    host.cnet_ok(&["lab", "graph", "-t", &file, "-o", svg_path.to_str().unwrap()]);
+    let svg = std::fs::read_to_string(&svg_path).expect("the picture");
+    assert!(svg.contains("<svg") && svg.contains("10.3.3.1/31"), "{svg}");
+    assert!(host.cnet_err(&["lab", "graph", "-t", &file, "--format", "png"]).contains("png"));
     // A second deploy of the same lab is refused, and changes nothing.
     let err = host.cnet_err(&["lab", "deploy", "-t", &file]);
     assert!(err.contains("ring") && err.contains("deployed"), "{err}");

@@ -16,6 +16,7 @@
 
 mod file;
 mod line;
+pub mod graph;
 pub mod plan;
 
 use std::collections::{BTreeMap, HashMap};

@@ -47,6 +47,20 @@ pub enum LabCommand {
     Inspect(LabRefArgs),
     /// Run a command in one node of a lab, or in all of them
     Exec(LabExecArgs),
+    /// Draw a lab: an SVG picture, or DOT or Mermaid text
+    Graph(LabGraphArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LabGraphArgs {
+    #[command(flatten)]
+    pub file: LabFileArgs,
+    /// svg, dot or mermaid
+    #[arg(long, default_value = "svg")]
+    pub format: String,
+    /// Write the picture to this file instead of standard output
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -101,6 +115,7 @@ pub async fn run(ctx: &Ctx, args: LabArgs) -> anyhow::Result<ExitCode> {
         LabCommand::Destroy(a) => destroy(ctx, &lab_name(&a)?).await,
         LabCommand::Inspect(a) => inspect(ctx, &lab_name(&a)?, &a.format).await,
         LabCommand::Exec(a) => exec(ctx, &a).await,
+        LabCommand::Graph(a) => graph(&a),
     }
 }
 
@@ -579,4 +594,17 @@ async fn exec(ctx: &Ctx, args: &LabExecArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// `graph`: the picture of the file's lab, drawn in-process (no Graphviz needed).
+fn graph(args: &LabGraphArgs) -> anyhow::Result<ExitCode> {
+    let format = cnet_lab::graph::Format::parse(&args.format)
+        .with_context(|| format!("unknown format {:?}: expected svg, dot or mermaid", args.format))?;
+    let lab = read_lab(&args.file.topo)?;
+    let picture = cnet_lab::graph::render(&lab, format).map_err(anyhow::Error::msg)?;
+    match &args.output {
+        Some(path) => std::fs::write(path, picture).with_context(|| format!("writing {}", path.display()))?,
+        None => std::io::stdout().lock().write_all(picture.as_bytes())?,
+    }
+    Ok(ExitCode::SUCCESS)
 }
