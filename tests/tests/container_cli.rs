@@ -1088,3 +1088,48 @@ fn cnetd_crashes_in_rm_disconnect_and_network_verbs_leak_nothing() {
     host.cnet_ok(&["network", "rm", "n4"]);
     assert_eq!(host.links_starting("br-"), Vec::<String>::new(), "the bridge of n4 is left");
 }
+
+/// A crash in the middle of `network connect` of a running container (cnetd aborts after the
+/// driver's attach, before the endpoint's record) or of a supervisor's start (it aborts once the
+/// program runs, before telling `run` or `start`) leaks nothing: the connect can be given again
+/// and gives one interface, `run` removes what it made, and a `start` cut short leaves the
+/// container as it was (exited, removable).
+#[test]
+fn crashes_in_network_connect_and_start_leak_nothing() {
+    let mut host = TestHost::with_cnetd();
+    host.cnet_ok(&["create", "n1"]);
+    host.cnet_ok(&["create", "n2"]);
+    host.cnet_ok(&["run", "-d", "--network", "n1", "--name", "c1", "busybox", "sleep", "100"]);
+    host.kill_cnetd(SIGKILL);
+    host.start_cnetd_with_env(&[], &[("CNET_TEST_ABORT_AT", "connect:attached")]);
+    let out = host.cnet(&["network", "connect", "n2", "c1"]);
+    assert!(!out.status.success(), "the connect succeeded though cnetd aborted");
+    assert!(host.log().contains("connect:attached"), "cnetd did not abort at the step:\n{}", host.log_tail());
+    host.kill_cnetd(SIGKILL);
+    host.start_cnetd();
+    assert_eq!(host.network_containers("n2"), Vec::<String>::new(), "the cut-short connect left an endpoint");
+    host.cnet_ok(&["network", "connect", "n2", "c1"]);
+    let links = host.cnet_ok(&["exec", "c1", "ip", "-o", "link"]);
+    assert_eq!(links.matches(": eth1").count(), 1, "{links}");
+    host.cnet_ok(&["rm", "-f", "c1"]);
+    host.assert_nothing_left("n1");
+    host.assert_nothing_left("n2");
+
+    let args = ["run", "-d", "--network", "n1", "--name", "s1", "-p", "8089:80", "busybox", "sleep", "100"];
+    let out = host.cnet_command(60, &args).env("CNET_TEST_ABORT_AT", "supervise:started").output().expect("run cnet");
+    assert!(!out.status.success(), "{}", describe_output("run with a supervisor that aborts", &out));
+    assert!(!host.nft_table().contains("8089"), "the DNAT of s1 is left");
+    host.assert_nothing_left("n1");
+
+    host.cnet_ok(&["run", "-d", "--network", "n1", "--name", "s2", "busybox", "sleep", "100"]);
+    host.cnet_ok(&["stop", "-t", "0", "s2"]);
+    let out = host
+        .cnet_command(60, &["start", "s2"])
+        .env("CNET_TEST_ABORT_AT", "supervise:started")
+        .output()
+        .expect("run cnet");
+    assert!(!out.status.success(), "{}", describe_output("start with a supervisor that aborts", &out));
+    assert_eq!(host.inspect("s2")["State"]["Running"], false, "s2 runs without a supervisor");
+    host.cnet_ok(&["rm", "s2"]);
+    host.assert_nothing_left("n1");
+}
