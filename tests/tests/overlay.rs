@@ -639,6 +639,18 @@ async fn subnet_gateway_ip_range_and_internal() {
     let route = host.run_in_ok(&t.netns_path, "ip route show default");
     assert!(route.trim().is_empty(), "an internal network has no way out: {route}");
     assert!(!host.ping_once(&t.netns_path, "192.0.2.100"), "no NAT out of an internal network");
+
+    // Gateway modes apply to this host's leg as to a bridge: routed means no NAT, so the
+    // underlay, which has no route back, cannot answer.
+    let mode = "com.docker.network.bridge.gateway_mode_ipv4".to_string();
+    let routed = [(mode.clone(), "routed".to_string())].into();
+    create(&mut api, CreateNetworkRequest { options: routed, ..overlay("direct") }).await;
+    let (d, _) = api.sandbox_on("d1", "direct").await;
+    assert!(host.reaches(&s.netns_path, "192.0.2.100"), "nat: r1 reaches the underlay");
+    assert!(!host.ping_once(&d.netns_path, "192.0.2.100"), "routed: d1 was masqueraded");
+    let bogus = CreateNetworkRequest { options: [(mode, "bogus".to_string())].into(), ..overlay("bogus") };
+    let err = api.networks.create_network(bogus).await.expect_err("gateway mode bogus");
+    assert!(err.message().contains("bogus"), "{err:?}");
 }
 
 /// Names of other hosts' containers resolve from the first query after a restart of cnetd, even

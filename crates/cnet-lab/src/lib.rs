@@ -15,8 +15,8 @@
 //! file that has one.
 
 mod file;
-mod line;
 pub mod graph;
+mod line;
 pub mod plan;
 
 use std::collections::{BTreeMap, HashMap};

@@ -20,7 +20,7 @@ const KNOWN: &[&str] = &[
 ];
 
 /// A gateway mode option (default `nat`); `isolated` only on an internal network, as in Docker.
-fn gateway_mode(net: &Network, key: &str) -> Result<GatewayMode> {
+pub fn gateway_mode(net: &Network, key: &str) -> Result<GatewayMode> {
     let Some(value) = net.option(key) else { return Ok(GatewayMode::Nat) };
     let mode = GatewayMode::parse(value).ok_or_else(|| {
         Error::invalid(format!("invalid value {value:?} for option {key}: expected {}", GatewayMode::NAMES.join(", ")))
@@ -32,7 +32,7 @@ fn gateway_mode(net: &Network, key: &str) -> Result<GatewayMode> {
 }
 
 /// `trusted_host_interfaces`: interface names separated by `:`, each a valid name.
-fn trusted_interfaces(net: &Network) -> Result<Vec<String>> {
+pub fn trusted_interfaces(net: &Network) -> Result<Vec<String>> {
     let key = options::BRIDGE_TRUSTED_HOST_INTERFACES;
     let Some(value) = net.option(key) else { return Ok(vec![]) };
     let mut names: Vec<String> = vec![];

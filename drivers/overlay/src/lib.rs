@@ -38,7 +38,7 @@ use cnet_core::{
     Capabilities, Driver, Endpoint, EndpointId, Error, JoinInfo, Network, NetworkId, RemoteEndpoint, Result, ResultExt,
     Sandbox, SandboxInterface, Scope,
 };
-use cnet_driver_bridge::{BridgeConfig, steps};
+use cnet_driver_bridge::{BridgeConfig, config, steps};
 use cnet_firewall::Firewall;
 use cnet_kernel::{Kernel, Link, VxlanSpec};
 use cnet_ports::PublishedPorts;
@@ -50,7 +50,16 @@ pub const VXLAN_PORT: u16 = 4789;
 pub const VXLAN_OVERHEAD: u32 = 50;
 pub const ENCRYPTED_OPTION: &str = "encrypted";
 
-const KNOWN: &[&str] = &[options::OVERLAY_VNI, options::DRIVER_MTU, ENCRYPTED_OPTION];
+/// Options of an overlay network; the gateway modes and trusted interfaces are the bridge
+/// driver's, with the same meaning for this host's leg of the network.
+const KNOWN: &[&str] = &[
+    options::OVERLAY_VNI,
+    options::DRIVER_MTU,
+    ENCRYPTED_OPTION,
+    options::BRIDGE_GATEWAY_MODE_IPV4,
+    options::BRIDGE_GATEWAY_MODE_IPV6,
+    options::BRIDGE_TRUSTED_HOST_INTERFACES,
+];
 
 /// A remote endpoint, as the VXLAN device must know it (its node's address is the VTEP).
 type Peer = RemoteEndpoint;
@@ -145,9 +154,9 @@ impl OverlayDriver {
             icc: true,
             masquerade: !network.internal,
             host_binding_ipv4: None,
-            gateway_v4: Default::default(),
-            gateway_v6: Default::default(),
-            trusted_interfaces: vec![],
+            gateway_v4: config::gateway_mode(network, options::BRIDGE_GATEWAY_MODE_IPV4)?,
+            gateway_v6: config::gateway_mode(network, options::BRIDGE_GATEWAY_MODE_IPV6)?,
+            trusted_interfaces: config::trusted_interfaces(network)?,
         })
     }
 
@@ -294,6 +303,7 @@ impl Driver for OverlayDriver {
 
     fn validate_network(&self, network: &Network) -> Result<()> {
         cnet_core::options::check_known("overlay", network, KNOWN)?;
+        self.bridge_config(network)?;
         if let Some(vni) = network.option(options::OVERLAY_VNI) {
             options::parse_vni(vni)?;
         }
