@@ -32,6 +32,18 @@ if command -v systemctl >/dev/null && systemctl is-active --quiet etcd 2>/dev/nu
     systemctl disable --now etcd >/dev/null 2>&1 || true
 fi
 
+# The .debs the OSPF lab example builds its image from (examples/labs/ospf), kept so that tests
+# and reruns need no download.
+LAB_DEBS=/var/cache/cnet/debs
+mkdir -p "$LAB_DEBS"
+for pkg in bird2 libssh-gcrypt-4; do
+    if ! ls "$LAB_DEBS/${pkg}"_*.deb >/dev/null 2>&1; then
+        (cd "$LAB_DEBS" && apt-get download "$pkg" >/dev/null 2>&1) \
+            || (apt-get update -qq && cd "$LAB_DEBS" && apt-get download "$pkg" >/dev/null 2>&1) \
+            || { echo "setup.sh: cannot download $pkg (the OSPF lab example needs it)" >&2; exit 1; }
+    fi
+done
+
 if ! command -v cargo >/dev/null; then
     echo "cargo not found: install a Rust toolchain (rustup, 1.90 or newer) first" >&2
     exit 1

@@ -266,3 +266,57 @@ fn an_apply_cut_short_converges_on_the_next_one() {
     host.cnet_ok(&["lab", "destroy", "--name", "duo"]);
     assert_lab_gone(&host, &before);
 }
+
+/// The repository's lab examples deploy and do what their READMEs show.
+#[test]
+fn the_ring_example_routes_h1_to_h2() {
+    let host = TestHost::with_cnetd();
+    let before = networks(&host);
+    let file = example("ring/ring.yml");
+    host.cnet_ok(&["lab", "deploy", "-t", &file]);
+    let ping = host.cnet(&["lab", "exec", "--name", "ring", "h1", "--", "ping", "-c", "1", "-W", "2", "10.3.3.10"]);
+    assert!(ping.status.success(), "{}", describe_output("h1 -> h2", &ping));
+    host.cnet_ok(&["lab", "destroy", "-t", &file]);
+    assert_lab_gone(&host, &before);
+}
+
+/// The OSPF example: its image built offline from the .debs `scripts/setup.sh` keeps, its routers
+/// converge (r1 reaches r3's loopback over routes BIRD learnt).
+#[test]
+fn the_ospf_example_converges() {
+    let host = TestHost::with_cnetd();
+    let before = networks(&host);
+    let debs: Vec<String> = std::fs::read_dir(LAB_DEBS)
+        .unwrap_or_else(|e| {
+            panic!("{LAB_DEBS}: {e}: run ./scripts/setup.sh, which keeps the .debs of the OSPF example there")
+        })
+        .map(|e| e.expect("a .deb").path().display().to_string())
+        .filter(|p| p.ends_with(".deb"))
+        .collect();
+    assert!(debs.iter().any(|d| d.contains("/bird2_")), "no bird2 .deb in {LAB_DEBS}: run ./scripts/setup.sh");
+    let cli = format!(
+        "{} -H {} --root {}",
+        cnet_tests::bin("cnet").display(),
+        host.socket().display(),
+        host.runtime_dir().display()
+    );
+    let build =
+        host.ns().cmd("bash").arg(example("ospf/build-image.sh")).args(&debs).env("CNET", cli).output().expect("build");
+    assert!(build.status.success(), "{}", describe_output("build-image.sh", &build));
+    let file = example("ospf/ospf.yml");
+    host.cnet_ok(&["lab", "deploy", "-t", &file]);
+    cnet_tests::wait_for("r1 to reach r3's loopback over OSPF", std::time::Duration::from_secs(60), || {
+        host.cnet(&["exec", "clab-ospf-r1", "ping", "-c", "1", "-W", "1", "10.255.0.3"]).status.success()
+    });
+    let routes = host.cnet_ok(&["exec", "clab-ospf-r1", "ip", "route"]);
+    // Learnt from BIRD (metric 32), over r2 and r4 at equal cost.
+    assert!(routes.lines().any(|l| l.starts_with("10.255.0.3 ") && l.contains("metric 32")), "{routes}");
+    host.cnet_ok(&["lab", "destroy", "-t", &file]);
+    assert_lab_gone(&host, &before);
+}
+
+const LAB_DEBS: &str = "/var/cache/cnet/debs";
+
+fn example(path: &str) -> String {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/labs").join(path).display().to_string()
+}
