@@ -17,6 +17,7 @@ packages=(
     etcd-server       # overlay control plane, started by tests on their own
     etcd-client       # etcdctl, to look into the store (tests, the overlay lab)
     iperf3 dnsperf ethtool # benchmarks
+    libpcap-dev tcpdump # `cnet capture -f` compiles filters with libpcap; tests read its pcap with tcpdump
     util-linux procps psmisc
 )
 missing=()

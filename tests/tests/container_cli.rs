@@ -1133,3 +1133,45 @@ fn crashes_in_network_connect_and_start_leak_nothing() {
     host.cnet_ok(&["rm", "s2"]);
     host.assert_nothing_left("n1");
 }
+
+/// `cnet version` prints the client's and the daemon's versions and API versions, as `docker
+/// version` does; without a daemon it still prints the client's and fails. `cnet completion`
+/// prints a completion script that knows the commands.
+#[test]
+fn version_and_completion() {
+    let mut host = TestHost::with_cnetd();
+    let out = host.cnet_ok(&["version"]);
+    let version = env!("CARGO_PKG_VERSION");
+    assert!(out.starts_with("Client:\n"), "{out}");
+    assert!(out.contains(&format!(" Version:           {version}\n")), "{out}");
+    assert!(out.contains("\nServer: cnetd\n") && out.matches(" API version:       1.1\n").count() == 2, "{out}");
+    host.kill_cnetd(SIGKILL);
+    let out = host.cnet(&["version"]);
+    assert!(!out.status.success(), "{}", describe_output("version without cnetd", &out));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("Client:\n"), "{}", describe_output("version", &out));
+    for (shell, needle) in [("bash", "_cnet()"), ("zsh", "#compdef cnet"), ("fish", "complete -c cnet")] {
+        let script = host.cnet_ok(&["completion", shell]);
+        assert!(script.contains(needle) && script.contains("lab"), "{shell}: {script:.300}");
+    }
+    assert!(host.cnet_err(&["completion", "tcsh"]).contains("tcsh"));
+}
+
+/// Under systemd (`Type=notify`, packaging/cnetd.service), cnetd says READY=1 once its API
+/// serves and STOPPING=1 on SIGTERM, on `$NOTIFY_SOCKET`.
+#[test]
+fn cnetd_notifies_the_service_manager() {
+    let dir = tempfile::Builder::new().prefix("cnet-notify-").tempdir().expect("temp dir");
+    let path = dir.path().join("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&path).expect("bind the notify socket");
+    socket.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    let mut host = TestHost::new();
+    host.start_cnetd_with_env(&[], &[("NOTIFY_SOCKET", path.to_str().expect("utf-8"))]);
+    let mut buf = [0u8; 64];
+    let n = socket.recv(&mut buf).expect("READY=1 within 10 s");
+    assert_eq!(&buf[..n], b"READY=1");
+    // Ready means serving.
+    host.cnet_ok(&["network", "ls"]);
+    host.kill_cnetd(cnet_tests::SIGTERM);
+    let n = socket.recv(&mut buf).expect("STOPPING=1 within 10 s");
+    assert_eq!(&buf[..n], b"STOPPING=1");
+}

@@ -274,8 +274,42 @@ fn the_ring_example_routes_h1_to_h2() {
     let before = networks(&host);
     let file = example("ring/ring.yml");
     host.cnet_ok(&["lab", "deploy", "-t", &file]);
-    let ping = host.cnet(&["lab", "exec", "--name", "ring", "h1", "--", "ping", "-c", "1", "-W", "2", "10.3.3.10"]);
-    assert!(ping.status.success(), "{}", describe_output("h1 -> h2", &ping));
+    let ping = || host.cnet(&["lab", "exec", "--name", "ring", "h1", "--", "ping", "-c", "1", "-W", "2", "10.3.3.10"]);
+    let out = ping();
+    assert!(out.status.success(), "{}", describe_output("h1 -> h2", &out));
+    // The README's story: the r2-r3 link down breaks the path, routes the other way round mend it.
+    host.cnet_ok(&["link", "set", "clab-ring-r2:eth2", "down"]);
+    assert!(!ping().status.success(), "h1 reached h2 with the r2-r3 link down");
+    host.cnet_ok(&[
+        "lab",
+        "exec",
+        "--name",
+        "ring",
+        "r1",
+        "--",
+        "ip",
+        "route",
+        "replace",
+        "10.3.3.0/24",
+        "via",
+        "10.0.41.0",
+    ]);
+    host.cnet_ok(&[
+        "lab",
+        "exec",
+        "--name",
+        "ring",
+        "r3",
+        "--",
+        "ip",
+        "route",
+        "replace",
+        "10.1.1.0/24",
+        "via",
+        "10.0.34.1",
+    ]);
+    let out = ping();
+    assert!(out.status.success(), "{}", describe_output("h1 -> h2 over r4", &out));
     host.cnet_ok(&["lab", "destroy", "-t", &file]);
     assert_lab_gone(&host, &before);
 }
@@ -311,6 +345,19 @@ fn the_ospf_example_converges() {
     let routes = host.cnet_ok(&["exec", "clab-ospf-r1", "ip", "route"]);
     // Learnt from BIRD (metric 32), over r2 and r4 at equal cost.
     assert!(routes.lines().any(|l| l.starts_with("10.255.0.3 ") && l.contains("metric 32")), "{routes}");
+    // The r1-r2 link down: OSPF finds r2 the other way round the ring.
+    let to_r2 = || host.cnet_ok(&["exec", "clab-ospf-r1", "ip", "route", "show", "10.255.0.2"]);
+    cnet_tests::wait_for("r1 to route to r2 directly", std::time::Duration::from_secs(30), || {
+        to_r2().contains("via 10.0.12.1 dev eth1")
+    });
+    host.cnet_ok(&["link", "set", "clab-ospf-r1:eth1", "down"]);
+    cnet_tests::wait_for("r1 to route to r2 over r4", std::time::Duration::from_secs(30), || {
+        to_r2().contains("via 10.0.41.0 dev eth2")
+    });
+    // r2 learns its way back on its own (its end lost carrier): the ping works once it has.
+    cnet_tests::wait_for("r1 to reach r2 over r4", std::time::Duration::from_secs(30), || {
+        host.cnet(&["exec", "clab-ospf-r1", "ping", "-c", "1", "-W", "1", "10.255.0.2"]).status.success()
+    });
     host.cnet_ok(&["lab", "destroy", "-t", &file]);
     assert_lab_gone(&host, &before);
 }

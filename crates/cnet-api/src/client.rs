@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 
+use crate::v1::link_service_client::LinkServiceClient;
 use crate::v1::network_service_client::NetworkServiceClient;
 use crate::v1::sandbox_service_client::SandboxServiceClient;
 use crate::v1::system_service_client::SystemServiceClient;
@@ -40,6 +41,10 @@ impl Daemon {
 
     pub fn sandboxes(&self) -> SandboxServiceClient<Channel> {
         SandboxServiceClient::new(self.channel.clone())
+    }
+
+    pub fn links(&self) -> LinkServiceClient<Channel> {
+        LinkServiceClient::new(self.channel.clone())
     }
 
     pub fn system(&self) -> SystemServiceClient<Channel> {

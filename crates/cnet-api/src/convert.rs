@@ -2,6 +2,7 @@
 //! is parsed here once (`TryFrom`, with errors naming the bad value), what leaves is built here.
 
 use cnet_core::ipam::{self, PoolRequest};
+use cnet_core::shaping::Shaping;
 use cnet_core::{Endpoint, Error, IpamPool, Network, PortBinding};
 
 use crate::v1 as pb;
@@ -127,6 +128,35 @@ impl pb::Endpoint {
     }
 }
 
+impl From<&Shaping> for pb::LinkShaping {
+    fn from(s: &Shaping) -> pb::LinkShaping {
+        pb::LinkShaping {
+            rate_bps: s.rate_bps,
+            delay_us: s.delay_us,
+            jitter_us: s.jitter_us,
+            loss_ppm: s.loss_ppm,
+            corrupt_ppm: s.corrupt_ppm,
+        }
+    }
+}
+
+impl TryFrom<&pb::LinkShaping> for Shaping {
+    type Error = Error;
+
+    /// A link's shaping as cnetd receives it, checked (jitter needs a delay, at most 100%).
+    fn try_from(s: &pb::LinkShaping) -> Result<Shaping, Error> {
+        let shaping = Shaping {
+            rate_bps: s.rate_bps,
+            delay_us: s.delay_us,
+            jitter_us: s.jitter_us,
+            loss_ppm: s.loss_ppm,
+            corrupt_ppm: s.corrupt_ppm,
+        };
+        shaping.validate()?;
+        Ok(shaping)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,6 +178,14 @@ mod tests {
             let err = PortBinding::try_from(&bad).unwrap_err();
             assert!(matches!(&err, Error::InvalidArgument(m) if m.contains(needle)), "{err}");
         }
+    }
+
+    #[test]
+    fn link_shaping_round_trips_and_is_checked() {
+        let s = Shaping { rate_bps: 1_000_000, delay_us: 10_000, jitter_us: 1_000, loss_ppm: 1, corrupt_ppm: 2 };
+        assert_eq!(Shaping::try_from(&pb::LinkShaping::from(&s)).unwrap(), s);
+        let bad = pb::LinkShaping { jitter_us: 5, ..Default::default() };
+        assert!(Shaping::try_from(&bad).unwrap_err().to_string().contains("--jitter"));
     }
 
     #[test]

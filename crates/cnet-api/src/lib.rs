@@ -14,6 +14,10 @@ use std::path::{Path, PathBuf};
 /// Where cnetd listens unless told otherwise.
 pub const DEFAULT_SOCKET: &str = "/run/cnet/cnetd.sock";
 
+/// The version of the API in `proto/cnet/v1`: its major is the package's (`v1`); the minor grows
+/// with each field or call added, which older clients and daemons ignore.
+pub const API_VERSION: &str = "1.1";
+
 /// A channel to cnetd over its unix socket. The URI is a placeholder that tonic requires;
 /// the connector ignores it and dials the socket.
 pub async fn connect(socket: &Path) -> Result<tonic::transport::Channel, tonic::transport::Error> {

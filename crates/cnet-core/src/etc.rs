@@ -227,6 +227,7 @@ mod tests {
             gw_priority: 0,
             gateway_v4: None,
             gateway_v6: None,
+            link: Default::default(),
         };
         let h = hosts(&sandbox(), &[ep]);
         assert!(h.starts_with("127.0.0.1\tlocalhost\n"));

@@ -11,6 +11,7 @@ pub mod model;
 pub mod names;
 pub mod options;
 pub mod portspec;
+pub mod shaping;
 pub mod sysctl;
 pub mod time;
 

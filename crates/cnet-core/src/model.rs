@@ -163,6 +163,9 @@ pub struct Endpoint {
     pub gateway_v4: Option<IpAddr>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateway_v6: Option<IpAddr>,
+    /// What `cnet link set` set on the interface (admin state, MTU, shaping); put back at restart.
+    #[serde(default, skip_serializing_if = "crate::shaping::LinkSettings::is_default")]
+    pub link: crate::shaping::LinkSettings,
 }
 
 fn is_zero(v: &i64) -> bool {

@@ -31,6 +31,10 @@ pub enum Error {
     /// Reading or writing a sysctl file failed.
     #[error("sysctl {}: {error}", .path.display())]
     Sysctl { path: PathBuf, error: io::Error },
+    /// Adding a qdisc of this kind failed because the kernel has none (`sch_<kind>` is neither
+    /// built in nor loadable): the kernel answers ENOENT ("unknown qdisc kind").
+    #[error("the kernel has no {kind} qdisc (sch_{kind})")]
+    MissingQdisc { kind: &'static str },
     /// Opening the netlink socket (or spawning its helper thread) failed.
     #[error("netlink connection{}: {error}", in_netns(.netns))]
     Connect { netns: Option<PathBuf>, error: io::Error },

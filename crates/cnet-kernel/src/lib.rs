@@ -4,7 +4,9 @@
 //! to those: VXLAN links, their FDB entries (which VTEP a MAC address is behind) and permanent
 //! neighbours (what their ARP/ND proxy answers), see [`VxlanSpec`]; and what p2p links add: a
 //! veth end parked in the daemon's namespace and moved between it and sandboxes
-//! ([`Kernel::create_veth_with_parked_peer`], [`Kernel::unpark_into`], [`Kernel::park`]).
+//! ([`Kernel::create_veth_with_parked_peer`], [`Kernel::unpark_into`], [`Kernel::park`]); and
+//! what `cnet link set` changes on one end: admin state and MTU, and the root qdisc (tbf, netem)
+//! whose options it encodes itself ([`RootQdisc`]), netlink-packet-route modelling neither.
 //!
 //! What it must never do: shell out to `ip`, `bridge` or `sysctl` (tests may, to check results),
 //! call `setns()` on a tokio worker or blocking-pool thread (those threads are reused, so every
@@ -18,10 +20,12 @@
 mod error;
 mod kernel;
 mod link;
+mod link_state;
 mod macvlan;
 pub mod netns;
 mod nl;
 mod p2p;
+mod qdisc;
 mod sandbox;
 mod sysctl;
 mod vxlan;
@@ -29,7 +33,9 @@ mod vxlan;
 pub use error::{Error, Result};
 pub use kernel::Kernel;
 pub use link::{InterfaceConfig, Link, format_mac, parse_mac, random_mac};
+pub use link_state::LinkStatus;
 pub use macvlan::{AliasedLink, MacVlanMode};
+pub use qdisc::{Netem, RootQdisc, Tbf};
 pub use sandbox::NetnsHandle;
 pub use sysctl::{get_sysctl, set_interface_sysctl, set_sysctl};
 pub use vxlan::VxlanSpec;

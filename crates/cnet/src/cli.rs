@@ -45,6 +45,8 @@ pub enum Command {
     Node(NodeArgs),
     /// Deploy, inspect and destroy topology labs (containerlab's files)
     Lab(crate::lab::LabArgs),
+    /// Set the ends of links down or up, their MTU and shaping; list links
+    Link(crate::link::LinkArgs),
     /// Create and run a new container from an image
     Run(Box<RunArgs>),
     /// List containers
@@ -68,6 +70,8 @@ pub enum Command {
     Inspect(ContainersArgs),
     /// Display the running processes of a container
     Top(TopArgs),
+    /// Capture the packets of a container's interface as pcap (NODE:IFACE), e.g. `| tcpdump -r -`
+    Capture(crate::capture::CaptureArgs),
     /// Block until one or more containers stop, then print their exit codes
     Wait(ContainersArgs),
     /// Manage images
@@ -78,9 +82,32 @@ pub enum Command {
     Images(ImageLsArgs),
     /// Remove one or more images (shorthand for `cnet image rm`)
     Rmi(ImageRmArgs),
+    /// Show the version of the client and of the daemon
+    Version,
+    /// Print a shell completion script (bash, zsh, fish, elvish or powershell)
+    Completion(CompletionArgs),
+    /// Write the man pages of cnet and its commands into a directory
+    #[command(name = "__man", hide = true)]
+    Man(ManArgs),
     /// Runs the supervisor of a container (started by the CLI itself)
     #[command(name = "__supervise", hide = true)]
     Supervise(SuperviseArgs),
+}
+
+/// Flags of `cnet completion`.
+#[derive(Debug, Clone, Args)]
+pub struct CompletionArgs {
+    /// The shell
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// Flags of `cnet __man`.
+#[derive(Debug, Clone, Args)]
+pub struct ManArgs {
+    /// The directory the pages go into (`cnet.1`, `cnet-run.1`, …)
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
 }
 
 /// Flags of `cnet run`.

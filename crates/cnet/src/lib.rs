@@ -2,12 +2,15 @@
 //! command lives in a module here so that its request building and rendering can be tested
 //! without a daemon.
 
+pub mod capture;
 pub mod cli;
 pub mod client;
 pub mod container;
 pub mod context;
 pub mod image;
 pub mod lab;
+pub mod link;
+pub mod manual;
 pub mod network;
 pub mod output;
 pub mod system;

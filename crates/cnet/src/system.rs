@@ -44,6 +44,47 @@ pub fn render_info(info: &InfoResponse, socket: &Path) -> String {
     out
 }
 
+/// `cnet version`: the client's version and API version, then the daemon's, as `docker version`
+/// prints them. Without a daemon the client's part is still printed, then the error.
+pub async fn version(socket: &Path) -> anyhow::Result<ExitCode> {
+    let mut out = io::stdout().lock();
+    out.write_all(render_client_version().as_bytes())?;
+    out.flush()?;
+    let daemon = Daemon::connect(socket).await?;
+    let reply = daemon.system().info(InfoRequest {}).await.map_err(|s| daemon.error(s))?.into_inner();
+    out.write_all(render_server_version(&reply).as_bytes())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn os_arch() -> String {
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    format!("{}/{arch}", std::env::consts::OS)
+}
+
+pub fn render_client_version() -> String {
+    format!(
+        "Client:\n Version:           {}\n API version:       {}\n OS/Arch:           {}\n",
+        env!("CARGO_PKG_VERSION"),
+        cnet_api::API_VERSION,
+        os_arch()
+    )
+}
+
+pub fn render_server_version(info: &InfoResponse) -> String {
+    // A daemon older than the field answers an empty one: its API is 1.0.
+    let api = if info.api_version.is_empty() { "1.0" } else { info.api_version.as_str() };
+    format!(
+        "\nServer: cnetd\n Version:           {}\n API version:       {api}\n OS/Arch:           {}\n PID:               {}\n",
+        info.version,
+        os_arch(),
+        info.pid
+    )
+}
+
 /// `cnet node ls`: the cluster's nodes, this one marked with `*`.
 pub async fn node_ls(socket: &Path, args: &NodeLsArgs) -> anyhow::Result<ExitCode> {
     let daemon = Daemon::connect(socket).await?;
@@ -81,6 +122,7 @@ mod tests {
             endpoints: 4,
             pid: 1234,
             cluster: None,
+            api_version: "1.1".into(),
         };
         let text = render_info(&info, Path::new("/run/cnet/cnetd.sock"));
         let expected_prefix = "\

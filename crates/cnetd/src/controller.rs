@@ -5,7 +5,8 @@
 //! Every operation runs under one lock and ends in one store transaction, so what the store holds is
 //! always what the kernel was told; a failing step undoes the steps before it.
 //!
-//! One file per record kind: `networks.rs`, `sandboxes.rs`, `endpoints.rs`, plus `restore.rs`
+//! One file per record kind: `networks.rs`, `sandboxes.rs`, `endpoints.rs` (and `links.rs`, the
+//! state an endpoint's interface is set to by `cnet link set`), plus `restore.rs`
 //! (start-up), `cluster.rs` (the cluster store's events) and `records.rs` (the in-memory records,
 //! kept in step, and the checks that need only them).
 
@@ -30,12 +31,14 @@ use cnet_core::etc;
 
 mod cluster;
 mod endpoints;
+mod links;
 mod networks;
 mod records;
 mod restore;
 mod sandboxes;
 mod sysctls;
 
+pub use links::{LinkEndView, LinkRequest, LinkView};
 use records::Records;
 
 /// What `cnet network create` asks for, parsed but not yet checked against state.

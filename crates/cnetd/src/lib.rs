@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use cnet_api::v1::{
-    network_service_server::NetworkServiceServer, sandbox_service_server::SandboxServiceServer,
-    system_service_server::SystemServiceServer,
+    link_service_server::LinkServiceServer, network_service_server::NetworkServiceServer,
+    sandbox_service_server::SandboxServiceServer, system_service_server::SystemServiceServer,
 };
 use cnet_core::Driver;
 
@@ -227,6 +227,7 @@ pub async fn serve(
     let server = tonic::transport::Server::builder()
         .add_service(NetworkServiceServer::new(api.clone()))
         .add_service(SandboxServiceServer::new(api.clone()))
+        .add_service(LinkServiceServer::new(api.clone()))
         .add_service(SystemServiceServer::new(api))
         .serve_with_incoming_shutdown(incoming, signalled);
     tokio::pin!(server);
@@ -249,4 +250,27 @@ pub async fn serve(
 /// record yet), `network:unmade` (the driver removed it, the record not yet).
 pub(crate) fn checkpoint(step: &str) {
     cnet_core::abort_point(step);
+}
+
+/// Tells the service manager (systemd's `Type=notify`) about the daemon's state, e.g. `READY=1`
+/// once the API serves: a datagram to `$NOTIFY_SOCKET` (a path, or `@name` in the abstract
+/// namespace). Without the variable, nothing is sent; a failure is logged, never fatal.
+pub fn notify_service_manager(state: &str) {
+    let Some(target) = std::env::var_os("NOTIFY_SOCKET") else { return };
+    let sent = (|| -> std::io::Result<()> {
+        let socket = std::os::unix::net::UnixDatagram::unbound()?;
+        let target = target.to_string_lossy();
+        let addr = match target.strip_prefix('@') {
+            Some(name) => {
+                use std::os::linux::net::SocketAddrExt;
+                std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())?
+            }
+            None => std::os::unix::net::SocketAddr::from_pathname(target.as_ref())?,
+        };
+        socket.send_to_addr(state.as_bytes(), &addr)?;
+        Ok(())
+    })();
+    if let Err(e) = sent {
+        tracing::warn!(error = %e, state, "cannot notify the service manager");
+    }
 }

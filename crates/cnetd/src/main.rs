@@ -42,10 +42,23 @@ struct Args {
     /// Log filter (tracing env-filter syntax), overridden by RUST_LOG.
     #[arg(long, default_value = "info")]
     log_level: String,
+    /// Write the man page `cnetd.8` into DIR and exit (for packaging).
+    #[arg(long, value_name = "DIR", hide = true)]
+    generate_man: Option<PathBuf>,
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(dir) = &args.generate_man {
+        let path = dir.join("cnetd.8");
+        let mut file = std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+        let cmd = <Args as clap::CommandFactory>::command();
+        clap_mangen::Man::new(cmd)
+            .section("8")
+            .render(&mut file)
+            .with_context(|| format!("writing {}", path.display()))?;
+        return Ok(());
+    }
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&args.log_level));
     tracing_subscriber::fmt()
@@ -90,8 +103,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
             _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
             _ = int.recv() => tracing::info!("SIGINT: shutting down"),
         }
+        cnetd::notify_service_manager("STOPPING=1");
     };
     tracing::info!(socket = %cfg.socket.display(), state = %cfg.state_dir.display(), "cnetd ready");
+    cnetd::notify_service_manager("READY=1");
     cnetd::serve(ctl, listener, shutdown).await?;
     let _ = std::fs::remove_file(&cfg.socket);
     tracing::info!("cnetd stopped");

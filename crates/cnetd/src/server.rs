@@ -12,6 +12,8 @@ use tonic::{Request, Response, Status};
 use crate::controller::{ConnectRequest, Controller, NetworkRequest, SandboxRequest};
 use cnet_core::etc;
 
+mod links;
+
 pub fn status(e: Error) -> Status {
     match e {
         Error::NotFound(m) => Status::not_found(m),
@@ -274,6 +276,7 @@ impl pb::system_service_server::SystemService for Api {
         let (networks, sandboxes, endpoints) = self.ctl.counts().await;
         Ok(Response::new(pb::InfoResponse {
             version: env!("CARGO_PKG_VERSION").into(),
+            api_version: cnet_api::API_VERSION.into(),
             state_dir: self.ctl.state_dir().display().to_string(),
             run_dir: self.ctl.run_dir().display().to_string(),
             networks: networks as u32,

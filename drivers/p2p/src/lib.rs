@@ -32,6 +32,9 @@ use cnet_kernel::{Kernel, NetnsHandle};
 
 pub use config::P2pConfig;
 
+/// A veth's MTU when the network names none (the kernel's default for a new veth).
+const DEFAULT_MTU: u32 = 1500;
+
 pub struct P2pDriver {
     kernel: Kernel,
     /// Where the controller binds sandbox namespaces (`<run>/netns`): restore reaches the ends
@@ -98,7 +101,10 @@ impl Driver for P2pDriver {
             SandboxInterface::VethWithParkedPeer { parked }
         };
         // No gateway and no routes: the link carries only what its two ends send each other.
-        Ok(JoinInfo { interface: Some(interface), mtu: cfg.mtu, ..Default::default() })
+        // Always an MTU: an end unparked for this join may come from an endpoint that
+        // `cnet link set --mtu` gave another one, and it must not take it to its next owner.
+        let mtu = cfg.mtu.unwrap_or(DEFAULT_MTU);
+        Ok(JoinInfo { interface: Some(interface), mtu: Some(mtu), ..Default::default() })
     }
 
     async fn leave(&self, network: &Network, endpoint: &Endpoint, sandbox: &Sandbox) -> Result<()> {

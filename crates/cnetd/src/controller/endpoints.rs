@@ -58,6 +58,7 @@ impl Controller {
             // Set from the join.
             gateway_v4: None,
             gateway_v6: None,
+            link: Default::default(),
         };
 
         let leased = started.elapsed();

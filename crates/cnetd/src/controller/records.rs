@@ -412,6 +412,7 @@ mod tests {
             gw_priority: 0,
             gateway_v4: None,
             gateway_v6: None,
+            link: Default::default(),
         }
     }
 

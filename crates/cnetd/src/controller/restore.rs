@@ -45,6 +45,8 @@ impl Controller {
             driver.restore(&networks, &endpoints).await.map_err(|e| anyhow::anyhow!("restoring {name} driver: {e}"))?;
         }
         self.firewall.finish_restore().await.map_err(|e| anyhow::anyhow!("restoring the firewall table: {e}"))?;
+        // After the drivers: a link they made again has lost what `cnet link set` set on it.
+        self.restore_links(&st).await;
 
         // Namespace files that no sandbox claims are leftovers of a crash between steps.
         let claimed: Vec<PathBuf> = st.sandboxes.values().map(|s| PathBuf::from(&s.netns_path)).collect();
