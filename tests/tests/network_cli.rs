@@ -1137,3 +1137,45 @@ fn routed_isolated_and_trusted_host_interfaces() {
     assert!(!addrs.contains("inet "), "the isolated bridge has an IPv4 address: {addrs}");
     assert!(!host.ns().run(&format!("busybox ping -c 1 -W 1 {i2}")).status.success(), "the host reached {i2}");
 }
+
+/// `--format`: Docker's one-liners work unchanged on `inspect`, `network inspect`, `ps` and
+/// `network ls` (Go templates over the same JSON, `table`, `json`), and a bad template is refused.
+#[test]
+fn format_templates_as_docker_takes_them() {
+    let host = TestHost::with_cnetd();
+    host.cnet_ok(&["network", "create", "--subnet", "10.77.0.0/24", "--label", "team=net", "fmtnet"]);
+    host.cnet_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--label",
+        "tier=front",
+        "--network",
+        "fmtnet",
+        "busybox",
+        "sleep",
+        "100",
+    ]);
+    let ip = host.cnet_ok(&["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", "web"]);
+    assert_eq!(ip.trim(), host.ip_of("web"));
+    assert_eq!(host.cnet_ok(&["inspect", "--format", "{{index .Config.Labels \"tier\"}}", "web"]), "front\n");
+    assert_eq!(host.cnet_ok(&["inspect", "-f", "{{json .State.Running}}", "web"]), "true\n");
+    let net = host.cnet_ok(&["network", "inspect", "-f", "{{.Name}} {{index .Labels \"team\"}}", "fmtnet"]);
+    assert_eq!(net, "fmtnet net\n");
+    assert_eq!(
+        host.cnet_ok(&["ps", "--format", "table {{.Names}}\\t{{.Labels}}"]),
+        "NAMES   LABELS\nweb     tier=front\n"
+    );
+    let ls = host.cnet_ok(&["network", "ls", "--filter", "label=team", "--format", "{{.Name}}/{{.Driver}}"]);
+    assert_eq!(ls, "fmtnet/bridge\n");
+    let lines = host.cnet_ok(&["ps", "--format", "json"]);
+    let row: Value = serde_json::from_str(lines.trim()).expect("one JSON line per container");
+    assert_eq!(row["Names"], "web", "{row:#}");
+    let images = host.cnet_ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert!(images.lines().any(|l| l == "busybox:latest"), "{images}");
+    let err = host.cnet_err(&["inspect", "-f", "{{.State", "web"]);
+    assert!(err.contains("{{.State"), "{err}");
+    host.cnet_ok(&["rm", "-f", "web"]);
+    host.assert_nothing_left("fmtnet");
+}

@@ -138,6 +138,14 @@ async fn one_network_across_three_hosts_by_ip_and_name() {
         assert!(row.contains(&format!("host{}", i + 1)) && row.contains("ready"), "{row}");
         assert!(row.trim_end().ends_with('1'), "one endpoint on host{}: {row}", i + 1);
     }
+    let formatted = lab.host(1).cnet_ok(&["node", "ls", "--format", "{{.Name}} {{.Address}} {{.State}} {{.Self}}"]);
+    let mut rows: Vec<&str> = formatted.lines().collect();
+    rows.sort();
+    assert_eq!(
+        rows,
+        ["host1 192.0.2.1 ready false", "host2 192.0.2.2 ready true", "host3 192.0.2.3 ready false"],
+        "{formatted}"
+    );
     let info = lab.host(2).cnet_ok(&["info"]);
     assert!(info.contains("Cluster Store: etcd://192.0.2.100:2379") && info.contains("Node Name: host3"), "{info}");
     let inspect = lab.host(0).cnet_ok(&["network", "inspect", "ov"]);

@@ -67,7 +67,7 @@ pub enum Command {
     /// Execute a command in a running container
     Exec(ExecArgs),
     /// Return low-level information on containers
-    Inspect(ContainersArgs),
+    Inspect(InspectArgs),
     /// Display the running processes of a container
     Top(TopArgs),
     /// Capture the packets of a container's interface as pcap (NODE:IFACE), e.g. `| tcpdump -r -`
@@ -201,12 +201,25 @@ pub struct PsArgs {
     /// Filter output: label=KEY or label=KEY=VALUE, name=NAME (repeatable; all must match)
     #[arg(short = 'f', long = "filter", value_name = "FILTER")]
     pub filter: Vec<String>,
+    /// Format the output using a Go template (`table TEMPLATE` for a table, `json` for JSON lines)
+    #[arg(long)]
+    pub format: Option<String>,
     /// Only display container IDs
     #[arg(short, long)]
     pub quiet: bool,
     /// Don't truncate output
     #[arg(long)]
     pub no_trunc: bool,
+}
+
+/// Flags of `cnet inspect`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct InspectArgs {
+    /// Format the output using a Go template (or `json`)
+    #[arg(short = 'f', long)]
+    pub format: Option<String>,
+    #[arg(value_name = "CONTAINER", required = true)]
+    pub containers: Vec<String>,
 }
 
 /// One or more containers (name, id or unique id prefix).
@@ -328,6 +341,9 @@ pub struct ImageLsArgs {
     /// Don't truncate output
     #[arg(long)]
     pub no_trunc: bool,
+    /// Format the output using a Go template (`table TEMPLATE` for a table, `json` for JSON lines)
+    #[arg(long)]
+    pub format: Option<String>,
 }
 
 /// Flags of `cnet image rm`.
@@ -480,11 +496,19 @@ pub struct NetworkLsArgs {
     /// Provide filter values (e.g. "driver=bridge")
     #[arg(short, long = "filter", value_name = "FILTER", value_parser = parse_filter)]
     pub filters: Vec<String>,
+
+    /// Format the output using a Go template (`table TEMPLATE` for a table, `json` for JSON lines)
+    #[arg(long)]
+    pub format: Option<String>,
 }
 
 /// Flags of `cnet network inspect`.
 #[derive(Debug, Clone, Default, Args)]
 pub struct NetworkInspectArgs {
+    /// Format the output using a Go template (or `json`)
+    #[arg(short = 'f', long)]
+    pub format: Option<String>,
+
     /// Networks to inspect (name, id or unique id prefix)
     #[arg(value_name = "NETWORK", required = true)]
     pub networks: Vec<String>,
@@ -533,6 +557,9 @@ pub struct NodeLsArgs {
     /// Only display node names
     #[arg(short, long)]
     pub quiet: bool,
+    /// Format the output using a Go template (`table TEMPLATE` for a table, `json` for JSON lines)
+    #[arg(long)]
+    pub format: Option<String>,
 }
 
 /// `-H` accepts a plain path or `unix://PATH`, like Docker's `unix:///var/run/docker.sock`.

@@ -20,8 +20,8 @@ use cnet_runtime::{Container, Status, lifecycle};
 use serde_json::{Value, json};
 
 use crate::cli::{
-    Cli, ContainersArgs, ExecArgs, KillArgs, LogsArgs, PortArgs, PsArgs, RmArgs, RunArgs, StopArgs, SuperviseArgs,
-    TopArgs,
+    Cli, ContainersArgs, ExecArgs, InspectArgs, KillArgs, LogsArgs, PortArgs, PsArgs, RmArgs, RunArgs, StopArgs,
+    SuperviseArgs, TopArgs,
 };
 use crate::client;
 use crate::context::Ctx;
@@ -394,6 +394,34 @@ pub fn format_command(c: &Container, no_trunc: bool) -> String {
     }
 }
 
+/// One container as `ps --format` sees it: Docker's field names.
+fn ps_row(c: &Container, id: &str, published: Option<&Vec<cnet_core::PortBinding>>) -> serde_json::Value {
+    let ports = match published {
+        Some(bindings) if c.state.is_running() => {
+            bindings.iter().map(cnet_core::portspec::format_binding).collect::<Vec<_>>().join(", ")
+        }
+        _ if c.state.is_running() => format_ports(&c.config.ports),
+        _ => String::new(),
+    };
+    let labels: Vec<String> = c.config.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let networks: Vec<&str> = c.config.networks.iter().map(|n| n.network.as_str()).collect();
+    serde_json::json!({
+        "ID": id,
+        "Image": c.config.image,
+        "Command": format_command(c, true),
+        "CreatedAt": c.config.created,
+        "RunningFor": cnet_runtime::time::since(&c.config.created)
+            .map(|d| format!("{} ago", cnet_runtime::time::human_duration(d)))
+            .unwrap_or_default(),
+        "Ports": ports,
+        "State": lifecycle::status_word(&c.state),
+        "Status": format_status(c),
+        "Names": c.name(),
+        "Labels": labels.join(","),
+        "Networks": networks.join(","),
+    })
+}
+
 /// One `ps --filter`: Docker's `label=KEY`, `label=KEY=VALUE` and `name=NAME` (a substring, as
 /// Docker matches names).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -432,6 +460,7 @@ pub async fn ps(ctx: &Ctx, args: &PsArgs) -> anyhow::Result<ExitCode> {
         eprintln!("cnet: warning: could not remove abandoned containers: {e}");
     }
     let filters = args.filter.iter().map(|f| PsFilter::parse(f)).collect::<anyhow::Result<Vec<_>>>()?;
+    let format = crate::format::check(args.format.as_deref())?;
     let containers: Vec<Container> = rt
         .list()?
         .into_iter()
@@ -447,6 +476,12 @@ pub async fn ps(ctx: &Ctx, args: &PsArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let published = published_ports(ctx).await;
+    if let Some(format) = format {
+        let rows: Vec<serde_json::Value> =
+            containers.iter().map(|c| ps_row(c, &id(c), published.get(c.id()))).collect();
+        out.write_all(crate::format::render(&format, &rows)?.as_bytes())?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut table = Table::new(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]);
     for c in &containers {
         let created = cnet_runtime::time::since(&c.config.created)
@@ -742,7 +777,8 @@ pub fn inspect_json(c: &Container, sandbox: Option<&cnet_api::v1::Sandbox>) -> V
     })
 }
 
-pub async fn inspect(ctx: &Ctx, args: &ContainersArgs) -> anyhow::Result<ExitCode> {
+pub async fn inspect(ctx: &Ctx, args: &InspectArgs) -> anyhow::Result<ExitCode> {
+    let format = crate::format::check(args.format.as_deref())?;
     let rt = ctx.runtime()?;
     let mut cnetd = ctx.cnetd().await.ok();
     let mut items = Vec::new();
@@ -762,7 +798,10 @@ pub async fn inspect(ctx: &Ctx, args: &ContainersArgs) -> anyhow::Result<ExitCod
             }
         }
     }
-    print!("{}", pretty_json(&items)?);
+    match format {
+        Some(format) => print!("{}", crate::format::render(&format, &items)?),
+        None => print!("{}", pretty_json(&items)?),
+    }
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 

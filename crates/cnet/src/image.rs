@@ -58,11 +58,32 @@ pub fn ls(ctx: &Ctx, args: &ImageLsArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
+    let since = |i: &Image| {
+        cnet_runtime::time::since(&i.created)
+            .map(|d| format!("{} ago", cnet_runtime::time::human_duration(d)))
+            .unwrap_or_else(|| "N/A".into())
+    };
+    if let Some(format) = crate::format::check(args.format.as_deref())? {
+        // Docker's field names of `images --format`.
+        let rows: Vec<serde_json::Value> = images
+            .iter()
+            .map(|i| {
+                serde_json::json!({
+                    "ID": id(i),
+                    "Repository": i.name,
+                    "Tag": i.tag,
+                    "CreatedAt": i.created,
+                    "CreatedSince": since(i),
+                    "Size": human_size(i.size),
+                })
+            })
+            .collect();
+        out.write_all(crate::format::render(&format, &rows)?.as_bytes())?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut table = Table::new(["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"]);
     for i in &images {
-        let created = cnet_runtime::time::since(&i.created)
-            .map(|d| format!("{} ago", cnet_runtime::time::human_duration(d)))
-            .unwrap_or_else(|| "N/A".into());
+        let created = since(i);
         table.row([i.name.clone(), i.tag.clone(), id(i), created, human_size(i.size)]);
     }
     out.write_all(table.render().as_bytes())?;

@@ -164,10 +164,35 @@ fn to_map(pairs: &[(String, String)]) -> HashMap<String, String> {
 
 /// `cnet network ls`: filters are sent verbatim; the daemon applies them.
 pub async fn ls(daemon: &Daemon, args: &NetworkLsArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let format = crate::format::check(args.format.as_deref())?;
     let request = ListNetworksRequest { filters: args.filters.clone() };
     let networks = daemon.networks().list_networks(request).await.map_err(|s| daemon.error(s))?.into_inner().networks;
-    out.write_all(render_ls(&networks, args).as_bytes())?;
+    match format {
+        Some(format) if !args.quiet => {
+            let mut sorted: Vec<&Network> = networks.iter().collect();
+            sorted.sort_by(|a, b| natural_cmp(&a.name, &b.name));
+            let rows: Vec<serde_json::Value> = sorted.iter().map(|n| ls_row(n, args.no_trunc)).collect();
+            out.write_all(crate::format::render(&format, &rows)?.as_bytes())?;
+        }
+        _ => out.write_all(render_ls(&networks, args).as_bytes())?,
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One network as `network ls --format` sees it: Docker's field names.
+fn ls_row(n: &Network, no_trunc: bool) -> serde_json::Value {
+    let mut labels: Vec<String> = n.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    labels.sort();
+    serde_json::json!({
+        "ID": if no_trunc { n.id.as_str() } else { short_id(&n.id) },
+        "Name": n.name,
+        "Driver": n.driver,
+        "Scope": n.scope,
+        "IPv6": n.enable_ipv6,
+        "Internal": n.internal,
+        "Labels": labels.join(","),
+        "CreatedAt": n.created,
+    })
 }
 
 /// The `network ls` output: sorted by name (naturally, like Docker), ids truncated to 12
@@ -212,7 +237,13 @@ pub async fn inspect(
             },
         }
     }
-    out.write_all(pretty_json(&found)?.as_bytes())?;
+    match crate::format::check(args.format.as_deref())? {
+        Some(format) => {
+            let objects = found.iter().map(serde_json::to_value).collect::<Result<Vec<_>, _>>()?;
+            out.write_all(crate::format::render(&format, &objects)?.as_bytes())?;
+        }
+        None => out.write_all(pretty_json(&found)?.as_bytes())?,
+    }
     for line in &errors {
         writeln!(err, "{line}")?;
     }

@@ -88,7 +88,21 @@ pub fn render_server_version(info: &InfoResponse) -> String {
 /// `cnet node ls`: the cluster's nodes, this one marked with `*`.
 pub async fn node_ls(socket: &Path, args: &NodeLsArgs) -> anyhow::Result<ExitCode> {
     let daemon = Daemon::connect(socket).await?;
+    let format = crate::format::check(args.format.as_deref())?;
     let reply = daemon.system().list_nodes(ListNodesRequest {}).await.map_err(|s| daemon.error(s))?.into_inner();
+    if let Some(format) = format.filter(|_| !args.quiet) {
+        let rows: Vec<serde_json::Value> = reply
+            .nodes
+            .iter()
+            .map(|n| {
+                serde_json::json!({
+                    "Name": n.name, "Address": n.address, "State": n.state, "Endpoints": n.endpoints, "Self": n.self_,
+                })
+            })
+            .collect();
+        io::stdout().lock().write_all(crate::format::render(&format, &rows)?.as_bytes())?;
+        return Ok(ExitCode::SUCCESS);
+    }
     io::stdout().lock().write_all(render_nodes(&reply.nodes, args.quiet).as_bytes())?;
     Ok(ExitCode::SUCCESS)
 }
