@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 
+use crate::v1::event_service_client::EventServiceClient;
 use crate::v1::link_service_client::LinkServiceClient;
 use crate::v1::network_service_client::NetworkServiceClient;
 use crate::v1::sandbox_service_client::SandboxServiceClient;
@@ -49,6 +50,10 @@ impl Daemon {
 
     pub fn system(&self) -> SystemServiceClient<Channel> {
         SystemServiceClient::new(self.channel.clone())
+    }
+
+    pub fn events(&self) -> EventServiceClient<Channel> {
+        EventServiceClient::new(self.channel.clone())
     }
 
     /// The daemon's answer, or [`Unreachable`] when the failure is the transport's (cnetd went

@@ -16,7 +16,7 @@ pub const DEFAULT_SOCKET: &str = "/run/cnet/cnetd.sock";
 
 /// The version of the API in `proto/cnet/v1`: its major is the package's (`v1`); the minor grows
 /// with each field or call added, which older clients and daemons ignore.
-pub const API_VERSION: &str = "1.1";
+pub const API_VERSION: &str = "1.2";
 
 /// A channel to cnetd over its unix socket. The URI is a placeholder that tonic requires;
 /// the connector ignores it and dials the socket.

@@ -5,6 +5,7 @@
 pub mod driver;
 pub mod error;
 pub mod etc;
+pub mod events;
 pub mod id;
 pub mod ipam;
 pub mod model;

@@ -72,7 +72,10 @@ async fn create_with(
         write_file(&dir.join(RUN_PENDING), "")?;
     }
     match create_in(rt, cnetd, &spec, &image, &id, &name, argv).await {
-        Ok(c) => Ok((c, lock)),
+        Ok(c) => {
+            cnetd.report("create", &c.config, &[]).await;
+            Ok((c, lock))
+        }
         Err(e) => {
             undo_create(rt, cnetd, &id, &name).await;
             Err(e)

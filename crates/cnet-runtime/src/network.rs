@@ -1,27 +1,70 @@
 //! The runtime's calls to cnetd: one sandbox per container (its id is the container id), one
-//! endpoint per network. The runtime never touches network state itself.
+//! endpoint per network, and the container's events (create, start, die, destroy), which cnetd
+//! cannot see for itself. The runtime never touches network state itself.
+
+use std::time::Duration;
 
 use cnet_api::client::Daemon;
+use cnet_api::v1::event_service_client::EventServiceClient;
 use cnet_api::v1::sandbox_service_client::SandboxServiceClient;
 use cnet_api::v1::{
-    ConnectRequest, CreateSandboxRequest, DisconnectRequest, Endpoint, ListSandboxesRequest, PortBinding, Sandbox,
-    SandboxRef,
+    ConnectRequest, CreateSandboxRequest, DisconnectRequest, Endpoint, Event, EventActor, ListSandboxesRequest,
+    PortBinding, Sandbox, SandboxRef,
 };
 use tonic::transport::Channel;
 
-use crate::error::Result;
-use crate::spec::{ContainerSpec, NetworkAttachment, NetworkMode};
+use crate::error::{Error, Result};
+use crate::spec::{ContainerConfig, ContainerSpec, NetworkAttachment, NetworkMode};
 
-/// A client of cnetd's sandbox service.
+/// How long a container event may take to reach cnetd: it is news of the container's life, never
+/// a step of it, so a slow or absent cnetd must not hold the container up.
+pub const PUBLISH_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// A client of cnetd's sandbox and event services.
 #[derive(Debug, Clone)]
 pub struct Cnetd {
     sandboxes: SandboxServiceClient<Channel>,
+    events: EventServiceClient<Channel>,
+}
+
+/// A container event in Docker's shape: `Actor.Attributes` are the container's name, image and
+/// labels, and `extra` (`exitCode`).
+pub fn container_event(action: &str, config: &ContainerConfig, extra: &[(&str, String)]) -> Event {
+    let mut attributes: std::collections::HashMap<String, String> = config.labels.clone().into_iter().collect();
+    attributes.insert("name".into(), config.name.clone());
+    attributes.insert("image".into(), config.image.clone());
+    attributes.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
+    Event {
+        r#type: "container".into(),
+        action: action.into(),
+        actor: Some(EventActor { id: config.id.clone(), attributes }),
+        ..Default::default()
+    }
 }
 
 impl Cnetd {
-    /// The sandbox service on a connection to cnetd.
+    /// The sandbox and event services on a connection to cnetd.
     pub fn new(daemon: &Daemon) -> Cnetd {
-        Cnetd { sandboxes: daemon.sandboxes() }
+        Cnetd { sandboxes: daemon.sandboxes(), events: daemon.events() }
+    }
+
+    /// `Publish`: one container event, within [`PUBLISH_TIMEOUT`].
+    pub async fn publish(&mut self, event: Event) -> Result<()> {
+        match tokio::time::timeout(PUBLISH_TIMEOUT, self.events.publish(event)).await {
+            Ok(reply) => reply.map(drop).map_err(Error::from),
+            Err(_) => Err(tonic::Status::deadline_exceeded(format!(
+                "cnetd did not take the event within {PUBLISH_TIMEOUT:?}"
+            ))
+            .into()),
+        }
+    }
+
+    /// [`Cnetd::publish`] for a step that goes on whatever happens (an event is never worth
+    /// failing a container operation for): a failure is logged.
+    pub async fn report(&mut self, action: &str, config: &ContainerConfig, extra: &[(&str, String)]) {
+        if let Err(e) = self.publish(container_event(action, config, extra)).await {
+            tracing::warn!(container = %config.id, action, error = %e, "cannot report a container event to cnetd");
+        }
     }
 
     /// Dials cnetd on `socket`.

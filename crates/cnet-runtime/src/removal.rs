@@ -25,5 +25,6 @@ pub async fn remove_stopped(rt: &Runtime, c: &Container, cnetd: &mut Cnetd) -> R
         Err(e) => return Err(Error::Io { context: at("removing", &c.dir), source: e }),
     }
     rt.release_name(c.name(), c.id());
+    cnetd.report("destroy", &c.config, &[]).await;
     Ok(())
 }

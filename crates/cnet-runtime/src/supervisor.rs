@@ -44,6 +44,7 @@ use crate::container::Container;
 use crate::error::{Context, Error, Result, at};
 use crate::init::{self, InitArgs};
 use crate::logs::{LogWriter, Stream};
+use crate::network::PUBLISH_TIMEOUT;
 use crate::runtime::Runtime;
 use crate::spec::ContainerConfig;
 use crate::state::{State, Status};
@@ -249,7 +250,12 @@ impl Supervisor {
                     self.add_client(f, attach);
                 }
             }
+            // After `run` was told, so an event never delays a start.
+            self.report("start", &[]);
             let code = self.supervise(running);
+            // Before anyone waiting is told (and `rm -f` removes the sandbox), so `die` comes
+            // before the `disconnect` it causes, as in Docker.
+            self.report("die", &[("exitCode", code.to_string())]);
             self.state.exit_code = code;
             self.state.pid = 0;
             self.state.finished_at = now_rfc3339();
@@ -295,6 +301,31 @@ impl Supervisor {
             );
         if let Err(e) = result {
             eprintln!("cnet supervisor {id}: removing the container: {e}");
+        }
+    }
+
+    /// Tells cnetd (and so `cnet events`) what happened to the container; cnetd being slow or
+    /// away costs at most [`PUBLISH_TIMEOUT`] and a line in `supervisor.log`, never the container.
+    fn report(&self, action: &str, extra: &[(&str, String)]) {
+        let event = crate::network::container_event(action, &self.config, extra);
+        let socket = self.rt.socket().to_path_buf();
+        let sent =
+            tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string()).and_then(
+                |tokio| {
+                    tokio.block_on(async {
+                        let publish = async {
+                            let mut cnetd = crate::network::Cnetd::connect(&socket).await?;
+                            cnetd.publish(event).await
+                        };
+                        match tokio::time::timeout(PUBLISH_TIMEOUT, publish).await {
+                            Ok(sent) => sent.map_err(|e| e.to_string()),
+                            Err(_) => Err(format!("cnetd did not answer within {PUBLISH_TIMEOUT:?}")),
+                        }
+                    })
+                },
+            );
+        if let Err(e) = sent {
+            eprintln!("cnet supervisor {}: cannot report the container's {action} to cnetd: {e}", self.config.id);
         }
     }
 

@@ -43,6 +43,8 @@ pub enum Command {
     Info(InfoArgs),
     /// Manage the nodes of the cluster (overlay networks)
     Node(NodeArgs),
+    /// Get real time events from cnetd: networks, connects, containers, links, nodes
+    Events(EventsArgs),
     /// Deploy, inspect and destroy topology labs (containerlab's files)
     Lab(crate::lab::LabArgs),
     /// Set the ends of links down or up, their MTU and shaping; list links
@@ -537,6 +539,25 @@ pub struct NetworkPruneArgs {
 /// Flags of `cnet info`.
 #[derive(Debug, Clone, Default, Args)]
 pub struct InfoArgs {}
+
+/// Flags of `cnet events`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct EventsArgs {
+    /// Show the events since this time (those cnetd still holds, then new ones): unix seconds,
+    /// RFC 3339 (2026-12-04T12:00:00Z) or a duration ago (10m, 1h30m)
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Stream events until this time (same forms), then exit
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Filter output: type=network|container|link|node, event=ACTION (repeatable)
+    #[arg(short = 'f', long = "filter", value_name = "FILTER")]
+    pub filters: Vec<String>,
+    /// Format the output using a Go template (`{{.Type}} {{.Action}} {{.Actor.ID}}`), or `json`
+    /// for JSON lines
+    #[arg(long)]
+    pub format: Option<String>,
+}
 
 /// `cnet node`.
 #[derive(Debug, Args)]

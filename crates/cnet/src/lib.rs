@@ -7,6 +7,7 @@ pub mod cli;
 pub mod client;
 pub mod container;
 pub mod context;
+pub mod events;
 pub mod format;
 pub mod image;
 pub mod lab;

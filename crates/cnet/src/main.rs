@@ -41,6 +41,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         },
         Command::Create(args) => network::create(socket, &args, &mut std::io::stdout().lock()).await,
         Command::Info(args) => system::info(socket, &args).await,
+        Command::Events(args) => cnet::events::events(socket, &args).await,
         Command::Version => system::version(socket).await,
         Command::Completion(args) => cnet::manual::completion(args.shell),
         Command::Man(args) => cnet::manual::man_pages(&args.dir),

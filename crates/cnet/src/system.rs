@@ -136,7 +136,7 @@ mod tests {
             endpoints: 4,
             pid: 1234,
             cluster: None,
-            api_version: "1.1".into(),
+            api_version: "1.2".into(),
         };
         let text = render_info(&info, Path::new("/run/cnet/cnetd.sock"));
         let expected_prefix = "\

@@ -154,7 +154,7 @@ impl SystemService for Fake {
         let s = self.0.lock().unwrap();
         Ok(Response::new(InfoResponse {
             version: "9.9.9".into(),
-            api_version: "1.1".into(),
+            api_version: "1.2".into(),
             state_dir: "/var/lib/cnet".into(),
             run_dir: "/run/cnet".into(),
             networks: s.networks.len() as u32,

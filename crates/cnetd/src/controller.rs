@@ -29,6 +29,8 @@ use tokio::sync::Mutex;
 
 use cnet_core::etc;
 
+use crate::events::{Event, EventBus};
+
 mod cluster;
 mod endpoints;
 mod links;
@@ -105,6 +107,8 @@ pub struct Controller {
     unavailable: BTreeMap<&'static str, String>,
     /// The cluster store, when cnetd joined a cluster.
     cluster: Option<Arc<Cluster>>,
+    /// What happened, for `cnet events`: each change reports itself here once it is done.
+    events: EventBus,
 }
 
 impl Controller {
@@ -122,7 +126,8 @@ impl Controller {
         let drivers = drivers.into_iter().map(|d| (d.name(), d)).collect();
         let dns = crate::dns::Dns::new(&cfg.dns);
         let state = Mutex::new(Records::default());
-        let ctl = Controller { cfg, kernel, store, drivers, state, dns, unavailable, firewall, cluster };
+        let events = EventBus::default();
+        let ctl = Controller { cfg, kernel, store, drivers, state, dns, unavailable, firewall, cluster, events };
         std::fs::create_dir_all(ctl.netns_dir())?;
         cnet_kernel::netns::bind_current(&ctl.host_netns_path())?;
         ctl.restore().await?;
@@ -132,6 +137,10 @@ impl Controller {
 
     pub fn run_dir(&self) -> &Path {
         &self.cfg.run_dir
+    }
+
+    pub fn events(&self) -> &EventBus {
+        &self.events
     }
 
     pub fn state_dir(&self) -> &Path {

@@ -4,6 +4,7 @@
 
 pub mod controller;
 pub mod dns;
+pub mod events;
 pub mod server;
 
 use std::os::unix::fs::PermissionsExt;
@@ -12,8 +13,9 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use cnet_api::v1::{
-    link_service_server::LinkServiceServer, network_service_server::NetworkServiceServer,
-    sandbox_service_server::SandboxServiceServer, system_service_server::SystemServiceServer,
+    event_service_server::EventServiceServer, link_service_server::LinkServiceServer,
+    network_service_server::NetworkServiceServer, sandbox_service_server::SandboxServiceServer,
+    system_service_server::SystemServiceServer,
 };
 use cnet_core::Driver;
 
@@ -212,6 +214,7 @@ pub async fn serve(
     listener: tokio::net::UnixListener,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
+    let events_of = ctl.clone();
     let api = server::Api::new(ctl);
     let incoming = futures::stream::unfold(listener, |l| async move {
         let next = l.accept().await.map(|(stream, _)| stream);
@@ -222,12 +225,15 @@ pub async fn serve(
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let signalled = async move {
         shutdown.await;
+        // `cnet events` streams never end by themselves.
+        events_of.events().close();
         let _ = stop_tx.send(());
     };
     let server = tonic::transport::Server::builder()
         .add_service(NetworkServiceServer::new(api.clone()))
         .add_service(SandboxServiceServer::new(api.clone()))
         .add_service(LinkServiceServer::new(api.clone()))
+        .add_service(EventServiceServer::new(api.clone()))
         .add_service(SystemServiceServer::new(api))
         .serve_with_incoming_shutdown(incoming, signalled);
     tokio::pin!(server);

@@ -12,6 +12,7 @@ use tonic::{Request, Response, Status};
 use crate::controller::{ConnectRequest, Controller, NetworkRequest, SandboxRequest};
 use cnet_core::etc;
 
+mod events;
 mod links;
 
 pub fn status(e: Error) -> Status {

@@ -95,9 +95,13 @@ impl Controller {
             ClusterEvent::EndpointDeleted { network_id, endpoint_id } => {
                 self.remote_removed(&mut st, &network_id, &endpoint_id).await
             }
-            ClusterEvent::NodeAlive(node) => tracing::info!(%node, "node is up"),
+            ClusterEvent::NodeAlive(node) => {
+                tracing::info!(%node, "node is up");
+                self.events.publish(Event::node("up", &node));
+            }
             ClusterEvent::NodeGone(node) => {
-                tracing::warn!(%node, "node is gone (its lease expired): dropping its endpoints")
+                tracing::warn!(%node, "node is gone (its lease expired): dropping its endpoints");
+                self.events.publish(Event::node("down", &node));
             }
             ClusterEvent::Disconnected(why) => {
                 tracing::warn!(%why, "cluster store unreachable: the data plane of global networks is kept as it is")

@@ -98,6 +98,7 @@ impl Controller {
         }
         st.insert_endpoint(endpoint.clone());
         self.dns.endpoint_added(&sandbox, &endpoint, &network).await;
+        self.events.publish(Event::endpoint("connect", &network, &sandbox, &endpoint));
         tracing::debug!(
             sandbox = %id::short(&sandbox.id),
             network = %network.name,
@@ -384,6 +385,7 @@ impl Controller {
             tracing::warn!(endpoint = %id::short(&endpoint.id), error = %e, "cannot withdraw the endpoint from the cluster store now");
         }
         self.dns.endpoint_removed(endpoint);
+        self.events.publish(Event::endpoint("disconnect", &network, sandbox, endpoint));
         Ok(())
     }
 }

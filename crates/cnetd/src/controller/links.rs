@@ -130,6 +130,14 @@ impl Controller {
         }
         st.insert_endpoint(updated.clone());
         drop(st);
+        let action = match up {
+            Some(true) => Some("up"),
+            Some(false) => Some("down"),
+            None => (updated.link != old).then_some("update"),
+        };
+        if let Some(action) = action {
+            self.events.publish(Event::link(action, &network, &sandbox, &updated));
+        }
         tracing::info!(
             container = %label(&sandbox),
             %ifname,

@@ -5,6 +5,7 @@ use super::*;
 impl Controller {
     pub async fn create_network(&self, req: NetworkRequest) -> Result<Network> {
         let network = self.create_network_inner(req, false).await?;
+        self.events.publish(Event::network("create", &network));
         if network.scope == Scope::Local {
             self.publish_local_subnets().await;
         }
@@ -210,6 +211,7 @@ impl Controller {
         batch.delete_network(&network.id);
         self.store.commit(batch).internal("removing network record")?;
         st.remove_network(&network.id);
+        self.events.publish(Event::network("destroy", network));
         tracing::info!(network = %network.name, "network removed");
         Ok(())
     }
