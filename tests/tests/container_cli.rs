@@ -1175,3 +1175,39 @@ fn cnetd_notifies_the_service_manager() {
     let n = socket.recv(&mut buf).expect("STOPPING=1 within 10 s");
     assert_eq!(&buf[..n], b"STOPPING=1");
 }
+
+/// `-v HOST:CONTAINER[:ro]` binds a host directory or file into the container (read-only with
+/// `:ro`), shown in inspect's `HostConfig.Binds`; a bad specification is refused by name with
+/// nothing made.
+#[test]
+fn volumes_bind_host_paths() {
+    let host = TestHost::with_cnetd();
+    let data = tempfile::Builder::new().prefix("cnet-vol-").tempdir().expect("temp dir");
+    std::fs::write(data.path().join("hello.txt"), "hello from the host\n").expect("write");
+    let file = data.path().join("app.conf");
+    std::fs::write(&file, "answer=42\n").expect("write");
+    let dir_spec = format!("{}:/data:ro", data.path().display());
+    let file_spec = format!("{}:/etc/app.conf", file.display());
+    host.cnet_ok(&["run", "-d", "--name", "v1", "-v", &dir_spec, "--volume", &file_spec, "busybox", "sleep", "100"]);
+    assert_eq!(host.cnet_ok(&["exec", "v1", "cat", "/data/hello.txt"]), "hello from the host\n");
+    assert_eq!(host.cnet_ok(&["exec", "v1", "cat", "/etc/app.conf"]), "answer=42\n");
+    let write = host.cnet(&["exec", "v1", "sh", "-c", "echo x > /data/new"]);
+    assert!(!write.status.success(), "wrote into a read-only bind");
+    host.cnet_ok(&["exec", "v1", "sh", "-c", "echo answer=43 > /etc/app.conf"]);
+    assert_eq!(std::fs::read_to_string(&file).expect("read"), "answer=43\n", "a rw bind is the host's file");
+    let binds = &host.inspect("v1")["HostConfig"]["Binds"];
+    assert_eq!(binds[0], dir_spec, "{binds:#}");
+    host.cnet_ok(&["rm", "-f", "v1"]);
+    assert!(data.path().join("hello.txt").exists(), "rm took the host's files");
+    for (spec, needle) in [
+        ("/nonexistent-cnet-dir:/x", "/nonexistent-cnet-dir"),
+        ("/tmp:relative", "relative"),
+        ("/tmp:/x:rx", "rx"),
+        ("myvolume:/x", "named volumes"),
+    ] {
+        let out = host.cnet(&["run", "-d", "-v", spec, "busybox", "true"]);
+        assert_eq!(out.status.code(), Some(125), "{}", describe_output(spec, &out));
+        assert!(String::from_utf8_lossy(&out.stderr).contains(needle), "{}", describe_output(spec, &out));
+    }
+    assert_eq!(host.container_dirs(), Vec::<String>::new());
+}

@@ -168,12 +168,16 @@ fn a_ring_lab_deploys_routes_end_to_end_and_is_destroyed_without_a_trace() {
 fn a_containerlab_file_deploys_unchanged() {
     let host = TestHost::with_cnetd();
     let before = networks(&host);
+    std::fs::create_dir_all(host.dir().join("files")).expect("mkdir");
+    std::fs::write(host.dir().join("files/motd"), "hello from the lab\n").expect("write motd");
     let file = write(
         &host,
         "clab.yml",
-        "name: srl01\nmgmt:\n  network: labmgmt\n  ipv4-subnet: 172.100.100.0/24\ntopology:\n  kinds:\n    linux:\n      image: busybox\n  nodes:\n    client1:\n      kind: linux\n      cmd: sleep 1000\n      group: clients\n    client2:\n      kind: linux\n      cmd: sleep 1000\n  links:\n    - type: veth\n      endpoints:\n        - node: client1\n          interface: eth1\n          mac: 02:00:00:00:01:01\n        - node: client2\n          interface: eth1\n",
+        "name: srl01\nmgmt:\n  network: labmgmt\n  ipv4-subnet: 172.100.100.0/24\ntopology:\n  kinds:\n    linux:\n      image: busybox\n  nodes:\n    client1:\n      kind: linux\n      cmd: sleep 1000\n      group: clients\n    client2:\n      kind: linux\n      cmd: sleep 1000\n      binds:\n        - files/motd:/etc/motd:ro\n  links:\n    - type: veth\n      endpoints:\n        - node: client1\n          interface: eth1\n          mac: 02:00:00:00:01:01\n        - node: client2\n          interface: eth1\n",
     );
     host.cnet_ok(&["lab", "deploy", "-t", &file]);
+    // binds are relative to the lab file, as in containerlab.
+    assert_eq!(host.cnet_ok(&["exec", "clab-srl01-client2", "cat", "/etc/motd"]), "hello from the lab\n");
     let links = host.cnet_ok(&["exec", "clab-srl01-client1", "ip", "-o", "link"]);
     assert!(links.contains("eth1") && links.contains("02:00:00:00:01:01"), "{links}");
     let addr = host.cnet_ok(&["exec", "clab-srl01-client2", "ip", "-o", "-4", "addr", "show", "eth0"]);

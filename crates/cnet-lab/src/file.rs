@@ -259,9 +259,6 @@ pub fn check(file: &str, text: &str, lab: LabFile) -> Result<Lab> {
             if let Some(key) = d.other.keys().find(|k| UNSUPPORTED.contains(&k.as_str())) {
                 return Err(invalid(line, what, format!("{key} is not supported by cnet yet")));
             }
-            if !d.binds.is_empty() {
-                return Err(invalid(line, what, "binds are not supported by cnet yet".into()));
-            }
             if let Some(mode) = &d.network_mode {
                 return Err(invalid(
                     line,
@@ -311,6 +308,7 @@ pub fn check(file: &str, text: &str, lab: LabFile) -> Result<Lab> {
             ports: list(|d| &d.ports),
             sysctls,
             exec: list(|d| &d.exec),
+            binds: list(|d| &d.binds),
             labels,
             mgmt_ipv4: pick(|d| d.mgmt_ipv4.clone()),
             networks: node_networks,
@@ -400,7 +398,7 @@ pub fn check(file: &str, text: &str, lab: LabFile) -> Result<Lab> {
         links.push(Link { ends: [a, b], mtu: def.mtu, network });
     }
 
-    Ok(Lab { name: lab.name, mgmt, nodes, links, networks })
+    Ok(Lab { name: lab.name, mgmt, nodes, links, networks, base_dir: std::path::PathBuf::new() })
 }
 
 fn parse_net(s: &str) -> std::result::Result<IpNetwork, String> {

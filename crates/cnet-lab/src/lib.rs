@@ -62,6 +62,8 @@ pub struct Lab {
     pub nodes: Vec<Node>,
     pub links: Vec<Link>,
     pub networks: Vec<UserNetwork>,
+    /// The directory relative `binds` are taken from (the lab file's; set by whoever read the file).
+    pub base_dir: std::path::PathBuf,
 }
 
 /// The management network every node's eth0 is on.
@@ -88,6 +90,8 @@ pub struct Node {
     pub sysctls: BTreeMap<String, String>,
     /// Commands run in the node once every node is up and linked.
     pub exec: Vec<String>,
+    /// `HOST:CONTAINER[:ro]`, HOST relative to the lab file's directory.
+    pub binds: Vec<String>,
     pub labels: BTreeMap<String, String>,
     pub mgmt_ipv4: Option<String>,
     /// User networks the node joins, after its links.

@@ -134,8 +134,12 @@ fn bad_files_name_the_line_and_the_node() {
     assert!(e.contains("link 1") && e.contains("one subnet"), "{e}");
     let e = err(&RING.replace("\"r1:eth1\"", "\"r1:eth0\""));
     assert!(e.contains("management"), "{e}");
-    let e = err(&RING.replace("      env:\n", "      binds:\n        - a:/b\n      env:\n"));
-    assert!(e.contains("node r2") && e.contains("binds"), "{e}");
+    let binds = Lab::parse(
+        "lab.yml",
+        &RING.replace("      env:\n", "      binds:\n        - cfg/r2.conf:/etc/r2.conf:ro\n      env:\n"),
+    )
+    .unwrap();
+    assert_eq!(binds.node("r2").unwrap().binds, ["cfg/r2.conf:/etc/r2.conf:ro"]);
     let e = err(&RING.replace("name: ring", "name: \"bad name\""));
     assert!(e.contains("bad name"), "{e}");
 }

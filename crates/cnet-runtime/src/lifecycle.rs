@@ -174,6 +174,7 @@ async fn create_in(
         netns_path: sandbox.netns_path.clone(),
         host_network: sandbox.host_network,
         labels: spec.labels.clone(),
+        binds: spec.binds.clone(),
     };
     State::default().save(&dir)?;
     // Last: a directory with a config.json is a complete container.

@@ -31,13 +31,40 @@ fn io(what: impl FnOnce() -> String) -> impl FnOnce(std::io::Error) -> String {
 
 /// All the steps, in order. `dir` is the container directory, `lower` the image's root filesystem.
 pub fn prepare(dir: &Path, lower: &Path) -> Step {
+    // The binds are in the container's config (read here, in the container's own process).
+    let binds = crate::container::load(dir).map(|c| c.config.binds).map_err(|e| format!("reading the config: {e}"))?;
     make_mounts_private()?;
     let root = mount_overlay(dir, lower)?;
     mount_proc(&root)?;
     mount_sys(&root)?;
     mount_dev(&root)?;
     bind_etc_files(dir, &root)?;
+    bind_volumes(&root, &binds)?;
     pivot_into(&root)
+}
+
+/// `-v HOST:CONTAINER[:ro]`: each host path bound at its place in the root (a directory or a file
+/// made there for it first), read-only by a second, remounting bind where asked.
+pub fn bind_volumes(root: &Path, binds: &[crate::spec::Bind]) -> Step {
+    for b in binds {
+        let target = root.join(b.target.strip_prefix("/").unwrap_or(&b.target));
+        if b.source.is_dir() {
+            ensure_dir(&target)?;
+        } else {
+            if let Some(parent) = target.parent() {
+                ensure_dir(parent)?;
+            }
+            ensure_file(&target)?;
+        }
+        mount(Some(&b.source), &target, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+            .map_err(sys(|| format!("binding {} at {}", b.source.display(), b.target.display())))?;
+        if b.read_only {
+            let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_REC;
+            mount(None::<&str>, &target, None::<&str>, flags, None::<&str>)
+                .map_err(sys(|| format!("making {} read-only", b.target.display())))?;
+        }
+    }
+    Ok(())
 }
 
 /// Nothing mounted from here on propagates back to the host.

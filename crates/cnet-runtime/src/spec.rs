@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use cnet_core::PortBinding;
@@ -201,6 +201,53 @@ pub struct ContainerSpec {
     pub sysctls: BTreeMap<String, String>,
     /// `--label`: metadata (a lab marks its nodes with these).
     pub labels: BTreeMap<String, String>,
+    /// `-v HOST:CONTAINER[:ro]`: host files and directories bound into the container.
+    pub binds: Vec<Bind>,
+}
+
+/// A host path bound into the container (`-v`, a lab node's `binds`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bind {
+    /// An absolute path on the host that exists.
+    pub source: PathBuf,
+    /// An absolute path inside the container.
+    pub target: PathBuf,
+    #[serde(default)]
+    pub read_only: bool,
+}
+
+impl Bind {
+    /// Docker's `-v HOST:CONTAINER[:ro|rw]`, with `HOST` relative to `base` if it is not absolute
+    /// (a lab file's binds are relative to the file). Named volumes are not supported.
+    pub fn parse(spec: &str, base: &Path) -> Result<Bind> {
+        let bad = |why: &str| Error::Invalid(format!("invalid volume specification {spec:?}: {why}"));
+        let parts: Vec<&str> = spec.split(':').collect();
+        let (source, target, mode) = match parts.as_slice() {
+            [s, t] => (*s, *t, None),
+            [s, t, m] => (*s, *t, Some(*m)),
+            _ => return Err(bad("expected HOST:CONTAINER[:ro|rw]")),
+        };
+        let read_only = match mode {
+            None | Some("rw") => false,
+            Some("ro") => true,
+            Some(other) => return Err(bad(&format!("unknown mode {other:?} (ro or rw)"))),
+        };
+        if source.is_empty() || !(source.starts_with('/') || source.starts_with('.') || source.contains('/')) {
+            return Err(bad("the host side must be a path (named volumes are not supported)"));
+        }
+        if !target.starts_with('/') || target == "/" || target.split('/').any(|c| c == "..") {
+            return Err(bad("the container side must be an absolute path other than /, without .."));
+        }
+        let source = base.join(source);
+        let source = source.canonicalize().map_err(|e| bad(&format!("{}: {e}", source.display())))?;
+        Ok(Bind { source, target: PathBuf::from(target), read_only })
+    }
+
+    /// `-v` as Docker prints it in `HostConfig.Binds`.
+    pub fn to_spec(&self) -> String {
+        let mode = if self.read_only { ":ro" } else { "" };
+        format!("{}:{}{mode}", self.source.display(), self.target.display())
+    }
 }
 
 impl ContainerSpec {
@@ -324,6 +371,8 @@ pub struct ContainerConfig {
     pub host_network: bool,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub binds: Vec<Bind>,
 }
 
 impl ContainerConfig {

@@ -183,6 +183,9 @@ pub struct RunArgs {
     /// Set metadata on the container (repeatable)
     #[arg(short = 'l', long = "label", value_name = "KEY=VALUE", value_parser = parse_label)]
     pub labels: Vec<(String, String)>,
+    /// Bind a host path into the container: HOST:CONTAINER[:ro] (repeatable)
+    #[arg(short = 'v', long = "volume", value_name = "HOST:CONTAINER[:ro]")]
+    pub volumes: Vec<String>,
     /// Overwrite the default ENTRYPOINT of the image
     #[arg(long)]
     pub entrypoint: Option<String>,

@@ -168,6 +168,10 @@ pub fn build_spec(args: &RunArgs) -> anyhow::Result<ContainerSpec> {
         extra_hosts: args.add_host.clone(),
         sysctls: args.sysctls.iter().cloned().collect(),
         labels: args.labels.iter().cloned().collect(),
+        binds: {
+            let cwd = std::env::current_dir().context("finding the current directory")?;
+            args.volumes.iter().map(|v| cnet_runtime::spec::Bind::parse(v, &cwd)).collect::<Result<Vec<_>, _>>()?
+        },
     };
     spec.validate()?;
     Ok(spec)
@@ -743,6 +747,7 @@ pub fn inspect_json(c: &Container, sandbox: Option<&cnet_api::v1::Sandbox>) -> V
             "DnsSearch": c.config.dns_search,
             "ExtraHosts": c.config.extra_hosts,
             "Sysctls": sysctls,
+            "Binds": c.config.binds.iter().map(cnet_runtime::spec::Bind::to_spec).collect::<Vec<_>>(),
             "PortBindings": c.config.ports.iter().map(|p| (format!("{}/{}", p.container_port, p.protocol), json!([{"HostIp": p.host_ip, "HostPort": p.host_port.to_string()}]))).collect::<serde_json::Map<_, _>>(),
         },
         "GraphDriver": {

@@ -121,7 +121,9 @@ pub async fn run(ctx: &Ctx, args: LabArgs) -> anyhow::Result<ExitCode> {
 
 fn read_lab(path: &std::path::Path) -> anyhow::Result<Lab> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    Ok(Lab::parse(&path.display().to_string(), &text)?)
+    let mut lab = Lab::parse(&path.display().to_string(), &text)?;
+    lab.base_dir = path.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
+    Ok(lab)
 }
 
 fn lab_name(args: &LabRefArgs) -> anyhow::Result<String> {
@@ -214,6 +216,12 @@ fn node_spec(lab: &Lab, node: &Node) -> anyhow::Result<ContainerSpec> {
         networks,
         ports,
         sysctls: node.sysctls.clone(),
+        binds: node
+            .binds
+            .iter()
+            .map(|b| cnet_runtime::spec::Bind::parse(b, &lab.base_dir))
+            .collect::<Result<Vec<_>, _>>()
+            .with_context(|| format!("node {}: binds", node.name))?,
         labels: {
             let mut labels = lab.node_labels(node);
             labels.insert(LABEL_HASH.into(), lab.node_fingerprint(node));
