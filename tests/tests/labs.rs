@@ -371,3 +371,49 @@ const LAB_DEBS: &str = "/var/cache/cnet/debs";
 fn example(path: &str) -> String {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/labs").join(path).display().to_string()
 }
+
+/// A lab's own networks (`networks:`) are made with it, joined by its nodes after their links,
+/// and removed with it; a crash of cnetd in the middle of an apply is finished by the next apply.
+#[test]
+fn lab_networks_and_a_cnetd_crash_during_apply() {
+    let mut host = TestHost::with_cnetd();
+    let before = networks(&host);
+    let two = "name: netlab\ntopology:\n  defaults: {image: busybox, cmd: sleep 1000}\n  nodes:\n    a: {networks: [lan]}\n    b: {networks: [lan]}\n  links:\n    - endpoints: [a:eth1, b:eth1]\nnetworks:\n  lan:\n    subnet: 10.66.0.0/24\n";
+    let file = write(&host, "netlab.yml", two);
+    host.cnet_ok(&["lab", "deploy", "-t", &file]);
+    let addr = host.cnet_ok(&["exec", "clab-netlab-a", "ip", "-o", "-4", "addr", "show", "eth2"]);
+    assert!(addr.contains("10.66.0."), "a's eth2 is not on the lab's network: {addr}");
+    let b_lan = host.cnet_ok(&[
+        "inspect",
+        "-f",
+        "{{(index .NetworkSettings.Networks \"netlab-lan\").IPAddress}}",
+        "clab-netlab-b",
+    ]);
+    let ping = host.cnet(&["exec", "clab-netlab-a", "ping", "-c", "1", "-W", "2", b_lan.trim()]);
+    assert!(ping.status.success(), "{}", describe_output("a -> b over the lab's network", &ping));
+
+    // cnetd dies while the apply connects the new node c.
+    let three = two.replace("    b: {networks: [lan]}\n", "    b: {networks: [lan]}\n    c: {}\n").replace(
+        "    - endpoints: [a:eth1, b:eth1]\n",
+        "    - endpoints: [a:eth1, b:eth1]\n    - endpoints: [b:eth3, c:eth1]\n",
+    );
+    let file3 = write(&host, "netlab3.yml", &three);
+    host.kill_cnetd(cnet_tests::SIGKILL);
+    host.start_cnetd_with_env(&[], &[("CNET_TEST_ABORT_AT", "connect:attached")]);
+    let out = host.cnet(&["lab", "apply", "-t", &file3]);
+    assert!(!out.status.success(), "the apply succeeded though cnetd aborted");
+    assert!(
+        host.log().contains("connect:attached"),
+        "cnetd did not abort at the step:\n{}\n{}",
+        describe_output("apply", &out),
+        host.log_tail()
+    );
+    host.kill_cnetd(cnet_tests::SIGKILL);
+    host.start_cnetd();
+    host.cnet_ok(&["lab", "apply", "-t", &file3]);
+    assert_eq!(host.cnet_ok(&["lab", "apply", "-t", &file3]), "lab netlab: nothing to change\n");
+    let carrier = host.cnet_ok(&["exec", "clab-netlab-c", "cat", "/sys/class/net/eth1/carrier"]);
+    assert_eq!(carrier.trim(), "1", "c's link to b is not up");
+    host.cnet_ok(&["lab", "destroy", "--name", "netlab"]);
+    assert_lab_gone(&host, &before);
+}
