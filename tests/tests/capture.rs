@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStderr, ChildStdout, Stdio};
 use std::time::Duration;
 
-use cnet_tests::{Bg, Ns, TestHost, bin, describe_output, link, wait_for};
+use cnet_tests::{Bg, Lab, Ns, TestHost, bin, describe_output, link, wait_for};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::Value;
@@ -364,6 +364,47 @@ fn stdout_streams_live_until_a_signal_and_a_closed_pipe_ends_it_cleanly() {
     let out = host.ns().cmd("timeout").args(["-k", "5", "60", "bash", "-c", &script]).output().expect("run bash");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success() && text.contains("ICMP echo"), "{}", describe_output(&script, &out));
+}
+
+#[test]
+fn an_overlay_interface_is_captured_inside_the_tunnel() {
+    let mut lab = Lab::new(2);
+    lab.start_all();
+    lab.host(0).cnet_ok(&["network", "create", "-d", "overlay", "ov"]);
+    sleeper(lab.host(0), "ca", &["ov"]);
+    sleeper(lab.host(1), "cb", &["ov"]);
+    let (ip_a, ip_b) = (ip_on(lab.host(0), "ca", "ov"), ip_on(lab.host(1), "cb", "ov"));
+    let pcap = file(lab.host(0), "ov.pcap");
+    let cap = Capture::start(lab.host(0), &["ca:eth0", "-f", "icmp", "-c", "2", "-w", pcap.to_str().unwrap()]);
+    // From the other host, through VXLAN: the container's end sees the inner frames, not the
+    // tunnel's.
+    ping(lab.host(1), "cb", &ip_a, 2);
+    cap.finish();
+    let (_, records) = read_pcap(&pcap);
+    let types: Vec<Option<u8>> = records.iter().map(|r| icmp_type(&r.data)).collect();
+    assert_eq!(types, vec![Some(8), Some(0)], "{records:?}");
+    let ip = ipv4(&records[0].data).unwrap();
+    assert_eq!((ip.src, ip.dst), (octets(&ip_b), octets(&ip_a)), "the request is not cb's to ca");
+}
+
+#[test]
+fn a_lab_node_is_captured_by_its_name_in_the_file() {
+    let host = TestHost::with_cnetd();
+    let lab = "name: cap\ntopology:\n  defaults: {image: busybox, cmd: sleep 1000}\n  nodes: {r1: {}, r2: {}}\n  \
+               links:\n    - endpoints: [r1:eth1, r2:eth1]\n      ipv4: [10.0.0.0/31, 10.0.0.1/31]\n";
+    let path = host.dir().join("cap.yml");
+    std::fs::write(&path, lab).expect("write the lab file");
+    host.cnet_ok(&["lab", "deploy", "-t", path.to_str().unwrap()]);
+    let pcap = file(&host, "r1.pcap");
+    let cap = Capture::start(&host, &["r1:eth1", "-f", "icmp", "-c", "2", "-w", pcap.to_str().unwrap()]);
+    ping(&host, "clab-cap-r2", "10.0.0.0", 1);
+    cap.finish();
+    let (_, records) = read_pcap(&pcap);
+    assert_eq!(records.len(), 2, "{records:?}");
+    // With --lab, a node of that lab only.
+    let err = host.cnet_err(&["capture", "--lab", "other", "r1:eth1", "-c", "1", "-w", "/dev/null"]);
+    assert!(err.contains("lab other has no node r1"), "{err}");
+    host.cnet_ok(&["lab", "destroy", "--name", "cap"]);
 }
 
 #[test]

@@ -155,6 +155,37 @@ fn a_ring_lab_deploys_routes_end_to_end_and_is_destroyed_without_a_trace() {
     assert_eq!(ifindex("clab-ring-r3", "eth3"), r3_eth3, "an untouched link was made again");
     assert_eq!(host.cnet_ok(&["lab", "apply", "-t", &file2]), "lab ring: nothing to change\n");
 
+    // A link's MTU and rate change in place: same interfaces, new settings on both ends.
+    let tuned = changed.replace("      mtu: 9000\n", "      mtu: 1400\n").replace(
+        "      ipv4: [10.0.12.0/31, 10.0.12.1/31]\n",
+        "      ipv4: [10.0.12.0/31, 10.0.12.1/31]\n      rate: 10mbit\n",
+    );
+    let file3 = write(&host, "ring3.yml", &tuned);
+    let expected = "~ link r1:eth1,r2:eth1: mtu 1500, shaping rate 10mbit\n\
+                    ~ link r1:eth3,r3:eth3: mtu 1400, shaping none\n";
+    assert_eq!(host.cnet_ok(&["lab", "apply", "-t", &file3]), expected);
+    assert_eq!(ifindex("clab-ring-r1", "eth1"), r1_eth1, "a tuned link was made again");
+    assert_eq!(ifindex("clab-ring-r3", "eth3"), r3_eth3, "a tuned link was made again");
+    for (c, dev) in [("clab-ring-r1", "eth3"), ("clab-ring-r3", "eth3")] {
+        assert_eq!(host.cnet_ok(&["exec", c, "cat", &format!("/sys/class/net/{dev}/mtu")]).trim(), "1400");
+    }
+    let links = host.cnet_ok(&["link", "ls", "ring"]);
+    let shaped = links.lines().find(|l| l.starts_with("ring-r1.eth1-r2.eth1")).unwrap_or_default();
+    assert!(
+        shaped.contains("clab-ring-r1:eth1 rate 10mbit") && shaped.contains("clab-ring-r2:eth1 rate 10mbit"),
+        "{links}"
+    );
+    assert_eq!(host.cnet_ok(&["lab", "apply", "-t", &file3]), "lab ring: nothing to change\n");
+    let ping = host.cnet(&["exec", "clab-ring-r1", "ping", "-c", "1", "-W", "2", "10.0.12.1"]);
+    assert!(ping.status.success(), "{}", describe_output("r1 -> r2 over the shaped link", &ping));
+    // `link set` takes the lab's node names, as the file writes them.
+    assert_eq!(host.cnet_ok(&["link", "set", "r1:eth1", "down"]).trim(), "clab-ring-r1:eth1");
+    let state = host.cnet_ok(&["exec", "clab-ring-r2", "cat", "/sys/class/net/eth1/carrier"]);
+    assert_eq!(state.trim(), "0", "r2 still has carrier with r1's end down");
+    host.cnet_ok(&["link", "set", "--lab", "ring", "r1:eth1", "up"]);
+    let err = host.cnet_err(&["link", "set", "--lab", "ring", "h2:eth1", "down"]);
+    assert!(err.contains("lab ring has no node h2"), "{err}");
+
     let out = host.cnet_ok(&["lab", "destroy", "-t", &file]);
     assert!(out.contains("5 containers") && out.contains("7 networks"), "{out}");
     assert_lab_gone(&host, &before);

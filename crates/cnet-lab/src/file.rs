@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use cnet_core::shaping::{self, Shaping};
 use ipnetwork::IpNetwork;
 use serde::Deserialize;
 
@@ -82,6 +83,12 @@ pub struct LinkDef {
     #[serde(default)]
     pub endpoints: Vec<EndpointDef>,
     pub mtu: Option<u32>,
+    /// cnet: the shaping of what each end sends, in `cnet link set`'s units.
+    pub rate: Option<String>,
+    pub delay: Option<String>,
+    pub jitter: Option<String>,
+    pub loss: Option<String>,
+    pub corrupt: Option<String>,
     /// cnet: one address per end, in the order of `endpoints`.
     #[serde(default)]
     pub ipv4: Vec<String>,
@@ -395,10 +402,38 @@ pub fn check(file: &str, text: &str, lab: LabFile) -> Result<Lab> {
             }
         }
         let network = format!("{}-{}.{}-{}.{}", lab.name, a.node, a.interface, b.node, b.interface);
-        links.push(Link { ends: [a, b], mtu: def.mtu, network });
+        if def.mtu == Some(0) {
+            return Err(invalid(line, what, "mtu 0: expected a number of bytes".into()));
+        }
+        let shaping = link_shaping(def).map_err(|message| invalid(line, what, message))?;
+        links.push(Link { ends: [a, b], mtu: def.mtu, shaping, network });
     }
 
     Ok(Lab { name: lab.name, mgmt, nodes, links, networks, base_dir: std::path::PathBuf::new() })
+}
+
+/// A link's `rate`, `delay`, `jitter`, `loss` and `corrupt`, parsed and checked as `cnet link set`
+/// does; the error names the field and its value.
+fn link_shaping(def: &LinkDef) -> std::result::Result<Shaping, String> {
+    fn field<T: Default>(
+        name: &str,
+        value: &Option<String>,
+        parse: fn(&str) -> cnet_core::Result<T>,
+    ) -> std::result::Result<T, String> {
+        match value.as_deref() {
+            None | Some("none") => Ok(T::default()),
+            Some(v) => parse(v).map_err(|e| format!("{name} {v:?}: {e}")),
+        }
+    }
+    let s = Shaping {
+        rate_bps: field("rate", &def.rate, shaping::parse_rate)?,
+        delay_us: field("delay", &def.delay, shaping::parse_duration)?,
+        jitter_us: field("jitter", &def.jitter, shaping::parse_duration)?,
+        loss_ppm: field("loss", &def.loss, shaping::parse_percent)?,
+        corrupt_ppm: field("corrupt", &def.corrupt, shaping::parse_percent)?,
+    };
+    s.validate().map_err(|e| e.to_string())?;
+    Ok(s)
 }
 
 fn parse_net(s: &str) -> std::result::Result<IpNetwork, String> {

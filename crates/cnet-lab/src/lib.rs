@@ -7,7 +7,9 @@
 //! `cmd`, `entrypoint`, `env`, `ports`, `sysctls`, `exec`, `labels`, `mgmt-ipv4`), and
 //! `topology.links` in the brief form (`endpoints: ["r1:eth1", "r2:eth1"]`, `mtu`) or the
 //! extended one (`type: veth`, `endpoints: [{node, interface, mac}]`). cnet adds, per link, an
-//! address per end (`ipv4: [10.0.0.0/31, 10.0.0.1/31]`, or on an extended endpoint), and user
+//! address per end (`ipv4: [10.0.0.0/31, 10.0.0.1/31]`, or on an extended endpoint), the shaping
+//! of what both ends send (`rate: 10mbit`, and where the kernel has netem `delay`, `jitter`,
+//! `loss`, `corrupt`, as `cnet link set` takes them), and user
 //! networks (top-level `networks:`, a driver, subnet and options each) that nodes join with
 //! `networks: [name]`.
 //!
@@ -21,6 +23,7 @@ pub mod plan;
 
 use std::collections::{BTreeMap, HashMap};
 
+use cnet_core::shaping::Shaping;
 use ipnetwork::IpNetwork;
 
 pub use file::{LabFile, shell_words};
@@ -122,6 +125,9 @@ pub struct Link {
     /// the file gives them in.
     pub ends: [End; 2],
     pub mtu: Option<u32>,
+    /// What each end sends is shaped so (`rate`, and netem's `delay`, `jitter`, `loss`,
+    /// `corrupt`): both directions alike.
+    pub shaping: Shaping,
     /// The p2p network's name.
     pub network: String,
 }

@@ -6,11 +6,18 @@
 //! ([`LABEL_HASH`]); a node or link whose fingerprint differs from the file's is made again, one
 //! that is the same is left alone. A link whose network exists but misses an end (a new link to
 //! a node that runs, or an apply cut short) gets that end connected, so a second apply converges.
+//! A link's MTU and shaping are not in its fingerprint: they are compared with what its ends have
+//! now and changed in place, so the link keeps its interfaces (and their ifindex) and its packets.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+use cnet_core::shaping::Shaping;
+
 use crate::{Lab, Link, Node};
+
+/// The MTU of a link whose file gives none (the p2p driver's, the kernel's veth default).
+pub const DEFAULT_LINK_MTU: u32 = 1500;
 
 /// Label with an object's fingerprint (see [`fingerprint`]).
 pub const LABEL_HASH: &str = "cnet.lab.hash";
@@ -35,8 +42,10 @@ impl Lab {
         fingerprint(&format!("{node:?}|{}", self.mgmt.network))
     }
 
+    /// A link's fingerprint: what makes its network and interfaces (ends, names, addresses),
+    /// not what can change in place (MTU, shaping).
     pub fn link_fingerprint(&self, link: &Link) -> String {
-        fingerprint(&format!("{link:?}"))
+        fingerprint(&format!("{:?}|{}", link.ends, link.network))
     }
 }
 
@@ -45,10 +54,33 @@ impl Lab {
 pub struct Live {
     /// Node name -> its container's name and fingerprint.
     pub nodes: BTreeMap<String, (String, String)>,
-    /// Link key -> its network's name, fingerprint, and the nodes attached to it.
-    pub links: BTreeMap<String, (String, String, BTreeSet<String>)>,
+    /// Link key -> its network and ends.
+    pub links: BTreeMap<String, LiveLink>,
     /// The lab's own networks: name in the file -> network name.
     pub networks: BTreeMap<String, String>,
+}
+
+/// A link's network as it runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LiveLink {
+    pub network: String,
+    pub hash: String,
+    /// The nodes attached to it, with what their end has now.
+    pub ends: BTreeMap<String, LiveEnd>,
+}
+
+/// One end of a running link: its MTU and the shaping of what it sends.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LiveEnd {
+    pub mtu: u32,
+    pub shaping: Shaping,
+}
+
+impl Link {
+    /// What each end of the link should have.
+    pub fn wanted_end(&self) -> LiveEnd {
+        LiveEnd { mtu: self.mtu.unwrap_or(DEFAULT_LINK_MTU), shaping: self.shaping }
+    }
 }
 
 /// One change, in the order a plan lists them.
@@ -80,6 +112,11 @@ pub enum Change {
         key: String,
         node: String,
     },
+    /// Set both ends' MTU and shaping to the file's, in place.
+    TuneLink {
+        key: String,
+        wanted: LiveEnd,
+    },
 }
 
 impl fmt::Display for Change {
@@ -92,6 +129,10 @@ impl fmt::Display for Change {
             Change::AddLink { key } => write!(f, "+ link {key}"),
             Change::AddNode { node } => write!(f, "+ node {node}"),
             Change::ConnectEnd { key, node } => write!(f, "+ end {node} of link {key}"),
+            Change::TuneLink { key, wanted } => {
+                let shaping = if wanted.shaping.is_empty() { "none".to_string() } else { wanted.shaping.to_string() };
+                write!(f, "~ link {key}: mtu {}, shaping {shaping}", wanted.mtu)
+            }
         }
     }
 }
@@ -103,16 +144,16 @@ pub fn plan(lab: &Lab, live: &Live) -> Vec<Change> {
     let mut changes = Vec::new();
 
     let link_kept = |key: &str| {
-        let (Some(link), Some((_, hash, _))) = (wanted_links.get(key), live.links.get(key)) else { return false };
-        *hash == lab.link_fingerprint(link)
+        let (Some(link), Some(running)) = (wanted_links.get(key), live.links.get(key)) else { return false };
+        running.hash == lab.link_fingerprint(link)
     };
     let node_kept = |name: &str| {
         let (Some(node), Some((_, hash))) = (wanted_nodes.get(name), live.nodes.get(name)) else { return false };
         *hash == lab.node_fingerprint(node)
     };
-    for (key, (network, _, _)) in &live.links {
+    for (key, running) in &live.links {
         if !link_kept(key) {
-            changes.push(Change::RemoveLink { key: key.clone(), network: network.clone() });
+            changes.push(Change::RemoveLink { key: key.clone(), network: running.network.clone() });
         }
     }
     for (node, (container, _)) in &live.nodes {
@@ -142,18 +183,32 @@ pub fn plan(lab: &Lab, live: &Live) -> Vec<Change> {
         }
     }
     // Ends of links on nodes that stay: connected unless they are already.
+    let mut tunes = Vec::new();
     for (key, link) in &wanted_links {
-        let attached = if link_kept(key) {
-            live.links.get(key).map(|(_, _, a)| a.clone()).unwrap_or_default()
-        } else {
-            BTreeSet::new()
+        let kept = link_kept(key);
+        let attached = match live.links.get(key) {
+            Some(running) if kept => running.ends.clone(),
+            _ => BTreeMap::new(),
         };
         for end in &link.ends {
-            if node_kept(&end.node) && !attached.contains(&end.node) {
+            if node_kept(&end.node) && !attached.contains_key(&end.node) {
                 changes.push(Change::ConnectEnd { key: key.clone(), node: end.node.clone() });
             }
         }
+        let wanted = link.wanted_end();
+        // A kept link is tuned unless both ends have what the file says and stay (an end made
+        // now, by a connect or with its node, has the MTU its network was made with and no
+        // shaping); a new link gets its MTU when it is made, and its shaping only after.
+        let tune = if kept {
+            link.ends.iter().any(|end| !node_kept(&end.node) || attached.get(&end.node) != Some(&wanted))
+        } else {
+            !link.shaping.is_empty()
+        };
+        if tune {
+            tunes.push(Change::TuneLink { key: key.clone(), wanted });
+        }
     }
+    changes.extend(tunes);
     changes
 }
 
@@ -180,8 +235,8 @@ topology:
             live.nodes.insert(n.name.clone(), (n.container.clone(), lab.node_fingerprint(n)));
         }
         for l in &lab.links {
-            let ends = l.ends.iter().map(|e| e.node.clone()).collect();
-            live.links.insert(l.key(), (l.network.clone(), lab.link_fingerprint(l), ends));
+            let ends = l.ends.iter().map(|e| (e.node.clone(), l.wanted_end())).collect();
+            live.links.insert(l.key(), LiveLink { network: l.network.clone(), hash: lab.link_fingerprint(l), ends });
         }
         live
     }
@@ -220,18 +275,47 @@ topology:
                 "+ end b of link a:eth2,b:eth2"
             ]
         );
-        let mtu = LAB.replace("[a:eth1, b:eth1]\n", "[a:eth1, b:eth1]\n      mtu: 1400\n");
+    }
+
+    #[test]
+    fn a_changed_mtu_or_rate_is_tuned_in_place() {
+        let live = live_of(&Lab::parse("t.yml", LAB).unwrap());
+        let tuned = LAB.replace("[a:eth1, b:eth1]\n", "[a:eth1, b:eth1]\n      mtu: 1400\n      rate: 10mbit\n");
+        let tuned = Lab::parse("t.yml", &tuned).unwrap();
+        let changes: Vec<String> = plan(&tuned, &live).iter().map(|c| c.to_string()).collect();
+        assert_eq!(changes, ["~ link a:eth1,b:eth1: mtu 1400, shaping rate 10mbit"]);
+        // Once both ends have it, nothing; one end put back by hand is tuned again.
+        let mut live = live_of(&tuned);
+        assert_eq!(plan(&tuned, &live), vec![]);
+        live.links.get_mut("a:eth1,b:eth1").unwrap().ends.get_mut("b").unwrap().shaping = Shaping::default();
+        assert_eq!(plan(&tuned, &live).len(), 1);
+        // Back to the defaults: tuned to 1500 and no shaping.
         let changes: Vec<String> =
-            plan(&Lab::parse("t.yml", &mtu).unwrap(), &live).iter().map(|c| c.to_string()).collect();
+            plan(&Lab::parse("t.yml", LAB).unwrap(), &live).iter().map(|c| c.to_string()).collect();
+        assert_eq!(changes, ["~ link a:eth1,b:eth1: mtu 1500, shaping none"]);
+    }
+
+    #[test]
+    fn a_new_link_is_shaped_after_it_is_made_and_a_new_end_is_tuned() {
+        let shaped = LAB.replace("[b:eth2, c:eth1]\n", "[b:eth2, c:eth1]\n      rate: 1mbit\n");
+        let shaped = Lab::parse("t.yml", &shaped).unwrap();
+        let changes: Vec<String> = plan(&shaped, &Live::default()).iter().map(|c| c.to_string()).collect();
         assert_eq!(
             changes,
             [
-                "- link a:eth1,b:eth1",
                 "+ link a:eth1,b:eth1",
-                "+ end a of link a:eth1,b:eth1",
-                "+ end b of link a:eth1,b:eth1"
+                "+ link b:eth2,c:eth1",
+                "+ node a",
+                "+ node b",
+                "+ node c",
+                "~ link b:eth2,c:eth1: mtu 1500, shaping rate 1mbit"
             ]
         );
+        // c made again: its end of the kept link comes with the node, and is tuned after.
+        let mut live = live_of(&shaped);
+        live.nodes.get_mut("c").unwrap().1 = "old".into();
+        let changes: Vec<String> = plan(&shaped, &live).iter().map(|c| c.to_string()).collect();
+        assert_eq!(changes, ["- node c (clab-t-c)", "+ node c", "~ link b:eth2,c:eth1: mtu 1500, shaping rate 1mbit"]);
     }
 
     #[test]
@@ -239,8 +323,17 @@ topology:
         let lab = Lab::parse("t.yml", LAB).unwrap();
         let mut live = live_of(&lab);
         live.nodes.get_mut("c").unwrap().1 = "old".into();
-        live.links.get_mut("a:eth1,b:eth1").unwrap().2.remove("a");
+        live.links.get_mut("a:eth1,b:eth1").unwrap().ends.remove("a");
         let changes: Vec<String> = plan(&lab, &live).iter().map(|c| c.to_string()).collect();
-        assert_eq!(changes, ["- node c (clab-t-c)", "+ node c", "+ end a of link a:eth1,b:eth1"]);
+        assert_eq!(
+            changes,
+            [
+                "- node c (clab-t-c)",
+                "+ node c",
+                "+ end a of link a:eth1,b:eth1",
+                "~ link a:eth1,b:eth1: mtu 1500, shaping none",
+                "~ link b:eth2,c:eth1: mtu 1500, shaping none"
+            ]
+        );
     }
 }

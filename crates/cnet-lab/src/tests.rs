@@ -142,6 +142,28 @@ fn bad_files_name_the_line_and_the_node() {
     assert_eq!(binds.node("r2").unwrap().binds, ["cfg/r2.conf:/etc/r2.conf:ro"]);
     let e = err(&RING.replace("name: ring", "name: \"bad name\""));
     assert!(e.contains("bad name"), "{e}");
+    let e = err(&RING.replace("      mtu: 9000\n", "      mtu: 9000\n      rate: fast\n"));
+    assert!(e.contains("line 20") && e.contains("link 1") && e.contains("rate \"fast\""), "{e}");
+    let e = err(&RING.replace("      mtu: 9000\n", "      mtu: 9000\n      jitter: 1ms\n"));
+    assert!(e.contains("link 1") && e.contains("jitter") && e.contains("delay"), "{e}");
+    let e = err(&RING.replace("      mtu: 9000\n", "      mtu: 0\n"));
+    assert!(e.contains("link 1") && e.contains("mtu 0"), "{e}");
+}
+
+#[test]
+fn a_link_shapes_what_both_ends_send() {
+    let text =
+        RING.replace("      mtu: 9000\n", "      mtu: 9000\n      rate: 10mbit\n      delay: 5ms\n      loss: 0.5%\n");
+    let lab = Lab::parse("lab.yml", &text).unwrap();
+    let s = lab.links[0].shaping;
+    assert_eq!((s.rate_bps, s.delay_us, s.loss_ppm, s.jitter_us), (10_000_000, 5_000, 5_000, 0));
+    assert!(lab.links[1].shaping.is_empty());
+    // Shaping and MTU are changed in place, so they are no part of the link's fingerprint.
+    let plain = Lab::parse("lab.yml", RING).unwrap();
+    assert_eq!(lab.link_fingerprint(&lab.links[0]), plain.link_fingerprint(&plain.links[0]));
+    let readdressed =
+        Lab::parse("lab.yml", &RING.replace("10.0.1.0/31, 10.0.1.1/31", "10.0.1.2/31, 10.0.1.3/31")).unwrap();
+    assert_ne!(readdressed.link_fingerprint(&readdressed.links[0]), plain.link_fingerprint(&plain.links[0]));
 }
 
 #[test]

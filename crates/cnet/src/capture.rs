@@ -41,9 +41,12 @@ const POLL_MS: i32 = 200;
 /// Flags of `cnet capture`, tcpdump's where tcpdump has one.
 #[derive(Debug, Clone, Args)]
 pub struct CaptureArgs {
-    /// The container (name or id) and its interface, e.g. r1:eth1
+    /// The container (name or id, or a lab's node name) and its interface, e.g. r1:eth1
     #[arg(value_name = "NODE:IFACE")]
     pub target: Target,
+    /// NODE is a node of this lab (needed only when several labs have a node of that name)
+    #[arg(long, value_name = "LAB")]
+    pub lab: Option<String>,
     /// Write the packets to FILE instead of stdout ("-" is stdout)
     #[arg(short = 'w', value_name = "FILE")]
     pub write: Option<PathBuf>,
@@ -104,7 +107,7 @@ pub fn capture(ctx: &Ctx, args: &CaptureArgs) -> anyhow::Result<ExitCode> {
         bail!("refusing to write binary pcap to a terminal: pipe it (`| tcpdump -r -`) or use -w FILE");
     }
     let Target { node, iface } = &args.target;
-    let container = ctx.runtime()?.find(node)?;
+    let container = crate::lab::find_node(ctx, node, args.lab.as_deref())?;
     let netns_path = &container.config.netns_path;
     let netns = File::open(netns_path)
         .with_context(|| format!("opening the network namespace of {node} ({netns_path}): is it running?"))?;

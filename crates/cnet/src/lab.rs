@@ -14,15 +14,18 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand};
-use cnet_api::v1::{CreateNetworkRequest, Ipam, IpamConfig, ListNetworksRequest, Network, NetworkRef, SandboxRef};
-use cnet_lab::plan::{self, Change, LABEL_HASH, LABEL_NETWORK, Live};
+use cnet_api::v1::{
+    CreateNetworkRequest, Ipam, IpamConfig, LinkShaping, ListLinksRequest, ListNetworksRequest, Network, NetworkRef,
+    SandboxRef, SetLinkRequest,
+};
+use cnet_lab::plan::{self, Change, LABEL_HASH, LABEL_NETWORK, Live, LiveEnd, LiveLink};
 use cnet_lab::{LABEL_LAB, LABEL_MGMT, Lab, Link, Node};
 use cnet_runtime::container::Container;
 use cnet_runtime::exec::ExecOptions;
 use cnet_runtime::lifecycle;
 use cnet_runtime::spec::{ContainerSpec, NetworkAttachment};
 
-use crate::client::Daemon;
+use crate::client::{CallError, Daemon};
 use crate::context::Ctx;
 use crate::output::Table;
 
@@ -146,6 +149,37 @@ fn containers_of(ctx: &Ctx, lab: &str) -> anyhow::Result<Vec<Container>> {
     Ok(out)
 }
 
+/// The container of `reference` as `cnet link set` and `cnet capture` take it: with `lab`, that
+/// lab's node of that name; without, a container of that name, else the node of that name of
+/// the one lab that has one (so `r1:eth1` works as in the lab file), else a container id.
+pub fn find_node(ctx: &Ctx, reference: &str, lab: Option<&str>) -> anyhow::Result<Container> {
+    let rt = ctx.runtime()?;
+    let is_node = |c: &Container| c.config.labels.get(cnet_lab::LABEL_NODE).is_some_and(|n| n == reference);
+    if let Some(lab) = lab {
+        return containers_of(ctx, lab)?
+            .into_iter()
+            .find(is_node)
+            .with_context(|| format!("lab {lab} has no node {reference}"));
+    }
+    let found = rt.find(reference);
+    if let Ok(c) = &found
+        && c.name() == reference
+    {
+        return found.map_err(Into::into);
+    }
+    let mut nodes: Vec<Container> =
+        rt.list()?.into_iter().filter(|c| c.config.labels.contains_key(LABEL_LAB) && is_node(c)).collect();
+    match nodes.len() {
+        0 => Ok(found?),
+        1 => Ok(nodes.remove(0)),
+        _ => {
+            let labs: Vec<&str> =
+                nodes.iter().filter_map(|c| c.config.labels.get(LABEL_LAB).map(String::as_str)).collect();
+            bail!("{reference} is a node of several labs ({}): say which with --lab LAB", labs.join(", "))
+        }
+    }
+}
+
 /// The lab's networks in cnetd, by label.
 async fn networks_of(daemon: &Daemon, lab: &str) -> anyhow::Result<Vec<Network>> {
     let request = ListNetworksRequest { filters: vec![format!("label={LABEL_LAB}={lab}")] };
@@ -242,7 +276,7 @@ async fn deploy(ctx: &Ctx, args: &LabFileArgs) -> anyhow::Result<ExitCode> {
         bail!("lab {} has networks already (a deploy cut short?): destroy it, or apply the file", lab.name);
     }
     let changes = plan::plan(&lab, &Live::default());
-    if let Err(e) = execute(ctx, &daemon, &lab, &changes, false).await {
+    if let Err(e) = execute(ctx, &daemon, &lab, &changes, false, false).await {
         // Nothing half-made: whatever was made goes again.
         if let Err(cleanup) = destroy_quietly(ctx, &daemon, &lab.name).await {
             eprintln!("cnet: removing the half-made lab {}: {cleanup:#}", lab.name);
@@ -275,11 +309,12 @@ async fn apply(ctx: &Ctx, args: &LabApplyArgs) -> anyhow::Result<ExitCode> {
         println!("lab {}: nothing to change", lab.name);
         return Ok(ExitCode::SUCCESS);
     }
-    execute_inner(ctx, &daemon, &lab, &changes, true, args.dry_run).await?;
+    execute(ctx, &daemon, &lab, &changes, true, args.dry_run).await?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// The lab as it runs: its nodes, links (with the nodes on them) and networks, by label.
+/// The lab as it runs: its nodes, links (with the nodes on them and what their ends have) and
+/// networks, by label.
 async fn live_lab(ctx: &Ctx, daemon: &Daemon, lab: &str) -> anyhow::Result<Live> {
     let mut live = Live::default();
     let mut node_of_container = BTreeMap::new();
@@ -289,12 +324,21 @@ async fn live_lab(ctx: &Ctx, daemon: &Daemon, lab: &str) -> anyhow::Result<Live>
         node_of_container.insert(c.name().to_string(), node.clone());
         live.nodes.insert(node, (c.name().to_string(), hash));
     }
+    let request = ListLinksRequest { label: format!("{LABEL_LAB}={lab}") };
+    let links = daemon.links().list_links(request).await.map_err(|s| daemon.error(s))?.into_inner().links;
+    for link in links {
+        let Some(key) = link.labels.get(cnet_lab::LABEL_LINK) else { continue };
+        let mut ends = BTreeMap::new();
+        for end in &link.ends {
+            let Some(node) = node_of_container.get(&end.container) else { continue };
+            let shaping = end.shaping.as_ref().map(cnet_core::shaping::Shaping::try_from).transpose()?;
+            ends.insert(node.clone(), LiveEnd { mtu: end.mtu, shaping: shaping.unwrap_or_default() });
+        }
+        let hash = link.labels.get(LABEL_HASH).cloned().unwrap_or_default();
+        live.links.insert(key.clone(), LiveLink { network: link.network.clone(), hash, ends });
+    }
     for n in networks_of(daemon, lab).await? {
-        if let Some(key) = n.labels.get(cnet_lab::LABEL_LINK) {
-            let attached = n.endpoints.iter().filter_map(|e| node_of_container.get(&e.name).cloned()).collect();
-            let hash = n.labels.get(LABEL_HASH).cloned().unwrap_or_default();
-            live.links.insert(key.clone(), (n.name.clone(), hash, attached));
-        } else if let Some(name) = n.labels.get(LABEL_NETWORK) {
+        if let Some(name) = n.labels.get(LABEL_NETWORK) {
             live.networks.insert(name.clone(), n.name.clone());
         }
     }
@@ -302,11 +346,7 @@ async fn live_lab(ctx: &Ctx, daemon: &Daemon, lab: &str) -> anyhow::Result<Live>
 }
 
 /// Makes the changes in order (or, with `dry_run`, only prints them); `verbose` prints each.
-async fn execute(ctx: &Ctx, daemon: &Daemon, lab: &Lab, changes: &[Change], verbose: bool) -> anyhow::Result<()> {
-    execute_inner(ctx, daemon, lab, changes, verbose, false).await
-}
-
-async fn execute_inner(
+async fn execute(
     ctx: &Ctx,
     daemon: &Daemon,
     lab: &Lab,
@@ -318,6 +358,10 @@ async fn execute_inner(
     let mut cnetd = ctx.cnetd().await?;
     let mut nets = daemon.networks();
     let link = |key: &str| lab.links.iter().find(|l| l.key() == key).expect("the plan's links are the lab's");
+    let adds = changes.iter().any(|c| matches!(c, Change::AddLink { .. } | Change::AddNode { .. }));
+    if adds && !dry_run {
+        ensure_mgmt(daemon, lab).await?;
+    }
     let mut added = Vec::new();
     for change in changes {
         if verbose || dry_run {
@@ -360,13 +404,11 @@ async fn execute_inner(
                 nets.create_network(req).await.with_context(|| format!("creating network {}", net.network))?;
             }
             Change::AddLink { key } => {
-                ensure_mgmt(daemon, lab).await?;
                 nets.create_network(link_request(lab, link(key)))
                     .await
                     .with_context(|| format!("creating link {key}"))?;
             }
             Change::AddNode { node } => {
-                ensure_mgmt(daemon, lab).await?;
                 let node = lab.node(node).expect("the plan's nodes are the lab's");
                 let spec = node_spec(lab, node)?;
                 let (c, lock) = lifecycle::create_for_run(&rt, &mut cnetd, spec)
@@ -384,6 +426,24 @@ async fn execute_inner(
                 lifecycle::connect_network(&mut cnetd, &c, &link_attachment(l, end))
                     .await
                     .with_context(|| format!("connecting {node} to link {key}"))?;
+            }
+            Change::TuneLink { key, wanted } => {
+                for end in &link(key).ends {
+                    let container = &lab.node(&end.node).expect("the plan's nodes are the lab's").container;
+                    let request = SetLinkRequest {
+                        container: container.clone(),
+                        interface: end.interface.clone(),
+                        mtu: wanted.mtu,
+                        shaping: Some(LinkShaping::from(&wanted.shaping)),
+                        ..Default::default()
+                    };
+                    daemon
+                        .links()
+                        .set_link(request)
+                        .await
+                        .map_err(|s| daemon.error(s))
+                        .with_context(|| format!("setting {}:{} of link {key}", end.node, end.interface))?;
+                }
             }
         }
     }

@@ -17,6 +17,7 @@ use cnet_core::shaping::{self, EndRef, Shaping};
 use serde::Serialize;
 
 use crate::client::{CallError, Daemon};
+use crate::context::Ctx;
 use crate::output::{Table, natural_cmp, pretty_json};
 
 #[derive(Debug, Clone, Args)]
@@ -38,9 +39,12 @@ pub enum LinkCommand {
 /// replaces what was set before, and `--rate none` alone removes it all.
 #[derive(Debug, Clone, Default, Args)]
 pub struct LinkSetArgs {
-    /// The end: a container (name or id) and an interface in it, e.g. r1:eth1
+    /// The end: a container (name or id, or a lab's node name) and an interface in it, e.g. r1:eth1
     #[arg(value_name = "NODE:IFACE")]
     pub end: String,
+    /// NODE is a node of this lab (needed only when several labs have a node of that name)
+    #[arg(long, value_name = "LAB")]
+    pub lab: Option<String>,
     /// Take the interface administratively up or down (its peer sees carrier come or go)
     #[arg(value_name = "up|down", value_parser = ["up", "down"])]
     pub state: Option<String>,
@@ -78,19 +82,26 @@ pub struct LinkLsArgs {
     pub format: String,
 }
 
-pub async fn run(socket: &Path, args: LinkArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(ctx: &Ctx, args: LinkArgs) -> anyhow::Result<ExitCode> {
     let mut out = io::stdout().lock();
     match args.command {
-        LinkCommand::Set(args) => set(socket, &args, &mut out).await,
-        LinkCommand::Ls(args) => ls(socket, &args, &mut out).await,
+        LinkCommand::Set(args) => set(ctx, &args, &mut out).await,
+        LinkCommand::Ls(args) => ls(&ctx.socket, &args, &mut out).await,
     }
 }
 
 // ---------------------------------------------------------------- set
 
-async fn set(socket: &Path, args: &LinkSetArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
-    let request = build_set_request(args)?;
-    let daemon = Daemon::connect(socket).await?;
+async fn set(ctx: &Ctx, args: &LinkSetArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let mut request = build_set_request(args)?;
+    // A lab's node name becomes its container's name; cnetd knows containers only. A name the
+    // runtime does not know goes to cnetd as it is: cnetd also serves sandboxes of other clients.
+    match crate::lab::find_node(ctx, &request.container, args.lab.as_deref()) {
+        Ok(c) => request.container = c.name().to_string(),
+        Err(e) if args.lab.is_some() => return Err(e),
+        Err(_) => {}
+    }
+    let daemon = Daemon::connect(&ctx.socket).await?;
     let end = daemon.links().set_link(request).await.map_err(|s| daemon.error(s))?.into_inner();
     writeln!(out, "{}:{}", end.container, end.interface)?;
     Ok(ExitCode::SUCCESS)

@@ -49,7 +49,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             cnet::cli::NodeCommand::Ls(args) => system::node_ls(socket, &args).await,
         },
         Command::Lab(args) => cnet::lab::run(&ctx, args).await,
-        Command::Link(args) => cnet::link::run(socket, args).await,
+        Command::Link(args) => cnet::link::run(&ctx, args).await,
         Command::Run(args) => container::run(&ctx, &args).await,
         Command::Ps(args) => container::ps(&ctx, &args).await,
         Command::Port(args) => container::port(&ctx, &args).await,
