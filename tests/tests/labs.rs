@@ -448,3 +448,33 @@ fn lab_networks_and_a_cnetd_crash_during_apply() {
     host.cnet_ok(&["lab", "destroy", "--name", "netlab"]);
     assert_lab_gone(&host, &before);
 }
+
+/// A lab's own networks of the other drivers: macvlan on a host interface and an overlay of the
+/// host's cluster, joined by the nodes and removed with the lab.
+#[test]
+fn a_lab_joins_macvlan_and_overlay_networks_of_its_own() {
+    let mut cluster = cnet_tests::Lab::new(1);
+    cluster.start_all();
+    let host = cluster.host(0);
+    let before = networks(host);
+    let text = "name: mixed\ntopology:\n  defaults: {image: busybox, cmd: sleep 1000}\n  nodes:\n    \
+                a: {networks: [lan, ov]}\n    b: {networks: [lan, ov]}\nnetworks:\n  \
+                lan: {driver: macvlan, subnet: 198.51.100.0/24, options: {parent: eth0}}\n  \
+                ov: {driver: overlay, subnet: 10.77.0.0/24}\n";
+    let file = write(host, "mixed.yml", text);
+    host.cnet_ok(&["lab", "deploy", "-t", &file]);
+    let drivers =
+        host.cnet_ok(&["network", "ls", "--filter", "label=cnet.lab=mixed", "--format", "{{.Name}} {{.Driver}}"]);
+    assert_eq!(drivers, "mixed-lan macvlan\nmixed-ov overlay\n");
+    for (net, dev, prefix) in [("mixed-lan", "eth1", "198.51.100."), ("mixed-ov", "eth2", "10.77.0.")] {
+        let template = format!("{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}");
+        let b_addr = host.cnet_ok(&["inspect", "-f", &template, "clab-mixed-b"]);
+        assert!(b_addr.starts_with(prefix), "b on {net}: {b_addr}");
+        let a_dev = host.cnet_ok(&["exec", "clab-mixed-a", "ip", "-o", "-4", "addr", "show", dev]);
+        assert!(a_dev.contains(prefix), "a's {dev} is not on {net}: {a_dev}");
+        let ping = host.cnet(&["exec", "clab-mixed-a", "ping", "-c", "1", "-W", "2", b_addr.trim()]);
+        assert!(ping.status.success(), "{}", describe_output(&format!("a -> b over {net}"), &ping));
+    }
+    host.cnet_ok(&["lab", "destroy", "--name", "mixed"]);
+    assert_lab_gone(host, &before);
+}
