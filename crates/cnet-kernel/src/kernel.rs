@@ -139,16 +139,7 @@ impl Kernel {
         check_ifname(host)?;
         cfg.validate()?;
         let bridge_index = self.nl.link_index(bridge).await?;
-        let mut peer = LinkUnspec::new_with_name(&cfg.name).setns_by_fd(ns.ns_fd());
-        let mut b = LinkVeth::new(host, &cfg.name).controller(bridge_index);
-        if let Some(mac) = cfg.mac {
-            peer = peer.address(mac.to_vec());
-        }
-        if let Some(mtu) = cfg.mtu {
-            peer = peer.mtu(mtu);
-            b = b.mtu(mtu);
-        }
-        let msg = b.set_info_data(InfoData::Veth(InfoVeth::Peer(peer.build()))).build();
+        let msg = veth_with_peer_in(host, Some(bridge_index), ns, cfg);
         let what = format!("create veth {host} on {bridge} with peer {} in netns {}", cfg.name, ns.path().display());
         self.nl.add_link(msg, what).await?;
         let configured = async {
@@ -250,4 +241,28 @@ impl std::fmt::Debug for Kernel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Kernel").finish_non_exhaustive()
     }
+}
+
+/// The request that makes a veth pair whose end `local` stays in this namespace (down, on
+/// `controller` when given) and whose peer is born inside `ns` as cfg.name, with cfg's MAC and
+/// MTU (the MTU on both ends).
+pub(crate) fn veth_with_peer_in(
+    local: &str,
+    controller: Option<u32>,
+    ns: &NetnsHandle,
+    cfg: &InterfaceConfig,
+) -> rtnetlink::packet_route::link::LinkMessage {
+    let mut peer = LinkUnspec::new_with_name(&cfg.name).setns_by_fd(ns.ns_fd());
+    let mut veth = LinkVeth::new(local, &cfg.name);
+    if let Some(index) = controller {
+        veth = veth.controller(index);
+    }
+    if let Some(mac) = cfg.mac {
+        peer = peer.address(mac.to_vec());
+    }
+    if let Some(mtu) = cfg.mtu {
+        peer = peer.mtu(mtu);
+        veth = veth.mtu(mtu);
+    }
+    veth.set_info_data(InfoData::Veth(InfoVeth::Peer(peer.build()))).build()
 }

@@ -4,10 +4,7 @@
 
 use std::os::fd::AsRawFd;
 
-use rtnetlink::{
-    LinkUnspec, LinkVeth,
-    packet_route::link::{InfoData, InfoVeth},
-};
+use rtnetlink::LinkUnspec;
 
 use crate::{InterfaceConfig, Kernel, NetnsHandle, Result, link::check_ifname};
 
@@ -24,16 +21,7 @@ impl Kernel {
     ) -> Result<()> {
         check_ifname(parked)?;
         cfg.validate()?;
-        let mut peer = LinkUnspec::new_with_name(&cfg.name).setns_by_fd(ns.ns_fd());
-        let mut b = LinkVeth::new(parked, &cfg.name);
-        if let Some(mac) = cfg.mac {
-            peer = peer.address(mac.to_vec());
-        }
-        if let Some(mtu) = cfg.mtu {
-            peer = peer.mtu(mtu);
-            b = b.mtu(mtu);
-        }
-        let msg = b.set_info_data(InfoData::Veth(InfoVeth::Peer(peer.build()))).build();
+        let msg = crate::kernel::veth_with_peer_in(parked, None, ns, cfg);
         let what = format!("create veth {parked} with peer {} in netns {}", cfg.name, ns.path().display());
         self.nl.add_link(msg, what).await?;
         let configured = async {

@@ -72,10 +72,15 @@ struct Orphan {
     _lock: Flock<File>,
 }
 
+/// The exclusive lock on a directory that nobody works on (`None` when somebody does, or it is
+/// gone).
+fn lock_unused(dir: &Path) -> Option<Flock<File>> {
+    File::open(dir).ok().and_then(|f| Flock::lock(f, FlockArg::LockExclusiveNonblock).ok())
+}
+
 /// Whether container directory `dir` is abandoned; if so, it stays locked until reaped.
 fn orphan(dir: &Path) -> Option<Orphan> {
-    let file = File::open(dir).ok()?;
-    let lock = Flock::lock(file, FlockArg::LockExclusiveNonblock).ok()?;
+    let lock = lock_unused(dir)?;
     let why = if !dir.join(CONFIG_FILE).exists() {
         Abandoned::Creation
     } else if dir.join(RUN_PENDING).exists() {
@@ -113,9 +118,7 @@ pub async fn reap(rt: &Runtime, socket: &Path) -> Result<Vec<String>> {
         let path = entry.path();
         if entry.file_name().to_string_lossy().starts_with(TMP_PREFIX) {
             // Nothing but the empty directory exists yet: no sandbox, no name.
-            if let Some(_lock) =
-                File::open(&path).ok().and_then(|f| Flock::lock(f, FlockArg::LockExclusiveNonblock).ok())
-            {
+            if let Some(_lock) = lock_unused(&path) {
                 let _ = fs::remove_dir_all(&path);
             }
         } else if let Some(o) = orphan(&path) {

@@ -193,6 +193,7 @@ pub async fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<ExitCode> {
 async fn run_inner(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<ExitCode> {
     let mut spec = build_spec(args)?;
     let rt = ctx.runtime()?;
+    crate::pull::ensure_image(&rt.images()?, &spec.image, args.pull).await?;
     if args.publish_all {
         let image = rt.images()?.resolve(&spec.image)?;
         spec.ports.extend(publish_all(&args.expose, &image.config.exposed_ports, &spec.ports)?);
@@ -400,13 +401,6 @@ pub fn format_command(c: &Container, no_trunc: bool) -> String {
 
 /// One container as `ps --format` sees it: Docker's field names.
 fn ps_row(c: &Container, id: &str, published: Option<&Vec<cnet_core::PortBinding>>) -> serde_json::Value {
-    let ports = match published {
-        Some(bindings) if c.state.is_running() => {
-            bindings.iter().map(cnet_core::portspec::format_binding).collect::<Vec<_>>().join(", ")
-        }
-        _ if c.state.is_running() => format_ports(&c.config.ports),
-        _ => String::new(),
-    };
     let labels: Vec<String> = c.config.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let networks: Vec<&str> = c.config.networks.iter().map(|n| n.network.as_str()).collect();
     serde_json::json!({
@@ -414,16 +408,33 @@ fn ps_row(c: &Container, id: &str, published: Option<&Vec<cnet_core::PortBinding
         "Image": c.config.image,
         "Command": format_command(c, true),
         "CreatedAt": c.config.created,
-        "RunningFor": cnet_runtime::time::since(&c.config.created)
-            .map(|d| format!("{} ago", cnet_runtime::time::human_duration(d)))
-            .unwrap_or_default(),
-        "Ports": ports,
+        "RunningFor": created_ago(c),
+        "Ports": ps_ports(c, published),
         "State": lifecycle::status_word(&c.state),
         "Status": format_status(c),
         "Names": c.name(),
         "Labels": labels.join(","),
         "Networks": networks.join(","),
     })
+}
+
+/// The PORTS column: what cnetd published (random host ports resolved), else what was asked;
+/// nothing for a container that does not run.
+fn ps_ports(c: &Container, published: Option<&Vec<cnet_core::PortBinding>>) -> String {
+    match published {
+        Some(bindings) if c.state.is_running() => {
+            bindings.iter().map(cnet_core::portspec::format_binding).collect::<Vec<_>>().join(", ")
+        }
+        _ if c.state.is_running() => format_ports(&c.config.ports),
+        _ => String::new(),
+    }
+}
+
+/// The CREATED column: `5 minutes ago`.
+fn created_ago(c: &Container) -> String {
+    cnet_runtime::time::since(&c.config.created)
+        .map(|d| format!("{} ago", cnet_runtime::time::human_duration(d)))
+        .unwrap_or_default()
 }
 
 /// One `ps --filter`: Docker's `label=KEY`, `label=KEY=VALUE` and `name=NAME` (a substring, as
@@ -488,23 +499,13 @@ pub async fn ps(ctx: &Ctx, args: &PsArgs) -> anyhow::Result<ExitCode> {
     }
     let mut table = Table::new(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]);
     for c in &containers {
-        let created = cnet_runtime::time::since(&c.config.created)
-            .map(|d| format!("{} ago", cnet_runtime::time::human_duration(d)))
-            .unwrap_or_default();
-        let ports = match published.get(c.id()) {
-            Some(bindings) if c.state.is_running() => {
-                bindings.iter().map(cnet_core::portspec::format_binding).collect::<Vec<_>>().join(", ")
-            }
-            _ if c.state.is_running() => format_ports(&c.config.ports),
-            _ => String::new(),
-        };
         table.row([
             id(c),
             c.config.image.clone(),
             format_command(c, args.no_trunc),
-            created,
+            created_ago(c),
             format_status(c),
-            ports,
+            ps_ports(c, published.get(c.id())),
             c.name().to_string(),
         ]);
     }

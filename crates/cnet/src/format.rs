@@ -51,9 +51,7 @@ pub fn render(format: &Format, objects: &[Json]) -> anyhow::Result<String> {
             Ok(out)
         }
         Format::Template { text, table } => {
-            let mut template = Template::default();
-            template.add_funcs(&FUNCS);
-            template.parse(text.as_str()).map_err(|e| anyhow::anyhow!("template parsing error: {e}"))?;
+            let template = compile(text)?;
             let mut lines = Vec::new();
             if *table {
                 lines.push(header(text));
@@ -217,13 +215,19 @@ fn split(args: &[Value]) -> Result<Value, FuncError> {
 pub fn check(value: Option<&str>) -> anyhow::Result<Option<Format>> {
     let format = Format::parse(value);
     if let Some(Format::Template { text, .. }) = &format {
-        let mut template = Template::default();
-        template.add_funcs(&FUNCS);
-        if let Err(e) = template.parse(text.as_str()) {
-            bail!("invalid --format {text:?}: {e}");
-        }
+        compile(text)?;
     }
     Ok(format)
+}
+
+/// The template with Docker's functions, parsed; the error names the `--format` text.
+fn compile(text: &str) -> anyhow::Result<Template> {
+    let mut template = Template::default();
+    template.add_funcs(&FUNCS);
+    match template.parse(text) {
+        Ok(()) => Ok(template),
+        Err(e) => bail!("invalid --format {text:?}: {e}"),
+    }
 }
 
 #[cfg(test)]
