@@ -18,6 +18,7 @@ packages=(
     etcd-client       # etcdctl, to look into the store (tests, the overlay lab)
     iperf3 dnsperf ethtool # benchmarks
     libpcap-dev tcpdump # `cnet capture -f` compiles filters with libpcap; tests read its pcap with tcpdump
+    docker-registry skopeo apache2-utils # `cnet pull` tests: a registry in a namespace, skopeo pushes test images, htpasswd
     util-linux procps psmisc
 )
 missing=()
@@ -31,6 +32,11 @@ fi
 # etcd-server's package starts a host-wide etcd; cnet's tests start their own in namespaces.
 if command -v systemctl >/dev/null && systemctl is-active --quiet etcd 2>/dev/null; then
     systemctl disable --now etcd >/dev/null 2>&1 || true
+fi
+
+# docker-registry's package starts a host-wide registry; the pull tests start their own in namespaces.
+if command -v systemctl >/dev/null && systemctl is-active --quiet docker-registry 2>/dev/null; then
+    systemctl disable --now docker-registry >/dev/null 2>&1 || true
 fi
 
 # The .debs the OSPF lab example builds its image from (examples/labs/ospf), kept so that tests

@@ -23,10 +23,11 @@ const MAX_JSON: u64 = 16 << 20;
 pub(crate) enum Compression {
     None,
     Gzip,
+    Zstd,
 }
 
-/// Detects the compression of `head` (the first bytes of a stream). Gzip is read; zstd, xz and bzip2
-/// are named in the error so the user can decompress first.
+/// Detects the compression of `head` (the first bytes of a stream). Gzip and zstd are read; xz and
+/// bzip2 are named in the error so the user can decompress first.
 pub(crate) fn compression(head: &[u8], what: &dyn Fn() -> String) -> Result<Compression> {
     let unsupported = |kind: &str| {
         Err(Error::invalid(format!(
@@ -36,19 +37,23 @@ pub(crate) fn compression(head: &[u8], what: &dyn Fn() -> String) -> Result<Comp
     };
     match head {
         [0x1f, 0x8b, ..] => Ok(Compression::Gzip),
-        [0x28, 0xb5, 0x2f, 0xfd, ..] => unsupported("zstd"),
+        [0x28, 0xb5, 0x2f, 0xfd, ..] => Ok(Compression::Zstd),
         [0xfd, b'7', b'z', b'X', b'Z', 0x00, ..] => unsupported("xz"),
         [b'B', b'Z', b'h', ..] => unsupported("bzip2"),
         _ => Ok(Compression::None),
     }
 }
 
-/// `reader`, decompressed if its first bytes say gzip.
+/// `reader`, decompressed if its first bytes say gzip or zstd.
 pub(crate) fn decompressed<'a>(reader: impl Read + 'a, what: &dyn Fn() -> String) -> Result<Box<dyn Read + 'a>> {
     let mut reader = BufReader::new(reader);
     let head = reader.fill_buf().context(|| format!("reading {}", what()))?;
     Ok(match compression(head, what)? {
         Compression::Gzip => Box::new(MultiGzDecoder::new(reader)),
+        Compression::Zstd => Box::new(
+            zstd::stream::read::Decoder::with_buffer(reader)
+                .map_err(|e| Error::invalid(format!("{}: bad zstd data: {e}", what())))?,
+        ),
         Compression::None => Box::new(reader),
     })
 }
@@ -239,28 +244,16 @@ impl Bundle {
         let file: ConfigFile = self.read_json(config_path)?;
         let name = Path::new(config_path).file_name().and_then(|n| n.to_str()).unwrap_or("");
         let digest = name.strip_suffix(".json").unwrap_or(name);
-        let c = file.config.unwrap_or_default();
-        let mut exposed_ports: Vec<String> = c
-            .exposed_ports
-            .unwrap_or_default()
-            .into_keys()
-            .map(|p| if p.contains('/') { p } else { format!("{p}/tcp") })
-            .collect();
-        exposed_ports.sort();
-        exposed_ports.dedup();
-        Ok(SavedImage {
-            id: is_full_id(digest).then(|| digest.to_string()),
-            config: ImageConfig {
-                env: c.env.unwrap_or_default(),
-                cmd: c.cmd.map(StringOrList::into_vec).unwrap_or_default(),
-                entrypoint: c.entrypoint.map(StringOrList::into_vec).unwrap_or_default(),
-                working_dir: c.working_dir.unwrap_or_default(),
-                exposed_ports,
-            },
-            created: file.created,
-            layers,
-        })
+        let (config, created) = file.into_parts();
+        Ok(SavedImage { id: is_full_id(digest).then(|| digest.to_string()), config, created, layers })
     }
+}
+
+/// The run config and creation time of an image config document (Docker's or OCI's JSON).
+pub(crate) fn parse_config(bytes: &[u8], what: &str) -> Result<(ImageConfig, Option<String>)> {
+    let file: ConfigFile =
+        serde_json::from_slice(bytes).context(|| format!("{what} is not a valid image config document"))?;
+    Ok(file.into_parts())
 }
 
 /// `path` made relative to the archive root: `dir` (for a link target) joined with `path`, `.` and `..`
@@ -363,6 +356,28 @@ struct ConfigFile {
     config: Option<RunConfig>,
 }
 
+impl ConfigFile {
+    fn into_parts(self) -> (ImageConfig, Option<String>) {
+        let c = self.config.unwrap_or_default();
+        let mut exposed_ports: Vec<String> = c
+            .exposed_ports
+            .unwrap_or_default()
+            .into_keys()
+            .map(|p| if p.contains('/') { p } else { format!("{p}/tcp") })
+            .collect();
+        exposed_ports.sort();
+        exposed_ports.dedup();
+        let config = ImageConfig {
+            env: c.env.unwrap_or_default(),
+            cmd: c.cmd.map(StringOrList::into_vec).unwrap_or_default(),
+            entrypoint: c.entrypoint.map(StringOrList::into_vec).unwrap_or_default(),
+            working_dir: c.working_dir.unwrap_or_default(),
+            exposed_ports,
+        };
+        (config, self.created)
+    }
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct RunConfig {
@@ -405,8 +420,9 @@ mod tests {
         assert_eq!(compression(&[0x1f, 0x8b, 8], &what).unwrap(), Compression::Gzip);
         assert_eq!(compression(b"usr/", &what).unwrap(), Compression::None);
         assert_eq!(compression(b"", &what).unwrap(), Compression::None);
-        let err = compression(&[0x28, 0xb5, 0x2f, 0xfd], &what).unwrap_err().to_string();
-        assert!(err.contains("x.tar") && err.contains("zstd"), "{err}");
+        assert_eq!(compression(&[0x28, 0xb5, 0x2f, 0xfd], &what).unwrap(), Compression::Zstd);
+        let err = compression(&[0xfd, b'7', b'z', b'X', b'Z', 0], &what).unwrap_err().to_string();
+        assert!(err.contains("x.tar") && err.contains("xz"), "{err}");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use std::fs::{self, DirBuilder, File};
 use std::io::{self, BufReader};
+
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
@@ -85,14 +86,18 @@ fn uncompressed(tarball: &Path, work: &Path, source: &str) -> Result<PathBuf> {
     }
     match compression(&head[..n], &|| source.to_string())? {
         Compression::None => Ok(tarball.to_path_buf()),
-        Compression::Gzip => {
+        kind @ (Compression::Gzip | Compression::Zstd) => {
             let dest = work.join("archive.tar");
             let mut out = File::create(&dest).context(|| format!("creating {}", dest.display()))?;
             let file = File::open(tarball).context(|| format!("opening {source}"))?;
-            let mut gz = flate2::read::MultiGzDecoder::new(BufReader::new(file));
-            io::copy(&mut gz, &mut out).map_err(|e| match e.kind() {
-                io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof => {
-                    Error::invalid(format!("{source}: bad gzip data: {e}"))
+            let mut reader = decompressed(file, &|| source.to_string())?;
+            io::copy(&mut reader, &mut out).map_err(|e| match e.kind() {
+                io::ErrorKind::InvalidInput
+                | io::ErrorKind::InvalidData
+                | io::ErrorKind::UnexpectedEof
+                | io::ErrorKind::Other => {
+                    let kind = if kind == Compression::Gzip { "gzip" } else { "zstd" };
+                    Error::invalid(format!("{source}: bad {kind} data: {e}"))
                 }
                 _ => Error::Io { context: format!("decompressing {source} into {}", dest.display()), source: e },
             })?;

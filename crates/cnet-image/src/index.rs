@@ -24,6 +24,10 @@ pub(crate) struct Index {
     /// Every image the store holds, tagged or not. A directory not listed here is a left-over.
     #[serde(default)]
     pub images: BTreeSet<String>,
+    /// `name@sha256:…` (the manifest digest an image was pulled by) → image id. A digest does not keep
+    /// an image: it goes with the image's last tag.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub digests: BTreeMap<String, String>,
 }
 
 impl Index {
@@ -41,6 +45,18 @@ impl Index {
         write_atomic(&root.join(INDEX_FILE), &bytes)
     }
 
+    /// The digest references (`name@sha256:…`) of image `id`, sorted.
+    pub(crate) fn digests_of(&self, id: &str) -> Vec<String> {
+        self.digests.iter().filter(|(_, v)| *v == id).map(|(k, _)| k.clone()).collect()
+    }
+
+    /// Forgets image `id`: its tags, its digests and itself.
+    pub(crate) fn forget(&mut self, id: &str) {
+        self.images.remove(id);
+        self.tags.retain(|_, v| v != id);
+        self.digests.retain(|_, v| v != id);
+    }
+
     /// The tags of image `id`, as `(name, tag)`, sorted.
     pub(crate) fn tags_of(&self, id: &str) -> Vec<(String, String)> {
         self.tags.iter().filter(|(_, v)| *v == id).filter_map(|(k, _)| split_key(k)).collect()
@@ -52,7 +68,8 @@ pub(crate) fn key(name: &str, tag: &str) -> String {
     format!("{name}:{tag}")
 }
 
-/// `name:tag` back into its parts (names never hold ':').
+/// `name:tag` back into its parts (a name may hold ':' only before a '/', as `localhost:5000/app`;
+/// tags never hold one).
 pub(crate) fn split_key(key: &str) -> Option<(String, String)> {
     key.rsplit_once(':').map(|(n, t)| (n.to_string(), t.to_string()))
 }

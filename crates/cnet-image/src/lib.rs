@@ -1,7 +1,9 @@
-//! cnet-image is the image store of cnet: images without a registry, the built-in busybox image and
-//! imported tarballs (root filesystem tarballs, `docker save` archives, the OCI image layout). It owns
-//! reference parsing (`name[:tag]`, ids and id prefixes), the safe unpacking of layers, and the
-//! store's directory; it hands the runtime an [`Image`]: a read-only root filesystem and its config.
+//! cnet-image is the image store of cnet: the built-in busybox image, imported tarballs (root
+//! filesystem tarballs, `docker save` archives, the OCI image layout) and images pulled from a
+//! registry (by `cnet-registry`, which downloads and verifies the blobs and hands them to a
+//! [`Stage`]). It owns reference parsing (Docker's `[domain/]name[:tag][@digest]`, ids and id
+//! prefixes), the safe unpacking of layers (plain, gzip or zstd tars), and the store's directory; it
+//! hands the runtime an [`Image`]: a read-only root filesystem and its config.
 //!
 //! What it must never do: contact a registry or the network, know about containers (whether a
 //! container uses an image is for the caller to check), depend on another cnet crate, or let a
@@ -11,7 +13,7 @@
 //!
 //! | path | what |
 //! |---|---|
-//! | `repositories.json` | `name:tag` → image id, and the set of images held (see `index.rs`) |
+//! | `repositories.json` | `name:tag` → image id, `name@digest` → image id, and the set of images held (see `index.rs`) |
 //! | `<id>/rootfs/` | the image's root filesystem: the read-only lower directory of overlayfs |
 //! | `<id>/image.json` | id, config, creation time, size |
 //! | `.lock` | `flock`ed for every change, so concurrent CLIs serialize their commits |
@@ -20,7 +22,7 @@
 //! An image is built in a work directory and renamed into place under the lock, then tagged; a failure
 //! leaves nothing behind, and the left-overs of a killed process are removed when the store is next
 //! opened. Retagging never deletes an image a container may still run on: the old one stays, untagged
-//! (`<none>:<none>`), until removed by id. No registry is ever contacted.
+//! (`<none>:<none>`), until removed by id. No registry is ever contacted from here.
 
 mod archive;
 mod busybox;
@@ -42,7 +44,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use error::{Error, Result};
-pub use reference::{DEFAULT_TAG, parse_reference};
+pub use reference::{DEFAULT_TAG, DOCKER_HUB, DOCKER_HUB_API, Reference, parse_reference};
 
 use error::Context;
 use fsutil::{WorkDir, disk_usage, now_rfc3339, process_alive, random_id, remove_any, tmp_owner, tmp_path};
@@ -120,6 +122,8 @@ impl ImageRecord {
 enum Match {
     Tag,
     Id,
+    /// `name@digest`, with that key.
+    Digest(String),
 }
 
 /// The image store under one directory.
@@ -156,11 +160,28 @@ impl ImageStore {
         if let Some((image, _)) = self.lookup(&index, reference)? {
             return Ok(image);
         }
-        let (name, tag) = parse_reference(reference)?;
-        if name == busybox::NAME && tag == busybox::TAG {
+        let parsed = Reference::parse(reference)?;
+        if parsed.digest.is_none() && parsed.name() == busybox::NAME && parsed.tag_or_default() == busybox::TAG {
             return self.create_busybox();
         }
-        Err(Error::NotFound(format!("Unable to find image '{name}:{tag}' locally")))
+        Err(Error::NotFound(format!("Unable to find image '{parsed}' locally")))
+    }
+
+    /// Whether the store holds image `id` (64 hex digits).
+    pub fn has_image(&self, id: &str) -> Result<bool> {
+        Ok(Index::read(&self.root)?.images.contains(id))
+    }
+
+    /// A work directory in the store to build an image in (see [`Stage`]); removed, with whatever is
+    /// in it, unless committed.
+    pub fn stage(&self) -> Result<Stage> {
+        Ok(Stage { store: self.clone(), work: WorkDir::new(&self.root)? })
+    }
+
+    /// Names image `id`, which the store holds, `name:tag` (when `tag` is given; an existing tag moves)
+    /// and `name@digest` (when `digest` is given). [`Error::NotFound`] if the image is gone.
+    pub fn tag_image(&self, id: &str, name: &str, tag: Option<&str>, digest: Option<&str>) -> Result<Image> {
+        self.commit(None, id, name, tag, digest, true)
     }
 
     /// Imports `tarball` as `reference` (`name[:tag]`): a root filesystem tarball, or a `docker save`
@@ -173,11 +194,11 @@ impl ImageStore {
         match import::build(work.path(), tarball, &key(&name, &tag), &known)? {
             Built::Existing(id) => {
                 drop(work);
-                self.commit(None, &id, &name, &tag, true)
+                self.commit(None, &id, &name, Some(&tag), None, true)
             }
             Built::New(record) => {
                 record.write(work.path())?;
-                self.commit(Some(work), &record.id, &name, &tag, true)
+                self.commit(Some(work), &record.id, &name, Some(&tag), None, true)
             }
         }
     }
@@ -186,11 +207,15 @@ impl ImageStore {
     pub fn list(&self) -> Result<Vec<Image>> {
         let index = Index::read(&self.root)?;
         let tagged = index.tags.iter().filter_map(|(k, id)| split_key(k).map(|(n, t)| (id.clone(), n, t)));
-        let untagged = index
-            .images
-            .iter()
-            .filter(|id| !index.tags.values().any(|v| v == *id))
-            .map(|id| (id.clone(), UNTAGGED.to_string(), UNTAGGED.to_string()));
+        // An untagged image pulled by digest shows its repository name, as Docker's `<none>` tag does.
+        let untagged = index.images.iter().filter(|id| !index.tags.values().any(|v| v == *id)).map(|id| {
+            let name = index
+                .digests_of(id)
+                .first()
+                .and_then(|d| d.split_once('@').map(|(n, _)| n.to_string()))
+                .unwrap_or_else(|| UNTAGGED.to_string());
+            (id.clone(), name, UNTAGGED.to_string())
+        });
         let mut images = Vec::new();
         for (id, name, tag) in tagged.chain(untagged) {
             match self.load(&id, &name, &tag) {
@@ -204,19 +229,24 @@ impl ImageStore {
     }
 
     /// Removes the image by reference. By tag: the tag goes, and the image with it unless another tag
-    /// names it. By id: the image and its tag go; an image with several tags is [`Error::Conflict`].
-    /// Whether a container uses the image is for the caller to check.
+    /// names it. By digest (`name@sha256:…`): the digest goes, and the image with it unless a tag or
+    /// another digest names it. By id: the image and its tag go; an image with several tags is
+    /// [`Error::Conflict`]. Digests go with the image. Whether a container uses the image is for the
+    /// caller to check.
     pub fn remove(&self, reference: &str) -> Result<Image> {
         let (image, doomed) = {
             let _lock = StoreLock::acquire(&self.root)?;
             let mut index = Index::read(&self.root)?;
             let Some((image, matched)) = self.lookup(&index, reference)? else {
-                let shown = parse_reference(reference).map(|(n, t)| key(&n, &t)).unwrap_or(reference.to_string());
+                let shown = Reference::parse(reference).map(|r| r.to_string()).unwrap_or(reference.to_string());
                 return Err(Error::NotFound(format!("No such image: {shown}")));
             };
-            match matched {
+            match &matched {
                 Match::Tag => {
                     index.tags.remove(&key(&image.name, &image.tag));
+                }
+                Match::Digest(k) => {
+                    index.digests.remove(k);
                 }
                 Match::Id => {
                     let tags = index.tags_of(&image.id);
@@ -233,9 +263,11 @@ impl ImageStore {
                     }
                 }
             }
-            let last = !index.tags.values().any(|v| *v == image.id);
+            // A digest keeps the image only against the removal of another of its digests.
+            let last = !index.tags.values().any(|v| *v == image.id)
+                && (!matches!(matched, Match::Digest(_)) || index.digests_of(&image.id).is_empty());
             if last {
-                index.images.remove(&image.id);
+                index.forget(&image.id);
             }
             index.write(&self.root)?;
             // Out of sight under the lock, deleted after it: a crash leaves a `.tmp-` left-over.
@@ -259,11 +291,24 @@ impl ImageStore {
     /// The image `reference` names in `index`: a tag first, then an id or unique id prefix.
     /// `Ok(None)` when nothing matches a valid reference.
     fn lookup(&self, index: &Index, reference: &str) -> Result<Option<(Image, Match)>> {
-        let parsed = parse_reference(reference);
-        if let Ok((name, tag)) = &parsed
-            && let Some(id) = index.tags.get(&key(name, tag))
-        {
-            return self.load(id, name, tag).map(|image| Some((image, Match::Tag)));
+        let parsed = Reference::parse(reference);
+        if let Ok(r) = &parsed {
+            let name = r.name();
+            if let Some(digest) = &r.digest {
+                let k = format!("{name}@{digest}");
+                return match index.digests.get(&k) {
+                    Some(id) => {
+                        let tag = index.tags_of(id).into_iter().find(|(n, _)| *n == name).map(|(_, t)| t);
+                        let tag = tag.unwrap_or_else(|| UNTAGGED.to_string());
+                        self.load(id, &name, &tag).map(|image| Some((image, Match::Digest(k))))
+                    }
+                    None => Ok(None),
+                };
+            }
+            let tag = r.tag_or_default();
+            if let Some(id) = index.tags.get(&key(&name, tag)) {
+                return self.load(id, &name, tag).map(|image| Some((image, Match::Tag)));
+            }
         }
         if let Some(prefix) = id_prefix(reference) {
             let ids: Vec<&String> = index.images.iter().filter(|id| id.starts_with(prefix)).collect();
@@ -320,17 +365,27 @@ impl ImageStore {
         let config = busybox::build(&rootfs, &busybox::binary())?;
         let record = ImageRecord { id: random_id(), config, created: now_rfc3339(), size: disk_usage(&rootfs)? };
         record.write(work.path())?;
-        self.commit(Some(work), &record.id, busybox::NAME, busybox::TAG, false)
+        self.commit(Some(work), &record.id, busybox::NAME, Some(busybox::TAG), None, false)
     }
 
     /// Under the lock: moves the image built in `work` into place as `<root>/<id>` (unless the store has
-    /// image `id` already) and tags it `name:tag`. With `replace` unset an existing tag wins and its
-    /// image is returned instead.
-    fn commit(&self, work: Option<WorkDir>, id: &str, name: &str, tag: &str, replace: bool) -> Result<Image> {
+    /// image `id` already) and tags it `name:tag` (and `name@digest`). With `replace` unset an existing
+    /// tag wins and its image is returned instead.
+    fn commit(
+        &self,
+        work: Option<WorkDir>,
+        id: &str,
+        name: &str,
+        tag: Option<&str>,
+        digest: Option<&str>,
+        replace: bool,
+    ) -> Result<Image> {
         let _lock = StoreLock::acquire(&self.root)?;
         let mut index = Index::read(&self.root)?;
-        let key = key(name, tag);
-        if !replace && let Some(winner) = index.tags.get(&key) {
+        if !replace
+            && let Some(tag) = tag
+            && let Some(winner) = index.tags.get(&key(name, tag))
+        {
             return self.load(winner, name, tag);
         }
         if !index.images.contains(id) {
@@ -342,9 +397,14 @@ impl ImageStore {
             work.keep(&dest)?;
             index.images.insert(id.to_string());
         }
-        index.tags.insert(key, id.to_string());
+        if let Some(tag) = tag {
+            index.tags.insert(key(name, tag), id.to_string());
+        }
+        if let Some(digest) = digest {
+            index.digests.insert(format!("{name}@{digest}"), id.to_string());
+        }
         index.write(&self.root)?;
-        self.load(id, name, tag)
+        self.load(id, name, tag.unwrap_or(UNTAGGED))
     }
 
     /// Removes what killed processes left: work directories of dead processes, image directories the
@@ -367,10 +427,72 @@ impl ImageStore {
         let gone: Vec<String> =
             index.images.iter().filter(|id| !self.root.join(id).join(RECORD_FILE).exists()).cloned().collect();
         if !gone.is_empty() {
-            index.images.retain(|id| !gone.contains(id));
-            index.tags.retain(|_, id| !gone.contains(id));
+            for id in &gone {
+                index.forget(id);
+            }
             index.write(&self.root)?;
         }
         Ok(())
+    }
+}
+
+/// An image being built in the store from downloaded blobs: layers are applied to its `rootfs/` one by
+/// one, bottom first, then [`Stage::commit`] moves it into place and names it. Dropped uncommitted, it
+/// leaves nothing behind (and a killed process's stage is removed when the store is next opened).
+#[derive(Debug)]
+pub struct Stage {
+    store: ImageStore,
+    work: WorkDir,
+}
+
+impl Stage {
+    /// The work directory: blobs may be downloaded here; everything but the image goes at commit.
+    pub fn path(&self) -> &Path {
+        self.work.path()
+    }
+
+    /// Applies the layer tarball at `blob` (plain, gzip or zstd, told by its first bytes) to the root
+    /// filesystem. `what` names the layer in errors.
+    pub fn apply_layer(&self, blob: &Path, what: &str) -> Result<()> {
+        let rootfs = self.rootfs()?;
+        let file = fs::File::open(blob).context(|| format!("opening {}", blob.display()))?;
+        let reader = archive::decompressed(file, &|| what.to_string())?;
+        layer::apply_layer(&rootfs, reader, what)
+    }
+
+    /// Commits the image as `id` (the digest of its config, 64 hex digits) with the config document
+    /// `config` (Docker's or OCI's JSON), named `name:tag` (if `tag`) and `name@digest` (if `digest`).
+    /// Files other than the root filesystem are removed first.
+    pub fn commit(self, id: &str, config: &[u8], name: &str, tag: Option<&str>, digest: Option<&str>) -> Result<Image> {
+        if !reference::is_full_id(id) {
+            return Err(Error::invalid(format!("'{id}' is not an image id (64 hex digits)")));
+        }
+        let rootfs = self.rootfs()?;
+        for entry in fs::read_dir(self.path()).context(|| format!("reading {}", self.path().display()))? {
+            let entry = entry.context(|| format!("reading {}", self.path().display()))?;
+            if entry.file_name() != ROOTFS_DIR {
+                remove_any(&entry.path()).context(|| format!("removing {}", entry.path().display()))?;
+            }
+        }
+        let (config, created) = archive::parse_config(config, &format!("the config of {name}"))?;
+        let record = ImageRecord {
+            id: id.to_string(),
+            config,
+            created: created.filter(|c| fsutil::is_rfc3339_utc(c)).unwrap_or_else(now_rfc3339),
+            size: disk_usage(&rootfs)?,
+        };
+        record.write(self.path())?;
+        let Stage { store, work } = self;
+        store.commit(Some(work), id, name, tag, digest, true)
+    }
+
+    /// `rootfs/`, made on first use.
+    fn rootfs(&self) -> Result<PathBuf> {
+        let rootfs = self.path().join(ROOTFS_DIR);
+        match DirBuilder::new().mode(0o755).create(&rootfs) {
+            Ok(()) => Ok(rootfs),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(rootfs),
+            Err(e) => Err(e).context(|| format!("creating {}", rootfs.display())),
+        }
     }
 }

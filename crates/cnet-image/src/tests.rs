@@ -254,7 +254,8 @@ fn bad_tarballs_are_refused_and_leave_nothing() {
         ("hardlink-missing", tar_bytes(&[E::Hardlink("pw", "nothere")]), "not in the image"),
         ("not-a-tar", b"just some text, not a tarball at all".repeat(20), "not a valid tar archive"),
         ("empty", Vec::new(), "is empty"),
-        ("zstd", vec![0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0, 0], "zstd"),
+        ("zstd", vec![0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0, 0], "bad zstd data"),
+        ("xz", vec![0xfd, b'7', b'z', b'X', b'Z', 0, 1, 2], "xz-compressed"),
     ];
     for (name, bytes, expected) in cases {
         let path = f.write(name, &bytes);
@@ -588,4 +589,60 @@ mod fuzz {
             }
         }
     }
+}
+
+#[test]
+fn a_stage_commits_pulled_layers_under_tags_and_digests() {
+    let f = Fixture::new();
+    let layer1 = f.write("l1", &gzip(&archive_of(&[("a", b"1".to_vec()), ("b", b"1".to_vec())], &[])));
+    let zstd_layer = zstd::encode_all(&archive_of(&[("b", b"2".to_vec())], &[])[..], 3).unwrap();
+    let layer2 = f.write("l2", &zstd_layer);
+    let config = br#"{"created":"2024-01-02T03:04:05Z","config":{"Cmd":["cat","/a"],"Env":["X=1"]}}"#;
+    let id = "c".repeat(64);
+    let digest = format!("sha256:{}", "d".repeat(64));
+
+    // A stage dropped before its commit leaves nothing.
+    let stage = f.store.stage().unwrap();
+    stage.apply_layer(&layer1, "layer 1").unwrap();
+    fs::write(stage.path().join("download"), b"x").unwrap();
+    drop(stage);
+    assert!(f.store_entries().is_empty(), "{:?}", f.store_entries());
+    // A bad layer is an error naming it.
+    let stage = f.store.stage().unwrap();
+    let err = stage.apply_layer(&f.write("bad", b"not a tar at all, not at all".repeat(30).as_slice()), "layer X");
+    assert!(err.unwrap_err().to_string().contains("layer X"));
+    drop(stage);
+
+    let stage = f.store.stage().unwrap();
+    stage.apply_layer(&layer1, "layer 1").unwrap();
+    stage.apply_layer(&layer2, "layer 2").unwrap();
+    fs::write(stage.path().join("download"), b"x").unwrap();
+    let image = stage.commit(&id, config, "localhost:5000/app", Some("1"), Some(&digest)).unwrap();
+    assert_eq!((image.name.as_str(), image.tag.as_str(), image.id.as_str()), ("localhost:5000/app", "1", id.as_str()));
+    assert_eq!(read(&image.rootfs, "a"), "1");
+    assert_eq!(read(&image.rootfs, "b"), "2", "the zstd layer applied over the gzip one");
+    assert!(!f.store.root().join(&id).join("download").exists(), "downloads do not stay");
+    assert_eq!(image.config.cmd, ["cat", "/a"]);
+    assert_eq!(image.created, "2024-01-02T03:04:05Z");
+    assert!(f.store.has_image(&id).unwrap());
+
+    // Found by tag (any spelling) and by digest.
+    assert_eq!(f.store.resolve("localhost:5000/app:1").unwrap().id, id);
+    assert_eq!(f.store.resolve(&format!("localhost:5000/app@{digest}")).unwrap().id, id);
+    assert!(matches!(f.store.resolve(&format!("localhost:5000/other@{digest}")), Err(Error::NotFound(_))));
+    // Another name for the same image.
+    f.store.tag_image(&id, "busybox-copy", None, Some(&digest)).unwrap();
+    assert_eq!(f.store.resolve(&format!("docker.io/library/busybox-copy@{digest}")).unwrap().id, id);
+
+    // Untagged, an image pulled by digest shows its repository.
+    f.store.remove("localhost:5000/app:1").unwrap();
+    assert!(f.store.list().unwrap().is_empty(), "the last tag takes the image and its digests");
+    let stage = f.store.stage().unwrap();
+    stage.apply_layer(&layer1, "layer 1").unwrap();
+    stage.commit(&id, config, "localhost:5000/app", None, Some(&digest)).unwrap();
+    let listed: Vec<String> = f.store.list().unwrap().iter().map(|i| i.reference()).collect();
+    assert_eq!(listed, ["localhost:5000/app:<none>"]);
+    f.store.remove(&format!("localhost:5000/app@{digest}")).unwrap();
+    assert!(f.store.list().unwrap().is_empty());
+    assert!(f.store_entries().is_empty(), "{:?}", f.store_entries());
 }

@@ -78,6 +78,8 @@ pub enum Command {
     Wait(ContainersArgs),
     /// Manage images
     Image(ImageArgs),
+    /// Download an image from a registry (shorthand for `cnet image pull`)
+    Pull(PullArgs),
     /// Import the contents from a tarball to create an image (shorthand for `cnet image import`)
     Import(ImageImportArgs),
     /// List images (shorthand for `cnet image ls`)
@@ -189,6 +191,9 @@ pub struct RunArgs {
     /// Overwrite the default ENTRYPOINT of the image
     #[arg(long)]
     pub entrypoint: Option<String>,
+    /// Pull the image before running: missing (when the store has none), always, never
+    #[arg(long, value_enum, default_value_t = PullPolicy::Missing)]
+    pub pull: PullPolicy,
     /// The image to run
     #[arg(value_name = "IMAGE")]
     pub image: String,
@@ -318,6 +323,8 @@ pub struct ImageArgs {
 pub enum ImageCommand {
     /// Import the contents from a tarball to create an image
     Import(ImageImportArgs),
+    /// Download an image from a registry
+    Pull(PullArgs),
     /// List images
     #[command(visible_alias = "list")]
     Ls(ImageLsArgs),
@@ -335,6 +342,29 @@ pub struct ImageImportArgs {
     /// NAME[:TAG]
     #[arg(value_name = "REPOSITORY[:TAG]")]
     pub reference: String,
+}
+
+/// Flags of `cnet pull` and `cnet image pull`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct PullArgs {
+    /// Suppress verbose output
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// NAME[:TAG|@DIGEST], Docker's reference rules (`busybox` is docker.io/library/busybox:latest)
+    #[arg(value_name = "NAME[:TAG|@DIGEST]")]
+    pub reference: String,
+}
+
+/// When `cnet run` pulls its image.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum PullPolicy {
+    /// Pull when the image is not in the store
+    #[default]
+    Missing,
+    /// Pull every time (the registry's newest for the tag)
+    Always,
+    /// Never pull: a missing image is an error
+    Never,
 }
 
 /// Flags of `cnet image ls`.

@@ -1,5 +1,5 @@
 //! `cnet image import|ls|rm` (and `cnet import`, `cnet images`, `cnet rmi`), over the runtime's
-//! image store.
+//! image store; `cnet image pull` is in `pull.rs`.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -11,9 +11,10 @@ use crate::cli::{ImageCommand, ImageImportArgs, ImageLsArgs, ImageRmArgs};
 use crate::context::Ctx;
 use crate::output::{Table, short_id};
 
-pub fn run(ctx: &Ctx, command: ImageCommand) -> anyhow::Result<ExitCode> {
+pub async fn run(ctx: &Ctx, command: ImageCommand) -> anyhow::Result<ExitCode> {
     match command {
         ImageCommand::Import(a) => import(ctx, &a),
+        ImageCommand::Pull(a) => crate::pull::pull(ctx, &a).await,
         ImageCommand::Ls(a) => ls(ctx, &a),
         ImageCommand::Rm(a) => rm(ctx, &a),
     }

@@ -15,4 +15,5 @@ pub mod link;
 pub mod manual;
 pub mod network;
 pub mod output;
+pub mod pull;
 pub mod system;
