@@ -316,9 +316,36 @@ impl TestHost {
         (0..3).any(|_| self.ping_once(netns_path, ip))
     }
 
-    /// The links in the host namespace.
+    /// The links in the host namespace, once cnetd (if it runs) has deleted the links it left
+    /// to its background deleter: the host as cnetd leaves it.
     pub fn links(&self) -> Vec<String> {
+        self.wait_link_deletions();
         self.ns.links()
+    }
+
+    /// Waits (up to 10 s, then fails the test) until cnetd reports no pending link deletion. A
+    /// cnetd that does not answer (killed, or not started) has none to wait for.
+    pub fn wait_link_deletions(&self) {
+        if self.cnetd.is_none() {
+            return;
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let out = self.cnet(&["info"]);
+            if !out.status.success() {
+                return;
+            }
+            let text = String::from_utf8_lossy(&out.stdout);
+            let pending = text
+                .lines()
+                .find_map(|l| l.strip_prefix("Pending Link Deletions: "))
+                .unwrap_or_else(|| panic!("`cnet info` shows no pending link deletions:\n{text}"));
+            if pending.trim() == "0" {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "cnetd still deletes {pending} links after 10 s");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
     }
 
     /// The links of the host namespace whose names start with `prefix` (`br-`, `veth`).

@@ -1087,6 +1087,16 @@ fn cnetd_crashes_in_rm_disconnect_and_network_verbs_leak_nothing() {
     restart(&mut host, "network:unmade", &out);
     host.cnet_ok(&["network", "rm", "n4"]);
     assert_eq!(host.links_starting("br-"), Vec::<String>::new(), "the bridge of n4 is left");
+
+    // The record is gone and the bridge only queued for deletion when cnetd dies: the next start
+    // deletes it.
+    let mut host = TestHost::new();
+    host.start_cnetd_with_env(&[], &[("CNET_TEST_ABORT_AT", "network:forgotten")]);
+    host.cnet_ok(&["create", "n5"]);
+    let out = host.cnet(&["network", "rm", "n5"]);
+    restart(&mut host, "network:forgotten", &out);
+    assert!(host.cnet_err(&["network", "inspect", "n5"]).contains("n5"), "n5 is still there");
+    assert_eq!(host.links_starting("br-"), Vec::<String>::new(), "the bridge of n5 is left");
 }
 
 /// A crash in the middle of `network connect` of a running container (cnetd aborts after the

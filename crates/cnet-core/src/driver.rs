@@ -22,6 +22,9 @@ pub struct Capabilities {
     pub needs_sandbox_netns: bool,
     /// Whether the user may create networks of this driver (host and none exist once, built in).
     pub user_creatable: bool,
+    /// Whether `delete_endpoint` takes the sandbox's interface with it (the bridge's veth pair
+    /// goes with its host end), so a sandbox being removed need not delete it first.
+    pub interface_goes_with_endpoint: bool,
 }
 
 /// How the controller plans the address pools of a driver's networks (for drivers that need IPAM).

@@ -168,9 +168,10 @@ impl Firewall {
         net.validate()?;
         let mut desired = self.lock.lock().await;
         desired.networks.remove(&net.id);
-        // Checked first only so that a missing table does not make nft print errors to our stderr
-        // (the nftables crate does not capture it); the check after a failure covers the race.
-        if desired.restoring || !self.exists().await? {
+        // The table's existence is checked only after a failure: a check first would cost a run
+        // of nft on every removal, for a case (the table deleted by hand) that is rare and only
+        // makes nft print its error to our log.
+        if desired.restoring {
             return Ok(());
         }
         tracing::debug!(table = %self.table, network = net.short_id(), bridge = %net.bridge, "removing network rules");

@@ -8,7 +8,8 @@ use rtnetlink::{
 };
 
 use crate::{
-    Error, InterfaceConfig, Link, NetnsHandle, Result, error::netlink_errno, link::check_ifname, nl::Nl, random_mac,
+    Deleter, Error, InterfaceConfig, Link, NetnsHandle, Result, error::netlink_errno, link::check_ifname, nl::Nl,
+    random_mac,
 };
 
 /// Netlink in the daemon's own network namespace (the one of the calling thread at connect time).
@@ -21,6 +22,8 @@ pub struct Kernel {
     /// The namespace the connection lives in, open: links come back here from sandboxes
     /// (`IFLA_NET_NS_FD`, see [`Kernel::park`]).
     pub(crate) ns: Arc<File>,
+    /// Deletions off the reply path (see [`Deleter`]).
+    deleter: Deleter,
 }
 
 impl Kernel {
@@ -32,7 +35,14 @@ impl Kernel {
         let ns = File::open("/proc/thread-self/ns/net").map_err(connect_err)?;
         let (conn, handle, _) = rtnetlink::new_connection_with_strict_check().map_err(connect_err)?;
         tokio::spawn(conn);
-        Ok(Kernel { nl: Nl::new(handle, None), ns: Arc::new(ns) })
+        let ns = Arc::new(ns);
+        let deleter = Deleter::start(ns.clone())?;
+        Ok(Kernel { nl: Nl::new(handle, None), ns, deleter })
+    }
+
+    /// The queue of deletions that do not wait for the kernel: [`Deleter::delete_later`].
+    pub fn deleter(&self) -> &Deleter {
+        &self.deleter
     }
 
     pub async fn link_by_name(&self, name: &str) -> Result<Option<Link>> {

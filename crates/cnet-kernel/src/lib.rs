@@ -13,10 +13,12 @@
 //! namespace switch happens on a fresh `std::thread` that dies afterwards), dump every link to find
 //! one by name, or depend on another cnet crate.
 //!
-//! [`Kernel`] is one reused netlink connection in the daemon's own namespace; [`NetnsHandle`] is
+//! [`Kernel`] is one reused netlink connection in the daemon's own namespace, with a [`Deleter`]
+//! (a thread and a connection of its own) for the deletions nobody should wait for; [`NetnsHandle`] is
 //! one in a sandbox's namespace; [`netns`] creates, binds and removes namespaces; [`set_sysctl`]
 //! and friends write `/proc/sys` of the calling thread's namespace.
 
+mod deleter;
 mod error;
 mod kernel;
 mod link;
@@ -30,6 +32,7 @@ mod sandbox;
 mod sysctl;
 mod vxlan;
 
+pub use deleter::{DOOMED_GROUP, Deleter};
 pub use error::{Error, Result};
 pub use kernel::Kernel;
 pub use link::{InterfaceConfig, Link, format_mac, parse_mac, random_mac};

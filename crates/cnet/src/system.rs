@@ -27,6 +27,7 @@ pub fn render_info(info: &InfoResponse, socket: &Path) -> String {
         ("State Dir", info.state_dir.clone()),
         ("Run Dir", info.run_dir.clone()),
         ("Daemon PID", info.pid.to_string()),
+        ("Pending Link Deletions", info.pending_link_deletions.to_string()),
         ("Socket", socket.display().to_string()),
         ("Client Version", env!("CARGO_PKG_VERSION").to_string()),
     ];
@@ -135,6 +136,7 @@ mod tests {
             sandboxes: 2,
             endpoints: 4,
             pid: 1234,
+            pending_link_deletions: 0,
             cluster: None,
             api_version: "1.2".into(),
         };
@@ -147,6 +149,7 @@ Endpoints: 4
 State Dir: /var/lib/cnet
 Run Dir: /run/cnet
 Daemon PID: 1234
+Pending Link Deletions: 0
 Socket: /run/cnet/cnetd.sock
 Client Version: ";
         assert!(text.starts_with(expected_prefix), "{text}");

@@ -161,6 +161,7 @@ impl SystemService for Fake {
             sandboxes: 1,
             endpoints: 1,
             pid: 42,
+            pending_link_deletions: 0,
             cluster: Some(ClusterInfo {
                 store: "etcd://192.0.2.100:2379".into(),
                 node: "host1".into(),

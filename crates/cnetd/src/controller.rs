@@ -167,6 +167,22 @@ impl Controller {
         })
     }
 
+    /// Links removed objects left to the kernel's deleter, not deleted yet.
+    pub fn pending_link_deletions(&self) -> usize {
+        self.kernel.deleter().pending()
+    }
+
+    /// Waits (at most `bound`) for the deleter to finish, so a daemon that stops leaves no link
+    /// of a removed object behind; whatever is left then goes at the next start.
+    pub async fn finish_link_deletions(&self, bound: std::time::Duration) {
+        if tokio::time::timeout(bound, self.kernel.deleter().wait_idle()).await.is_err() {
+            tracing::warn!(
+                pending = self.pending_link_deletions(),
+                "links still being deleted: the next start removes them"
+            );
+        }
+    }
+
     pub async fn counts(&self) -> (usize, usize, usize) {
         let st = self.state.lock().await;
         (st.networks.len(), st.sandboxes.len(), st.endpoints.len())

@@ -215,6 +215,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     let events_of = ctl.clone();
+    let deletions_of = ctl.clone();
     let api = server::Api::new(ctl);
     let incoming = futures::stream::unfold(listener, |l| async move {
         let next = l.accept().await.map(|(stream, _)| stream);
@@ -237,7 +238,7 @@ pub async fn serve(
         .add_service(SystemServiceServer::new(api))
         .serve_with_incoming_shutdown(incoming, signalled);
     tokio::pin!(server);
-    tokio::select! {
+    let served = tokio::select! {
         served = &mut server => served.context("serving the API"),
         _ = async {
             let _ = stop_rx.await;
@@ -246,14 +247,17 @@ pub async fn serve(
             tracing::warn!("clients still connected {SHUTDOWN_GRACE:?} after the shutdown signal: closing anyway");
             Ok(())
         }
-    }
+    };
+    deletions_of.finish_link_deletions(SHUTDOWN_GRACE).await;
+    served
 }
 
 /// The daemon's crash points for tests (see [`cnet_core::abort_point`]): `sandbox:created` (after
 /// the sandbox's record), `sandbox:disconnected` (a removal with every endpoint gone, the
 /// namespace and record not yet), `connect:attached` (after the driver's attach, before the
 /// endpoint's record), `disconnect:detached` (the reverse), `network:made` (the driver made it, no
-/// record yet), `network:unmade` (the driver removed it, the record not yet).
+/// record yet), `network:unmade` (the driver removed it, the record not yet), `network:forgotten`
+/// (the record gone, its bridge maybe still in the background deleter's queue).
 pub(crate) fn checkpoint(step: &str) {
     cnet_core::abort_point(step);
 }

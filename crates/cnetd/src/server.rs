@@ -284,6 +284,7 @@ impl pb::system_service_server::SystemService for Api {
             sandboxes: sandboxes as u32,
             endpoints: endpoints as u32,
             pid: std::process::id(),
+            pending_link_deletions: self.ctl.pending_link_deletions() as u32,
             cluster: self.ctl.cluster().map(|c| pb::ClusterInfo {
                 store: c.store().to_string(),
                 node: c.node_name().to_string(),

@@ -33,6 +33,8 @@ pub fn owns_device(device: &str, alias: Option<&str>, network: &Network) -> bool
 /// as it is; any other link of that name is refused and left untouched.
 pub async fn setup_device(kernel: &Kernel, cfg: &BridgeConfig, network: &Network) -> Result<()> {
     let device = &cfg.device;
+    // A bridge of that name that a removed network left to the deleter goes first.
+    kernel.deleter().wait_gone(device).await;
     let existing = kernel.link_by_name(device).await.internal(format!("looking up {device}"))?;
     if let Some(link) = &existing
         && link.kind.as_deref() != Some("bridge")
@@ -59,13 +61,22 @@ pub async fn teardown_device(kernel: &Kernel, cfg: &BridgeConfig, network: &Netw
     };
     let alias = kernel.link_alias(device).await.internal(format!("looking up {device}"))?;
     if link.kind.as_deref() == Some("bridge") && owns_device(device, alias.as_deref(), network) {
-        return kernel.delete_link(device).await.internal(format!("deleting bridge {device}"));
+        // The deletion itself waits for the kernel (tens of ms) off the reply path; the gateway
+        // addresses go now, so a network made next on the same subnet has its routes to itself.
+        remove_gateway_addresses(kernel, cfg, network).await?;
+        return kernel.deleter().delete_later(device).internal(format!("deleting bridge {device}"));
     }
     if link.kind.as_deref() == Some("bridge") {
-        for addr in gateway_addresses(cfg, network) {
-            kernel.delete_address(device, addr).await.internal(format!("removing {addr} from {device}"))?;
-        }
+        remove_gateway_addresses(kernel, cfg, network).await?;
         tracing::info!(bridge = %device, network = %network.name, "left the user's bridge in place");
+    }
+    Ok(())
+}
+
+async fn remove_gateway_addresses(kernel: &Kernel, cfg: &BridgeConfig, network: &Network) -> Result<()> {
+    let device = &cfg.device;
+    for addr in gateway_addresses(cfg, network) {
+        kernel.delete_address(device, addr).await.internal(format!("removing {addr} from {device}"))?;
     }
     Ok(())
 }
@@ -219,11 +230,17 @@ pub async fn unpublish_ports(ports: &PublishedPorts, cfg: &BridgeConfig, endpoin
 
 /// Outbound NAT, isolation from other networks, ICC and internal-ness, in one nft transaction.
 pub async fn setup_firewall(firewall: &Firewall, cfg: &BridgeConfig, network: &Network) -> Result<()> {
-    firewall.ensure_table().await.internal("creating the cnet nftables table")?;
-    firewall
-        .add_network(&firewall_rules(cfg, network))
-        .await
-        .internal(format!("adding firewall rules of network {}", network.name))
+    let rules = firewall_rules(cfg, network);
+    // The table is made at start-up and kept by the daemon's check; it is looked for only when
+    // it is missing, not before every network (each look is a run of nft).
+    let added = match firewall.add_network(&rules).await {
+        Err(cnet_firewall::Error::TableMissing { .. }) => {
+            firewall.ensure_table().await.internal("creating the cnet nftables table")?;
+            firewall.add_network(&rules).await
+        }
+        other => other,
+    };
+    added.internal(format!("adding firewall rules of network {}", network.name))
 }
 
 pub async fn teardown_firewall(firewall: &Firewall, cfg: &BridgeConfig, network: &Network) -> Result<()> {

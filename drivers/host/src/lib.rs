@@ -11,6 +11,12 @@ impl Driver for HostDriver {
         "host"
     }
     fn capabilities(&self) -> Capabilities {
-        Capabilities { scope: Scope::Local, needs_ipam: false, needs_sandbox_netns: false, user_creatable: false }
+        Capabilities {
+            scope: Scope::Local,
+            needs_ipam: false,
+            needs_sandbox_netns: false,
+            user_creatable: false,
+            interface_goes_with_endpoint: false,
+        }
     }
 }

@@ -121,7 +121,13 @@ impl Driver for MacvlanDriver {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities { scope: Scope::Local, needs_ipam: true, needs_sandbox_netns: true, user_creatable: true }
+        Capabilities {
+            scope: Scope::Local,
+            needs_ipam: true,
+            needs_sandbox_netns: true,
+            user_creatable: true,
+            interface_goes_with_endpoint: false,
+        }
     }
 
     fn validate_network(&self, network: &Network) -> Result<()> {

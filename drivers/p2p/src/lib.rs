@@ -55,7 +55,13 @@ impl Driver for P2pDriver {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities { scope: Scope::Local, needs_ipam: true, needs_sandbox_netns: true, user_creatable: true }
+        Capabilities {
+            scope: Scope::Local,
+            needs_ipam: true,
+            needs_sandbox_netns: true,
+            user_creatable: true,
+            interface_goes_with_endpoint: false,
+        }
     }
 
     fn pool_plan(&self) -> PoolPlan {

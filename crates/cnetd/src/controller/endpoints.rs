@@ -80,7 +80,7 @@ impl Controller {
         let mut batch = Batch::new();
         batch.put_endpoint(&endpoint);
         if let Err(e) = self.store.commit(batch) {
-            self.detach(&*driver, &network, &sandbox, &endpoint).await;
+            self.detach(&*driver, &network, &sandbox, &endpoint, Leaving::Network).await;
             self.hand_back_default_routes(&st, &sandbox, &endpoint).await;
             release(&mut st, &endpoint).await;
             return Err(Error::internal(e.to_string()));
@@ -88,7 +88,7 @@ impl Controller {
         if let Some(cluster) = global
             && let Err(e) = cluster.register_endpoint(&self.cluster_record(&endpoint)).await
         {
-            self.detach(&*driver, &network, &sandbox, &endpoint).await;
+            self.detach(&*driver, &network, &sandbox, &endpoint, Leaving::Network).await;
             self.hand_back_default_routes(&st, &sandbox, &endpoint).await;
             let mut batch = Batch::new();
             batch.delete_endpoint(&endpoint.id);
@@ -314,7 +314,14 @@ impl Controller {
     }
 
     /// The reverse of attach; errors are logged, never stop the clean-up.
-    pub(super) async fn detach(&self, driver: &dyn Driver, network: &Network, sandbox: &Sandbox, endpoint: &Endpoint) {
+    pub(super) async fn detach(
+        &self,
+        driver: &dyn Driver,
+        network: &Network,
+        sandbox: &Sandbox,
+        endpoint: &Endpoint,
+        leaving: Leaving,
+    ) {
         if let Err(e) = driver.revoke_external_connectivity(network, endpoint).await {
             tracing::warn!(error = %e, endpoint = %endpoint.id, "revoking published ports");
         }
@@ -323,7 +330,11 @@ impl Controller {
         if let Err(e) = driver.leave(network, endpoint, sandbox).await {
             tracing::warn!(error = %e, endpoint = %endpoint.id, "leave");
         }
-        if driver.capabilities().needs_sandbox_netns && !sandbox.host_network {
+        // A container that stays must lose the interface now (its name may be connected again at
+        // once); one whose sandbox goes loses it with the endpoint when the driver can do that.
+        let caps = driver.capabilities();
+        let goes_anyway = leaving == Leaving::Sandbox && caps.interface_goes_with_endpoint;
+        if caps.needs_sandbox_netns && !sandbox.host_network && !goes_anyway {
             self.remove_sandbox_interface(sandbox, endpoint).await;
         }
         if let Err(e) = driver.delete_endpoint(network, endpoint).await {
@@ -343,7 +354,7 @@ impl Controller {
                     network.name
                 ))
             })?;
-        self.disconnect_locked(&mut st, &sandbox, &endpoint).await?;
+        self.disconnect_locked(&mut st, &sandbox, &endpoint, Leaving::Network).await?;
         // Only here, not in disconnect_locked: a sandbox being removed needs no default route.
         self.hand_back_default_routes(&st, &sandbox, &endpoint).await;
         Ok(())
@@ -354,6 +365,7 @@ impl Controller {
         st: &mut Records,
         sandbox: &Sandbox,
         endpoint: &Endpoint,
+        leaving: Leaving,
     ) -> Result<()> {
         let network = st
             .networks
@@ -361,7 +373,7 @@ impl Controller {
             .cloned()
             .ok_or_else(|| Error::internal("endpoint's network vanished"))?;
         match self.drivers.get(network.driver.as_str()) {
-            Some(driver) => self.detach(&**driver, &network, sandbox, endpoint).await,
+            Some(driver) => self.detach(&**driver, &network, sandbox, endpoint, leaving).await,
             // An endpoint of a driver this run was started without (a global network of an earlier run
             // with --cluster-store): its link goes with the
             // sandbox's namespace, and the next start with the store removes the rest.
@@ -393,4 +405,12 @@ impl Controller {
 /// A container as messages name it: its name, else its short id.
 fn sandbox_label(sandbox: &Sandbox) -> &str {
     if sandbox.name.is_empty() { id::short(&sandbox.id) } else { &sandbox.name }
+}
+
+/// Why an endpoint is detached: its container leaves the network and stays, or its whole
+/// sandbox is being removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Leaving {
+    Network,
+    Sandbox,
 }

@@ -210,6 +210,7 @@ impl Controller {
         let mut batch = Batch::new();
         batch.delete_network(&network.id);
         self.store.commit(batch).internal("removing network record")?;
+        crate::checkpoint("network:forgotten");
         st.remove_network(&network.id);
         self.events.publish(Event::network("destroy", network));
         tracing::info!(network = %network.name, "network removed");

@@ -345,10 +345,20 @@ mod tests {
 
     use super::*;
 
-    const BRIDGE: Capabilities =
-        Capabilities { scope: Scope::Local, needs_ipam: true, needs_sandbox_netns: true, user_creatable: true };
-    const HOST: Capabilities =
-        Capabilities { scope: Scope::Local, needs_ipam: false, needs_sandbox_netns: false, user_creatable: false };
+    const BRIDGE: Capabilities = Capabilities {
+        scope: Scope::Local,
+        needs_ipam: true,
+        needs_sandbox_netns: true,
+        user_creatable: true,
+        interface_goes_with_endpoint: false,
+    };
+    const HOST: Capabilities = Capabilities {
+        scope: Scope::Local,
+        needs_ipam: false,
+        needs_sandbox_netns: false,
+        user_creatable: false,
+        interface_goes_with_endpoint: false,
+    };
 
     fn network(id_digit: char, name: &str, subnets: &[&str]) -> Network {
         Network {

@@ -1,5 +1,6 @@
 //! Sandboxes: one network namespace per container, made, inspected and removed with its endpoints.
 
+use super::endpoints::Leaving;
 use super::*;
 
 impl Controller {
@@ -107,7 +108,7 @@ impl Controller {
     async fn remove_sandbox_locked(&self, st: &mut Records, sandbox: &Sandbox) -> Result<()> {
         let endpoints: Vec<Endpoint> = st.endpoints_of_sandbox(&sandbox.id).cloned().collect();
         for ep in endpoints {
-            self.disconnect_locked(st, sandbox, &ep).await?;
+            self.disconnect_locked(st, sandbox, &ep, Leaving::Sandbox).await?;
         }
         crate::checkpoint("sandbox:disconnected");
         if !sandbox.host_network {

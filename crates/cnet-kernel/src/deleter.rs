@@ -1,0 +1,194 @@
+//! Link deletions off the reply path.
+//!
+//! Deleting a bridge or a veth costs the kernel tens of milliseconds (`unregister_netdevice`
+//! waits for RCU grace periods) inside the `RTM_DELLINK` request itself, so whoever sends it
+//! waits that long, and so does every other request queued on the same netlink connection. Links
+//! nobody needs any more (a removed network's bridge, a removed endpoint's veth) are handed to a
+//! [`Deleter`] instead: a thread of its own with its own connection, which deletes whatever has
+//! queued up in one go. Several links go in one request (each moved into [`DOOMED_GROUP`], then
+//! `RTM_DELLINK` of that group), which the kernel unregisters together, with one wait for the
+//! batch instead of one per link.
+//!
+//! A crash loses the queue, not the links: they carry cnet's names or mark, and the daemon's
+//! start-up deletes such links that no record claims.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::os::fd::AsFd;
+use std::sync::{Arc, Mutex, mpsc};
+
+use nix::libc;
+use rtnetlink::LinkUnspec;
+use rtnetlink::packet_route::link::LinkAttribute;
+use tokio::sync::Notify;
+
+use crate::error::netlink_errno;
+use crate::{Error, Result, link::check_ifname};
+
+/// The link group doomed links are moved to before their batch is deleted: a number no other
+/// program is likely to use ("cnet" in ASCII).
+pub const DOOMED_GROUP: u32 = 0x636e_6574;
+
+/// A queue of links to delete, served by a thread of its own (see the module's text). Clones
+/// share it.
+#[derive(Clone)]
+pub struct Deleter {
+    shared: Arc<Shared>,
+    queue: mpsc::Sender<String>,
+}
+
+struct Shared {
+    /// Links queued or being deleted, by name (a count: the same name may be queued twice).
+    pending: Mutex<BTreeMap<String, usize>>,
+    /// Woken whenever a batch is done.
+    done: Notify,
+}
+
+impl Deleter {
+    /// Starts the thread, in the namespace `ns` (the daemon's).
+    pub(crate) fn start(ns: Arc<File>) -> Result<Deleter> {
+        let (queue, work) = mpsc::channel::<String>();
+        let shared = Arc::new(Shared { pending: Mutex::new(BTreeMap::new()), done: Notify::new() });
+        let (ready_tx, ready_rx) = mpsc::channel::<std::io::Result<()>>();
+        let thread_shared = shared.clone();
+        std::thread::Builder::new()
+            .name("link-deleter".into())
+            .spawn(move || serve(ns, work, thread_shared, ready_tx))
+            .map_err(|error| Error::Connect { netns: None, error })?;
+        match ready_rx.recv() {
+            Ok(Ok(())) => Ok(Deleter { shared, queue }),
+            Ok(Err(error)) => Err(Error::Connect { netns: None, error }),
+            Err(_) => Err(Error::Connect { netns: None, error: std::io::Error::other("the link deleter died") }),
+        }
+    }
+
+    /// Queues `name` for deletion and returns at once. A link that is gone by then is no error.
+    pub fn delete_later(&self, name: &str) -> Result<()> {
+        check_ifname(name)?;
+        *self.shared.pending.lock().expect("deleter lock").entry(name.to_string()).or_default() += 1;
+        if self.queue.send(name.to_string()).is_err() {
+            // The thread is gone (it never stops while a sender lives): say so rather than leak.
+            self.finished(std::slice::from_ref(&name.to_string()));
+            return Err(Error::Connect { netns: None, error: std::io::Error::other("the link deleter stopped") });
+        }
+        Ok(())
+    }
+
+    /// How many links wait to be deleted.
+    pub fn pending(&self) -> usize {
+        self.shared.pending.lock().expect("deleter lock").values().sum()
+    }
+
+    /// Waits until no deletion of `name` is queued or under way (so a link of that name made now
+    /// is not deleted by an older request).
+    pub async fn wait_gone(&self, name: &str) {
+        loop {
+            let done = self.shared.done.notified();
+            if !self.shared.pending.lock().expect("deleter lock").contains_key(name) {
+                return;
+            }
+            done.await;
+        }
+    }
+
+    /// Waits until the queue is empty.
+    pub async fn wait_idle(&self) {
+        loop {
+            let done = self.shared.done.notified();
+            if self.pending() == 0 {
+                return;
+            }
+            done.await;
+        }
+    }
+
+    fn finished(&self, names: &[String]) {
+        self.shared.finished(names);
+    }
+}
+
+impl Shared {
+    fn finished(&self, names: &[String]) {
+        let mut pending = self.pending.lock().expect("deleter lock");
+        for name in names {
+            if let Some(count) = pending.get_mut(name) {
+                *count -= 1;
+                if *count == 0 {
+                    pending.remove(name);
+                }
+            }
+        }
+        drop(pending);
+        self.done.notify_waiters();
+    }
+}
+
+/// The thread: a runtime and a connection of its own, then batches until the last sender goes.
+fn serve(ns: Arc<File>, work: mpsc::Receiver<String>, shared: Arc<Shared>, ready: mpsc::Sender<std::io::Result<()>>) {
+    let setup = || -> std::io::Result<(tokio::runtime::Runtime, rtnetlink::Handle)> {
+        // A fresh thread: entering the daemon's namespace here touches no other thread.
+        nix::sched::setns(ns.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET).map_err(std::io::Error::from)?;
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let handle = runtime.block_on(async {
+            let (conn, handle, _) = rtnetlink::new_connection()?;
+            tokio::spawn(conn);
+            Ok::<_, std::io::Error>(handle)
+        })?;
+        Ok((runtime, handle))
+    };
+    let (runtime, handle) = match setup() {
+        Ok(ok) => {
+            let _ = ready.send(Ok(()));
+            ok
+        }
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            return;
+        }
+    };
+    while let Ok(first) = work.recv() {
+        let mut batch = vec![first];
+        batch.extend(work.try_iter());
+        runtime.block_on(delete_batch(&handle, &batch));
+        shared.finished(&batch);
+    }
+}
+
+/// Deletes the links of `batch` (names; duplicates and missing links allowed): one by name, or
+/// several as one group. Failures are logged: the links are cnet's, and a restart removes those
+/// no record claims.
+async fn delete_batch(handle: &rtnetlink::Handle, batch: &[String]) {
+    let mut names: Vec<&String> = batch.iter().collect();
+    names.sort();
+    names.dedup();
+    if let [name] = names[..] {
+        let msg = LinkUnspec::new_with_name(name).build();
+        if let Err(e) = handle.link().del_with_message(msg).execute().await
+            && netlink_errno(&e) != Some(libc::ENODEV)
+        {
+            tracing::warn!(link = %name, error = %e, "cannot delete link");
+        }
+        return;
+    }
+    let mut doomed = 0;
+    for name in &names {
+        let mut msg = LinkUnspec::new_with_name(name).build();
+        msg.attributes.push(LinkAttribute::Group(DOOMED_GROUP));
+        match handle.link().set(msg).execute().await {
+            Ok(()) => doomed += 1,
+            Err(e) if netlink_errno(&e) == Some(libc::ENODEV) => {}
+            Err(e) => tracing::warn!(link = %name, error = %e, "cannot mark link for deletion"),
+        }
+    }
+    if doomed == 0 {
+        return;
+    }
+    let mut request = handle.link().del(0);
+    request.message_mut().attributes.push(LinkAttribute::Group(DOOMED_GROUP));
+    if let Err(e) = request.execute().await
+        && netlink_errno(&e) != Some(libc::ENODEV)
+    {
+        tracing::warn!(links = doomed, error = %e, "cannot delete a batch of links");
+    }
+    tracing::debug!(links = doomed, "deleted a batch of links");
+}
