@@ -289,7 +289,11 @@ pub async fn remove(rt: &Runtime, cnetd: &mut Cnetd, c: &Container, force: bool)
                 c.name()
             )));
         }
-        stop(c, 0)?;
+        // Waiting for the exit blocks: off the async thread, so removals can run side by side.
+        let running = c.clone();
+        tokio::task::spawn_blocking(move || stop(&running, 0))
+            .await
+            .map_err(|e| Error::Io { context: format!("stopping {}", c.id()), source: std::io::Error::other(e) })??;
     }
     remove_stopped(rt, c, cnetd).await
 }

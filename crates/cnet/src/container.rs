@@ -17,6 +17,7 @@ use cnet_runtime::exec::ExecOptions;
 use cnet_runtime::logs::{LogReader, Stream};
 use cnet_runtime::spec::{ContainerSpec, NetworkAttachment, PortSpec};
 use cnet_runtime::{Container, Status, lifecycle};
+use futures::StreamExt as _;
 use serde_json::{Value, json};
 
 use crate::cli::{
@@ -566,15 +567,27 @@ pub fn kill(ctx: &Ctx, args: &KillArgs) -> anyhow::Result<ExitCode> {
     Ok(each(&args.containers, |r| Ok(lifecycle::kill(&rt.find(r)?, signal)?)))
 }
 
+/// How many containers one `cnet rm` removes at a time: each waits mostly for its process to go
+/// and for cnetd, so a few side by side keep both busy.
+const RM_CONCURRENCY: usize = 8;
+
 pub async fn rm(ctx: &Ctx, args: &RmArgs) -> anyhow::Result<ExitCode> {
     let rt = ctx.runtime()?;
-    let mut cnetd = ctx.cnetd().await?;
+    let cnetd = ctx.cnetd().await?;
+    let removals = args.containers.iter().map(|r| {
+        let (rt, mut cnetd) = (rt.clone(), cnetd.clone());
+        async move {
+            let result = match rt.find(r) {
+                Ok(c) => lifecycle::remove(&rt, &mut cnetd, &c, args.force).await,
+                Err(e) => Err(e),
+            };
+            (r, result)
+        }
+    });
+    // In the order given, as Docker prints them.
+    let results: Vec<_> = futures::stream::iter(removals).buffered(RM_CONCURRENCY).collect().await;
     let mut failed = false;
-    for r in &args.containers {
-        let result = match rt.find(r) {
-            Ok(c) => lifecycle::remove(&rt, &mut cnetd, &c, args.force).await,
-            Err(e) => Err(e),
-        };
+    for (r, result) in results {
         match result {
             Ok(()) => println!("{r}"),
             Err(e) => {
