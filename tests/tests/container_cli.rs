@@ -253,6 +253,24 @@ fn wait_for_body(host: &TestHost, url: &str, body: &str) {
 
 // ------------------------------------------------------------------------------------ wait, kill
 
+/// `cnet -D` prints each phase of a run with the time it took, so a slow run shows where.
+#[test]
+fn debug_output_shows_the_phases_of_a_run() {
+    let host = host();
+    host.cnet_ok(&["network", "create", "lab"]);
+    let out = host.cnet(&["-D", "run", "--rm", "--network", "lab", "busybox", "true"]);
+    assert!(out.status.success(), "{}", describe_output("cnet -D run", &out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for phase in ["image: ", "create:sandbox: ", "create:connect: ", "create: ", "start: ", "container: "] {
+        let line = stderr.lines().find(|l| l.contains(phase) && l.contains("close time.busy="));
+        assert!(line.is_some(), "no closed span {phase:?} in:\n{stderr}");
+    }
+    assert!(!stderr.contains('\x1b'), "colours on a pipe:\n{stderr}");
+    // Without -D, nothing of it.
+    let out = host.cnet(&["run", "--rm", "--network", "lab", "busybox", "true"]);
+    assert!(out.status.success() && out.stderr.is_empty(), "{}", describe_output("cnet run", &out));
+}
+
 #[test]
 fn wait_blocks_until_the_container_exits_and_prints_its_code() {
     let host = host();

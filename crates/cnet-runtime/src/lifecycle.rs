@@ -37,6 +37,7 @@ pub async fn create_for_run(rt: &Runtime, cnetd: &mut Cnetd, spec: ContainerSpec
     create_with(rt, cnetd, spec, true).await
 }
 
+#[tracing::instrument(level = "debug", name = "create", skip_all)]
 async fn create_with(
     rt: &Runtime,
     cnetd: &mut Cnetd,

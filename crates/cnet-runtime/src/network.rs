@@ -74,6 +74,7 @@ impl Cnetd {
 
     /// `CreateSandbox` for a new container whose directory is `owner` (cnetd removes the sandbox
     /// at its next start if that directory is gone: the creation was cut short).
+    #[tracing::instrument(level = "debug", name = "sandbox", skip_all)]
     pub async fn create_sandbox(
         &mut self,
         id: &str,
@@ -99,6 +100,7 @@ impl Cnetd {
     }
 
     /// `ConnectNetwork`: a new endpoint of the sandbox on `net`.
+    #[tracing::instrument(level = "debug", name = "connect", skip_all)]
     pub async fn connect_network(
         &mut self,
         sandbox: &str,
@@ -135,6 +137,7 @@ impl Cnetd {
 
     /// `RemoveSandbox`: leaves every network (freeing leases) and removes the namespace. A sandbox
     /// that is already gone is not an error.
+    #[tracing::instrument(level = "debug", name = "cnetd.remove_sandbox", skip_all)]
     pub async fn remove_sandbox(&mut self, sandbox: &str) -> Result<()> {
         match self.sandboxes.remove_sandbox(SandboxRef { sandbox: sandbox.to_string() }).await {
             Ok(_) => Ok(()),

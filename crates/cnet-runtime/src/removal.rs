@@ -11,6 +11,7 @@ use crate::network::Cnetd;
 use crate::runtime::Runtime;
 
 /// Removes a container that does not run: its sandbox (endpoints, leases, netns) and its files.
+#[tracing::instrument(level = "debug", name = "remove", skip_all, fields(container = %c.id()))]
 pub async fn remove_stopped(rt: &Runtime, c: &Container, cnetd: &mut Cnetd) -> Result<()> {
     // Somebody works on it: the reaper leaves it alone meanwhile.
     let _lock = match crate::reaper::DirLock::shared(&c.dir) {

@@ -28,6 +28,11 @@ pub struct Cli {
     #[arg(long = "root", value_name = "DIR", env = "CNET_ROOT", default_value = cnet_runtime::DEFAULT_ROOT, global = true)]
     pub root: PathBuf,
 
+    /// Debug output on stderr: each phase of the command (image, create, sandbox, connect, start,
+    /// the container's run, removal) with the time it took
+    #[arg(short = 'D', long = "debug", global = true)]
+    pub debug: bool,
+
     #[command(subcommand)]
     pub command: Command,
 }

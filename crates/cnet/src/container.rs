@@ -19,6 +19,7 @@ use cnet_runtime::spec::{ContainerSpec, NetworkAttachment, PortSpec};
 use cnet_runtime::{Container, Status, lifecycle};
 use futures::StreamExt as _;
 use serde_json::{Value, json};
+use tracing::Instrument as _;
 
 use crate::cli::{
     Cli, ContainersArgs, ExecArgs, InspectArgs, KillArgs, LogsArgs, PortArgs, PsArgs, RmArgs, RunArgs, StopArgs,
@@ -194,7 +195,7 @@ pub async fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<ExitCode> {
 async fn run_inner(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<ExitCode> {
     let mut spec = build_spec(args)?;
     let rt = ctx.runtime()?;
-    crate::pull::ensure_image(&rt.images()?, &spec.image, args.pull).await?;
+    crate::pull::ensure_image(&rt.images()?, &spec.image, args.pull).instrument(tracing::debug_span!("image")).await?;
     if args.publish_all {
         let image = rt.images()?.resolve(&spec.image)?;
         spec.ports.extend(publish_all(&args.expose, &image.config.exposed_ports, &spec.ports)?);
@@ -204,7 +205,8 @@ async fn run_inner(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<ExitCode> {
     // killed before is reaped, its name free again.
     let (c, lock) = lifecycle::create_for_run(&rt, &mut cnetd, spec).await?;
     cnet_runtime::checkpoint("run:created");
-    let stream = match lifecycle::start(&rt, &c, !args.detach) {
+    let started = tracing::debug_span!("start").in_scope(|| lifecycle::start(&rt, &c, !args.detach));
+    let stream = match started {
         Ok(s) => s,
         Err(e) => {
             // `run` leaves nothing behind when the program cannot start.
@@ -220,7 +222,7 @@ async fn run_inner(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     drop(cnetd);
-    let code = attach(stream, args.interactive, args.tty)?;
+    let code = tracing::debug_span!("container").in_scope(|| attach(stream, args.interactive, args.tty))?;
     Ok(exit(code))
 }
 

@@ -12,6 +12,9 @@ fn main() -> ExitCode {
     if let Command::Supervise(args) = &cli.command {
         return container::supervise(&cli, args);
     }
+    if cli.debug {
+        init_debug_output();
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(err) => {
@@ -27,6 +30,18 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `-D`: cnet's spans, each printed when it closes with the time it took (`time.busy` working,
+/// `time.idle` waiting for the daemon, the supervisor or the container), and debug events.
+fn init_debug_output() {
+    let filter = tracing_subscriber::EnvFilter::new("cnet=debug,cnet_runtime=debug,cnet_registry=debug");
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+        .init();
 }
 
 /// One arm per top-level command; each hands off to the module implementing it.
