@@ -20,6 +20,7 @@ packages=(
     libpcap-dev tcpdump # `cnet capture -f` compiles filters with libpcap; tests read its pcap with tcpdump
     docker-registry skopeo apache2-utils # `cnet pull` tests: a registry in a namespace, skopeo pushes test images, htpasswd
     util-linux procps psmisc
+    qemu-system-x86 kmod # examples/vm-lab: the guests, and depmod/modprobe for their kernel's modules
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -50,6 +51,19 @@ for pkg in bird2 libssh-gcrypt-4; do
             || { echo "setup.sh: cannot download $pkg (the OSPF lab example needs it)" >&2; exit 1; }
     fi
 done
+
+# The kernel the VM lab's guests boot (examples/vm-lab): Debian's package, downloaded here and
+# unpacked by vm-lab.sh into this directory, never installed (the machine's kernel and /boot stay
+# as they are).
+VM_CACHE=/var/cache/cnet/vm
+mkdir -p "$VM_CACHE"
+if ! ls "$VM_CACHE"/linux-image-[0-9]*-amd64_*_amd64.deb >/dev/null 2>&1; then
+    kpkg() { apt-cache depends linux-image-amd64 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-[0-9].*-amd64\)$/\1/p' | head -n 1; }
+    kernel=$(kpkg)
+    if [ -z "$kernel" ]; then apt-get update -qq; kernel=$(kpkg); fi
+    (cd "$VM_CACHE" && apt-get download "$kernel" >/dev/null 2>&1) \
+        || { echo "setup.sh: cannot download the kernel package ${kernel:-of linux-image-amd64} (the VM lab needs it)" >&2; exit 1; }
+fi
 
 if ! command -v cargo >/dev/null; then
     echo "cargo not found: install a Rust toolchain (rustup, 1.90 or newer) first" >&2

@@ -150,6 +150,9 @@ fn unavailable(store: &str, what: &str, e: impl std::fmt::Display) -> Error {
     Error::unavailable(format!("cluster store {store}: {what}: {e}"))
 }
 
+/// HTTP/2 keepalive pings to etcd: above etcd's default minimum of 5 s, with a margin.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(6);
+
 impl Cluster {
     /// Connects (lazily: etcd may be down now) and starts the session loop. Events go to the
     /// returned receiver, beginning with a [`ClusterEvent::Resync`] once etcd answers.
@@ -160,7 +163,9 @@ impl Cluster {
         let opts = ConnectOptions::new()
             .with_connect_timeout(Duration::from_secs(2))
             .with_timeout(OP_TIMEOUT)
-            .with_keep_alive(Duration::from_secs(2), Duration::from_secs(2))
+            // etcd refuses pings closer than its --grpc-keepalive-min-time (5 s by default): it
+            // answers more frequent ones with GOAWAY, which ended the session every 10-30 s.
+            .with_keep_alive(KEEPALIVE_INTERVAL, Duration::from_secs(2))
             .with_keep_alive_while_idle(true);
         let client =
             Client::connect(&cfg.endpoints, Some(opts)).await.map_err(|e| unavailable(&cfg.store, "connecting", e))?;

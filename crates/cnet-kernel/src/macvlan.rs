@@ -1,6 +1,7 @@
 //! macvlan links born inside sandboxes, and 802.1q VLAN sub-interfaces for them to sit on.
 
 use futures::TryStreamExt;
+use nix::libc;
 use rtnetlink::{
     LinkMacVlan, LinkUnspec, LinkVlan,
     packet_route::link::{LinkAttribute, LinkMessage},
@@ -47,25 +48,46 @@ impl Kernel {
     ) -> Result<()> {
         cfg.validate()?;
         let parent_index = self.nl.link_index(parent).await?;
-        let mut b = LinkMacVlan::new(&cfg.name, parent_index, mode).setns_by_fd(ns.ns_fd());
-        if let Some(mac) = cfg.mac {
-            b = b.address(mac.to_vec());
-        }
-        if let Some(mtu) = cfg.mtu {
-            b = b.mtu(mtu);
-        }
-        let what = format!("create macvlan {} on {parent} (mode {mode:?}) in netns {}", cfg.name, ns.path().display());
-        self.nl.add_link(b.build(), what).await?;
-        let index = match ns.link_index(&cfg.name).await {
+        let message = |name: &str| {
+            let mut b = LinkMacVlan::new(name, parent_index, mode).setns_by_fd(ns.ns_fd());
+            if let Some(mac) = cfg.mac {
+                b = b.address(mac.to_vec());
+            }
+            if let Some(mtu) = cfg.mtu {
+                b = b.mtu(mtu);
+            }
+            b.build()
+        };
+        let what =
+            |name: &str| format!("create macvlan {name} on {parent} (mode {mode:?}) in netns {}", ns.path().display());
+        // Kernels before 6.2 or so check a new link's name in the namespace that makes it, not in
+        // the one it is born in: `eth0` there is taken by the host's own eth0. Such a kernel gets
+        // the link under a name of cnet's, renamed inside the sandbox.
+        let born_as = match self.nl.add_link(message(&cfg.name), what(&cfg.name)).await {
+            Ok(()) => cfg.name.clone(),
+            Err(e) if e.errno() == Some(libc::EEXIST) && self.nl.link_by_name(&cfg.name).await?.is_some() => {
+                let temporary = format!("cnm{:08x}", rand::random::<u32>());
+                self.nl.add_link(message(&temporary), what(&temporary)).await?;
+                temporary
+            }
+            Err(e) => return Err(e),
+        };
+        let index = match ns.link_index(&born_as).await {
             Ok(index) => index,
             Err(e) => {
-                if let Err(de) = ns.delete_link(&cfg.name).await {
-                    tracing::warn!(link = %cfg.name, error = %de, "cannot delete macvlan after failed lookup");
+                if let Err(de) = ns.delete_link(&born_as).await {
+                    tracing::warn!(link = %born_as, error = %de, "cannot delete macvlan after failed lookup");
                 }
                 return Err(e);
             }
         };
-        if let Err(e) = ns.configure_addressing(index, cfg).await {
+        let configured = if born_as == cfg.name {
+            ns.configure_addressing(index, cfg).await
+        } else {
+            // The rename (and MAC, MTU again: harmless) then the rest, as for a moved link.
+            ns.configure_index(index, &born_as, cfg).await
+        };
+        if let Err(e) = configured {
             if let Err(de) = ns.delete_link_index(index).await {
                 tracing::warn!(link = %cfg.name, error = %de, "cannot delete macvlan after failed configuration");
             }

@@ -1,0 +1,474 @@
+#!/usr/bin/env bash
+# A cnet cluster on real (virtual) machines, on one machine: N qemu guests (default 3) running
+# Debian's kernel, with the host's root filesystem read-only under a writable tmpfs overlay, on one
+# L2 segment. etcd runs on vm1, and cnetd (the checkout's target/release binaries) on every guest,
+# joined to it.
+#
+#          private network namespace cnet-vm-lab (nothing in the host's own)
+#   +---------------------------------------------------------------------+
+#   |   vm1 198.51.100.1     vm2 198.51.100.2     vm3 198.51.100.3          |
+#   |   etcd, cnetd          cnetd                cnetd                     |
+#   |      |                    |                    |                      |
+#   |    tap1-----------------tap2-----------------tap3------ br0           |
+#   +---------------------------------------------------------------------+
+#
+# Usage (as root):
+#   vm-lab.sh up                 boot the guests, start etcd and the cnetds, wait for the cluster
+#   vm-lab.sh exec N CMD...      run CMD (a shell command line) on guest N: its output, its status
+#   vm-lab.sh test               smoke test: an overlay network, a container on vm2 and on vm3, ping
+#   vm-lab.sh status             the guests, their memory, `cnet node ls`
+#   vm-lab.sh console N          the guest's console log (kernel messages, boot script)
+#   vm-lab.sh etcd stop|start    take the control plane down (keeping its data) and bring it back
+#   vm-lab.sh down               stop the guests, remove the namespace and /run/cnet-vm-lab
+#
+# Environment: VM_COUNT (guests, default 3), VM_MEM (MiB each, default 512), CNET_BIN_DIR (the
+# cnetd and cnet the guests run, default <checkout>/target/release), VM_ACCEL (qemu accelerator,
+# default tcg: software emulation, as /dev/kvm may be missing or unusable), VM_TB_SIZE (MiB of
+# translated code a tcg guest keeps, default 128; qemu's own default, 1 GiB, makes each guest
+# use about twice the memory), VM_EXEC_TIMEOUT
+# (seconds an `exec` may take, default 300), VM_NIC (the name of each guest's lab NIC, default
+# eth0).
+#
+# Needs what scripts/setup.sh installs: qemu-system-x86, kmod, busybox-static, etcd-server,
+# nftables, iproute2, and Debian's kernel package downloaded into /var/cache/cnet/vm (unpacked
+# there on first use; the machine's own kernel and /boot are not touched).
+#
+# How a guest is made: the kernel (vmlinux, unpacked from the package's vmlinuz) boots a small
+# initramfs (busybox, guest/init, the virtio and 9p modules) that mounts the host's / over 9p
+# (read-only) as the lower layer of an overlay whose upper layer is a tmpfs, the package's
+# /lib/modules over 9p, and the cnet binaries' directory over 9p, uncached, on /lab/bin.
+# guest/rc mounts /run, /tmp, cgroup2 and a tmpfs for /var/lib/cnet, and puts a wrapper
+# in /usr/local/sbin for each binary of that directory (cnetd, cnet...) that runs a copy of it
+# on the guest's tmpfs, copied again when the host rebuilds it (guest/fresh-copy). guest/agent
+# answers `exec` requests on a virtio serial port that qemu connects to the FIFOs
+# /run/cnet-vm-lab/vmN.agent.{in,out}.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+STATE=/run/cnet-vm-lab
+NS=cnet-vm-lab
+CACHE=/var/cache/cnet/vm
+NET=198.51.100 # TEST-NET-2, a documentation range: used only inside the lab's namespace
+ACCEL=${VM_ACCEL:-tcg}
+TB_SIZE=${VM_TB_SIZE:-128} # MiB of translated code qemu keeps under tcg (its default: 1 GiB)
+EXEC_TIMEOUT=${VM_EXEC_TIMEOUT:-300}
+MEM=${VM_MEM:-512}
+NIC=${VM_NIC:-eth0}
+BIN_DIR=${CNET_BIN_DIR:-$REPO/target/release}
+if [ -f "$STATE/count" ]; then COUNT=$(cat "$STATE/count"); else COUNT=${VM_COUNT:-3}; fi
+
+die() {
+    echo "vm-lab.sh: $*" >&2
+    exit 1
+}
+say() { echo "+ [${SECONDS}s] $*" >&2; }
+
+[ "$(id -u)" = 0 ] || die "run as root (the lab makes a network namespace, taps and a bridge)"
+
+guest_ok() {
+    [[ $1 =~ ^[0-9]+$ ]] && [ "$1" -ge 1 ] && [ "$1" -le "$COUNT" ] ||
+        die "no guest $1 (guests: 1..$COUNT; vmN and N both work)"
+}
+
+# ---------------------------------------------------------------------------------------------
+# exec: a request on the guest's agent FIFO, the answer read back (see guest/agent).
+
+# vm_exec N TIMEOUT CMD: runs the shell command CMD on guest N; prints its stdout and stderr and
+# returns its status (124 if no answer within TIMEOUT seconds, 125 if the guest is not running).
+vm_exec() {
+    local n=$1 timeout=$2 cmd=$3
+    local in=$STATE/vm$n.agent.in out=$STATE/vm$n.agent.out
+    [ -p "$in" ] && [ -p "$out" ] || {
+        echo "vm-lab.sh: guest $n is not up (no $in)" >&2
+        return 125
+    }
+    local lock fd id line state=skip rc= o= e=
+    exec {lock}>"$STATE/vm$n.lock"
+    flock "$lock"
+    id=$$.$RANDOM.$SECONDS
+    alive "$(qemu_pid "$n")" || {
+        exec {lock}>&-
+        echo "vm-lab.sh: guest $n is not running (console: $STATE/vm$n.console)" >&2
+        return 125
+    }
+    # Read-write opens: a FIFO's read-only open would wait for a writer (a qemu that just died has
+    # none), and a write-only open for a reader.
+    exec {fd}<>"$out"
+    printf 'EXEC %s %s\n' "$id" "$(printf '%s' "$cmd" | base64 -w0)" 1<>"$in"
+    local deadline=$((SECONDS + timeout))
+    while [ "$SECONDS" -lt "$deadline" ]; do
+        if ! IFS= read -r -t 1 line <&"$fd"; then
+            alive "$(qemu_pid "$n")" || {
+                rc=gone
+                break
+            }
+            continue
+        fi
+        case $state in
+            skip) [ "$line" = "BEGIN $id" ] && state=out ;; # answers to requests that timed out
+            out) if [ "$line" = "STDERR $id" ]; then state=err; else o+=$line; fi ;;
+            err)
+                if [[ $line == "END $id "* ]]; then
+                    rc=${line##* }
+                    break
+                fi
+                e+=$line
+                ;;
+        esac
+    done
+    exec {fd}<&- {lock}>&-
+    if [ "$rc" = gone ]; then
+        echo "vm-lab.sh: guest $n is not running (console: $STATE/vm$n.console)" >&2
+        return 125
+    fi
+    if [ -z "$rc" ]; then
+        echo "vm-lab.sh: no answer from guest $n within ${timeout}s" >&2
+        return 124
+    fi
+    printf '%s' "$o" | base64 -d
+    printf '%s' "$e" | base64 -d >&2
+    return "$rc"
+}
+
+# on N CMD...: vm_exec with the default timeout; the words of CMD joined by spaces, as ssh does.
+on() {
+    local n=$1
+    shift
+    vm_exec "$n" "$EXEC_TIMEOUT" "$*"
+}
+
+# ---------------------------------------------------------------------------------------------
+# The kernel: Debian's package, unpacked once into $CACHE/<version>.
+
+need_packages() {
+    local missing=() p
+    for p in qemu-system-x86:qemu-system-x86_64 kmod:depmod busybox-static:busybox \
+        etcd-server:etcd nftables:nft iproute2:ip util-linux:flock; do
+        command -v "${p#*:}" >/dev/null || missing+=("${p%%:*}")
+    done
+    [ -x /bin/busybox ] || missing+=(busybox-static)
+    [ ${#missing[@]} -eq 0 ] ||
+        die "missing package(s): ${missing[*]} (./scripts/setup.sh installs them)"
+    kernel_deb >/dev/null ||
+        die "no Debian kernel package in $CACHE (./scripts/setup.sh downloads linux-image-*-amd64 there)"
+    local b
+    for b in cnetd cnet; do
+        [ -x "$BIN_DIR/$b" ] ||
+            die "$BIN_DIR/$b does not exist: build it (cargo build --release --bins) or set CNET_BIN_DIR"
+    done
+}
+
+kernel_deb() {
+    local deb
+    deb=$(ls "$CACHE"/linux-image-[0-9]*-amd64_*_amd64.deb 2>/dev/null | sort -V | tail -n 1)
+    [ -n "$deb" ] && echo "$deb"
+}
+
+# Finds the compressed kernel inside a bzImage (xz, zstd or gzip) and writes it uncompressed.
+extract_vmlinux() {
+    local z=$1 out=$2 magic tool off
+    for magic in 'xz:\xfd7zXZ\x00' 'zstd:\x28\xb5\x2f\xfd' 'gzip:\x1f\x8b\x08'; do
+        tool=${magic%%:*}
+        for off in $(LC_ALL=C grep -aboP "${magic#*:}" "$z" | cut -d: -f1); do
+            tail -c +$((off + 1)) "$z" | "$tool" -dc >"$out" 2>/dev/null || true
+            if [ "$(head -c 4 "$out" | od -An -c | tr -d ' ')" = 177ELF ]; then return 0; fi
+        done
+    done
+    rm -f "$out"
+    return 1
+}
+
+# Sets KVER and KDIR, unpacking the package (and running depmod on it) the first time.
+prepare_kernel() {
+    local deb tmp
+    deb=$(kernel_deb)
+    KVER=$(dpkg-deb -f "$deb" Package)
+    KVER=${KVER#linux-image-}
+    KDIR=$CACHE/$KVER
+    [ -f "$KDIR/.ready" ] && return 0
+    say "unpacking $(basename "$deb") into $KDIR (once)"
+    tmp=$CACHE/.unpack.$$
+    rm -rf "$tmp" "$KDIR"
+    mkdir -p "$tmp"
+    dpkg-deb -x "$deb" "$tmp"
+    depmod -b "$tmp" "$KVER"
+    if ! extract_vmlinux "$tmp/boot/vmlinuz-$KVER" "$tmp/boot/vmlinux-$KVER"; then
+        say "cannot unpack vmlinux from the vmlinuz: booting the vmlinuz (slower)"
+        cp "$tmp/boot/vmlinuz-$KVER" "$tmp/boot/vmlinux-$KVER"
+    fi
+    touch "$tmp/.ready"
+    mv "$tmp" "$KDIR"
+}
+
+# The initramfs: busybox, guest/{init,rc,agent}, and the modules (with their dependencies) that
+# mount the root.
+build_initramfs() {
+    local dir=$STATE/initramfs m f
+    rm -rf "$dir"
+    mkdir -p "$dir"/{bin,dev,proc,sys,lab,lib/modules/"$KVER"}
+    cp /bin/busybox "$dir/bin/busybox"
+    cp "$HERE/guest/init" "$dir/init"
+    cp "$HERE/guest/rc" "$HERE/guest/agent" "$HERE/guest/fresh-copy" "$dir/lab/"
+    for m in virtio_pci virtio_console virtio_net 9pnet_virtio 9p overlay; do
+        modprobe -d "$KDIR" -S "$KVER" --show-depends "$m" | awk '$1 == "insmod" { print $2 }'
+    done | sort -u | while read -r f; do
+        mkdir -p "$dir$(dirname "${f#"$KDIR"}")"
+        cp "$f" "$dir${f#"$KDIR"}"
+    done
+    cp "$KDIR/lib/modules/$KVER"/modules.{dep,alias,softdep,builtin} "$dir/lib/modules/$KVER/"
+    (cd "$dir" && find . | busybox cpio -o -H newc 2>/dev/null | gzip -1) >"$STATE/initramfs.cpio.gz"
+    rm -rf "$dir"
+}
+
+# ---------------------------------------------------------------------------------------------
+# up
+
+start_guest() {
+    local n=$1 mac accel=$ACCEL
+    mac=$(printf '52:54:00:5a:00:%02x' "$n")
+    [ "$ACCEL" != tcg ] || accel=tcg,tb-size=$TB_SIZE
+    mkfifo "$STATE/vm$n.agent.in" "$STATE/vm$n.agent.out"
+    ip -n "$NS" tuntap add dev "tap$n" mode tap
+    ip -n "$NS" link set "tap$n" master br0 up
+    ip netns exec "$NS" qemu-system-x86_64 -name "cnet-vm-lab-vm$n" \
+        -nodefaults -no-user-config -machine pc -accel "$accel" -cpu max -smp 1 -m "$MEM" \
+        -kernel "$KDIR/boot/vmlinux-$KVER" -initrd "$STATE/initramfs.cpio.gz" \
+        -append "console=ttyS0 panic=-1 quiet lab.n=$n lab.count=$COUNT lab.net=$NET lab.nic=$NIC" \
+        -display none -monitor none -no-reboot -serial "file:$STATE/vm$n.console" \
+        -fsdev local,id=root,path=/,security_model=passthrough,readonly=on,multidevs=remap \
+        -device virtio-9p-pci,fsdev=root,mount_tag=root \
+        -fsdev "local,id=modules,path=$KDIR/lib/modules,security_model=passthrough,readonly=on" \
+        -device virtio-9p-pci,fsdev=modules,mount_tag=modules \
+        -fsdev "local,id=cnetbin,path=$BIN_DIR,security_model=passthrough,readonly=on" \
+        -device virtio-9p-pci,fsdev=cnetbin,mount_tag=cnetbin \
+        -netdev "tap,id=lab,ifname=tap$n,script=no,downscript=no" \
+        -device "virtio-net-pci,netdev=lab,mac=$mac" \
+        -device virtio-serial-pci -chardev "pipe,id=agent,path=$STATE/vm$n.agent" \
+        -device virtserialport,chardev=agent,name=cnet.agent \
+        -daemonize -pidfile "$STATE/vm$n.pid"
+}
+
+qemu_pid() { cat "$STATE/vm$1.pid" 2>/dev/null || true; }
+alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
+
+# Waits until guest N answers `exec`; fails if its qemu exited.
+wait_agent() {
+    local n=$1 secs=$2 deadline=$((SECONDS + $2))
+    until vm_exec "$n" 2 true 2>/dev/null; do
+        alive "$(qemu_pid "$n")" || {
+            tail -n 20 "$STATE/vm$n.console" >&2
+            die "guest $n's qemu exited (console: $STATE/vm$n.console)"
+        }
+        [ "$SECONDS" -lt "$deadline" ] || {
+            tail -n 20 "$STATE/vm$n.console" >&2
+            die "guest $n did not answer within ${secs}s (console: $STATE/vm$n.console)"
+        }
+    done
+}
+
+# wait_on N SECS WHAT CMD: waits until CMD succeeds on guest N.
+wait_on() {
+    local n=$1 secs=$2 what=$3 cmd=$4 deadline=$(($SECONDS + $2))
+    until vm_exec "$n" 30 "$cmd" >/dev/null 2>&1; do
+        [ "$SECONDS" -lt "$deadline" ] || {
+            echo "vm-lab.sh: $what: not within ${secs}s" >&2
+            return 1
+        }
+        sleep 1
+    done
+}
+
+# etcd on vm1, its data in /var/lib/etcd-vm-lab (on the guest's tmpfs), its log in
+# /var/log/etcd.log; the peer URL on the loopback: a one-member cluster has no peers.
+start_etcd() {
+    on 1 "mkdir -p /var/lib/etcd-vm-lab && setsid etcd --name vm1 --data-dir /var/lib/etcd-vm-lab" \
+        "--listen-client-urls http://$NET.1:2379,http://127.0.0.1:2379" \
+        "--advertise-client-urls http://$NET.1:2379" \
+        "--listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380" \
+        "--initial-cluster vm1=http://127.0.0.1:2380 --logger zap --log-outputs stderr" \
+        "</dev/null >>/var/log/etcd.log 2>&1 &"
+    wait_on 1 60 "etcd on vm1" "ETCDCTL_API=3 etcdctl --endpoints http://$NET.1:2379 endpoint health" ||
+        { on 1 tail -n 20 /var/log/etcd.log >&2 || true; false; }
+}
+
+cmd_etcd() {
+    [ -p "$STATE/vm1.agent.in" ] || die "the lab is not up: run '$0 up' first"
+    case ${1:-} in
+        stop)
+            say "stopping etcd on vm1 (its data stays in /var/lib/etcd-vm-lab)"
+            on 1 'pkill -x etcd; for i in $(seq 50); do pgrep -x etcd >/dev/null || exit 0; sleep 0.2; done; exit 1'
+            ;;
+        start)
+            on 1 pgrep -x etcd >/dev/null && die "etcd is already running on vm1"
+            say "starting etcd on vm1 ($NET.1:2379)"
+            start_etcd
+            ;;
+        *) die "usage: $0 etcd stop|start" ;;
+    esac
+}
+
+rss_mib() { awk '/^VmRSS:/ { printf "%d", $2 / 1024 }' "/proc/$1/status" 2>/dev/null || echo "?"; }
+
+cmd_up() {
+    need_packages
+    [ ! -e "$STATE" ] && [ ! -e "/run/netns/$NS" ] ||
+        die "a lab is already up (or half made): run '$0 down' first"
+    [[ $COUNT =~ ^[0-9]+$ ]] && [ "$COUNT" -ge 1 ] && [ "$COUNT" -le 250 ] || die "VM_COUNT: 1..250"
+    trap 'echo "vm-lab.sh: up failed; cleaning up" >&2; cmd_down >/dev/null 2>&1 || true' EXIT
+    local t0=$SECONDS n
+    prepare_kernel
+    mkdir -p "$STATE"
+    echo "$COUNT" >"$STATE/count"
+    build_initramfs
+    say "namespace $NS: bridge br0, tap1..tap$COUNT; guests $NET.1..$NET.$COUNT/24"
+    ip netns add "$NS"
+    ip -n "$NS" link set lo up
+    ip -n "$NS" link add br0 type bridge
+    ip -n "$NS" link set br0 up
+    say "booting $COUNT guest(s): kernel $KVER, ${MEM} MiB each, accel $ACCEL; cnet from $BIN_DIR"
+    local boot0=$SECONDS
+    for n in $(seq "$COUNT"); do start_guest "$n"; done
+    for n in $(seq "$COUNT"); do
+        wait_agent "$n" 180
+        echo "  vm$n: answers ($((SECONDS - boot0)) s after boot)" >&2
+    done
+    say "etcd on vm1 ($NET.1:2379)"
+    start_etcd
+    say "cnetd on every guest: --cluster-store etcd://$NET.1:2379 --cluster-advertise $NET.N --node-name vmN"
+    for n in $(seq "$COUNT"); do
+        on "$n" "setsid cnetd --cluster-store etcd://$NET.1:2379 --cluster-advertise $NET.$n" \
+            "--node-name vm$n </dev/null >/var/log/cnetd.log 2>&1 &"
+    done
+    for n in $(seq "$COUNT"); do
+        wait_on "$n" 60 "cnetd on vm$n" "cnet version" ||
+            { on "$n" tail -n 20 /var/log/cnetd.log >&2 || true; false; }
+    done
+    wait_on 1 60 "all $COUNT nodes in 'cnet node ls' on vm1" \
+        "[ \$(cnet node ls -q | wc -l) -eq $COUNT ]"
+    trap - EXIT
+    on 1 cnet node ls
+    echo "lab up: $COUNT guest(s) ready in $((SECONDS - boot0)) s from boot ($((SECONDS - t0)) s in all)"
+    for n in $(seq "$COUNT"); do
+        echo "  vm$n: $NET.$n, qemu pid $(qemu_pid "$n"), $(rss_mib "$(qemu_pid "$n")") MiB resident"
+    done
+    echo "run commands with: $0 exec vmN CMD...   (e.g. $0 exec vm2 cnet ps)"
+}
+
+# ---------------------------------------------------------------------------------------------
+# down: works from any state.
+
+cmd_down() {
+    local n pid pids
+    for f in "$STATE"/vm*.pid; do
+        [ -f "$f" ] || continue
+        pid=$(cat "$f")
+        if alive "$pid"; then
+            echo "stopping $(basename "$f" .pid) (qemu pid $pid)"
+            kill "$pid" 2>/dev/null || true
+        fi
+    done
+    # Anything else still in the lab's namespace is the lab's too (a qemu whose pidfile is lost).
+    if [ -e "/run/netns/$NS" ]; then
+        pids=$(ip netns pids "$NS" 2>/dev/null || true)
+        [ -z "$pids" ] || {
+            echo "stopping processes in $NS: $(echo $pids)"
+            kill $pids 2>/dev/null || true
+        }
+    fi
+    for _ in $(seq 50); do
+        pids=
+        for f in "$STATE"/vm*.pid; do
+            [ -f "$f" ] && alive "$(cat "$f")" && pids+=" $(cat "$f")"
+        done
+        [ -e "/run/netns/$NS" ] && pids+=" $(ip netns pids "$NS" 2>/dev/null | tr '\n' ' ')"
+        [ -z "${pids// /}" ] && break
+        sleep 0.1
+    done
+    [ -z "${pids// /}" ] || {
+        echo "killing$pids"
+        kill -9 $pids 2>/dev/null || true
+        sleep 0.5
+    }
+    if [ -e "/run/netns/$NS" ]; then
+        echo "removing namespace $NS (its bridge and taps go with it)"
+        ip netns del "$NS"
+    fi
+    if [ -e "$STATE" ]; then
+        echo "removing $STATE"
+        rm -rf "$STATE"
+    fi
+    echo "lab down"
+}
+
+# ---------------------------------------------------------------------------------------------
+
+cmd_status() {
+    [ -e "$STATE" ] || {
+        echo "no lab ($STATE does not exist)"
+        return 0
+    }
+    local n pid
+    for n in $(seq "$COUNT"); do
+        pid=$(qemu_pid "$n")
+        if alive "$pid"; then
+            echo "vm$n: $NET.$n, qemu pid $pid, $(rss_mib "$pid") MiB resident"
+        else
+            echo "vm$n: not running"
+        fi
+    done
+    on 1 cnet node ls
+}
+
+# The smoke test: an overlay network made on vm1, a container on vm2 and one on vm3, a ping by
+# name from vm3's to vm2's.
+cmd_test() {
+    [ "$COUNT" -ge 3 ] || die "the test needs 3 guests (VM_COUNT=$COUNT)"
+    [ -p "$STATE/vm1.agent.in" ] || die "the lab is not up: run '$0 up' first"
+    local fail=0
+    step() {
+        local n=$1
+        shift
+        echo "vm$n# $*"
+        on "$n" "$@"
+    }
+    # Leftovers of an earlier run that failed.
+    on 2 cnet rm -f c2 >/dev/null 2>&1 || true
+    on 3 cnet rm -f c3 >/dev/null 2>&1 || true
+    on 1 cnet network rm ov >/dev/null 2>&1 || true
+    step 1 cnet network create -d overlay ov &&
+        step 2 cnet run -d --network ov --name c2 busybox sleep 1000 &&
+        step 3 cnet run -d --network ov --name c3 busybox sleep 1000 &&
+        step 3 cnet exec c3 ping -c 3 -W 2 c2 || fail=1
+    if [ "$fail" = 1 ]; then
+        echo "FAIL: the overlay smoke test failed (containers and network left in place;" \
+            "logs: $0 exec vmN cat /var/log/cnetd.log)" >&2
+        return 1
+    fi
+    step 3 cnet rm -f c3 >/dev/null && step 2 cnet rm -f c2 >/dev/null && step 1 cnet network rm ov >/dev/null
+    echo "PASS: vm3's container pinged vm2's by name over the overlay network"
+}
+
+cmd=${1:-}
+shift || true
+case $cmd in
+    up) cmd_up ;;
+    down) cmd_down ;;
+    status) cmd_status ;;
+    test) cmd_test ;;
+    etcd) cmd_etcd "$@" ;;
+    exec)
+        [ $# -ge 2 ] || die "usage: $0 exec N|vmN CMD..."
+        n=${1#vm}
+        shift
+        guest_ok "$n"
+        on "$n" "$@"
+        ;;
+    console)
+        [ $# -eq 1 ] || die "usage: $0 console N|vmN"
+        n=${1#vm}
+        guest_ok "$n"
+        cat "$STATE/vm$n.console"
+        ;;
+    *) die "usage: $0 up | exec N CMD... | test | status | console N | etcd stop|start | down" ;;
+esac
