@@ -20,8 +20,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 cargo build --workspace --bins
 
 # The VM lab (examples/vm-lab): three qemu guests on Debian's own kernel, not this machine's, run
-# the release binaries: an overlay network across them, a container on two of them, a ping by
-# name. CNET_SKIP_VM=1 skips it on purpose; a missing qemu or kernel fails with what is missing.
+# the release binaries: the overlay checks of the namespace suite across them (by name, 15
+# concurrent attaches, a cnetd killed and restarted, etcd stopped and started, network removal).
+# CNET_SKIP_VM=1 skips it on purpose; a missing qemu or kernel fails with what is missing.
 if [ "${CNET_SKIP_VM:-}" = 1 ]; then
     echo "scripts/test.sh: CNET_SKIP_VM=1: the VM lab is skipped"
 else

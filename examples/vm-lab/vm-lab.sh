@@ -292,6 +292,17 @@ start_etcd() {
         { on 1 tail -n 20 /var/log/etcd.log >&2 || true; false; }
 }
 
+# cnetd on guest N with the cluster flags, its log appended to /var/log/cnetd.log.
+start_cnetd() {
+    on "$1" "setsid cnetd --cluster-store etcd://$NET.1:2379 --cluster-advertise $NET.$1" \
+        "--node-name vm$1 </dev/null >>/var/log/cnetd.log 2>&1 &"
+}
+
+wait_cnetd() {
+    wait_on "$1" 60 "cnetd on vm$1" "cnet version" ||
+        { on "$1" tail -n 20 /var/log/cnetd.log >&2 || true; false; }
+}
+
 cmd_etcd() {
     [ -p "$STATE/vm1.agent.in" ] || die "the lab is not up: run '$0 up' first"
     case ${1:-} in
@@ -336,14 +347,8 @@ cmd_up() {
     say "etcd on vm1 ($NET.1:2379)"
     start_etcd
     say "cnetd on every guest: --cluster-store etcd://$NET.1:2379 --cluster-advertise $NET.N --node-name vmN"
-    for n in $(seq "$COUNT"); do
-        on "$n" "setsid cnetd --cluster-store etcd://$NET.1:2379 --cluster-advertise $NET.$n" \
-            "--node-name vm$n </dev/null >/var/log/cnetd.log 2>&1 &"
-    done
-    for n in $(seq "$COUNT"); do
-        wait_on "$n" 60 "cnetd on vm$n" "cnet version" ||
-            { on "$n" tail -n 20 /var/log/cnetd.log >&2 || true; false; }
-    done
+    for n in $(seq "$COUNT"); do start_cnetd "$n"; done
+    for n in $(seq "$COUNT"); do wait_cnetd "$n"; done
     wait_on 1 60 "all $COUNT nodes in 'cnet node ls' on vm1" \
         "[ \$(cnet node ls -q | wc -l) -eq $COUNT ]"
     trap - EXIT
@@ -425,28 +430,71 @@ cmd_status() {
 cmd_test() {
     [ "$COUNT" -ge 3 ] || die "the test needs 3 guests (VM_COUNT=$COUNT)"
     [ -p "$STATE/vm1.agent.in" ] || die "the lab is not up: run '$0 up' first"
-    local fail=0
     step() {
         local n=$1
         shift
-        echo "vm$n# $*"
+        echo "vm$n# $*" >&2
         on "$n" "$@"
     }
-    # Leftovers of an earlier run that failed.
-    on 2 cnet rm -f c2 >/dev/null 2>&1 || true
-    on 3 cnet rm -f c3 >/dev/null 2>&1 || true
-    on 1 cnet network rm ov >/dev/null 2>&1 || true
-    step 1 cnet network create -d overlay ov &&
-        step 2 cnet run -d --network ov --name c2 busybox sleep 1000 &&
-        step 3 cnet run -d --network ov --name c3 busybox sleep 1000 &&
-        step 3 cnet exec c3 ping -c 3 -W 2 c2 || fail=1
-    if [ "$fail" = 1 ]; then
-        echo "FAIL: the overlay smoke test failed (containers and network left in place;" \
-            "logs: $0 exec vmN cat /var/log/cnetd.log)" >&2
+    fail() {
+        echo "FAIL: $* (containers and network left in place; logs: $0 exec vmN cat /var/log/cnetd.log)" >&2
         return 1
+    }
+    # Leftovers of an earlier run that failed.
+    for n in 1 2 3; do on "$n" 'cnet rm -f $(cnet ps -aq) >/dev/null 2>&1; true'; done
+    on 1 cnet network rm ov >/dev/null 2>&1 || true
+
+    # 1. By name across guests.
+    step 1 cnet network create -d overlay ov >/dev/null &&
+        step 2 cnet run -d --network ov --name c2 busybox sleep 1000 >/dev/null &&
+        step 3 cnet run -d --network ov --name c3 busybox sleep 1000 >/dev/null &&
+        step 3 cnet exec c3 ping -c 3 -W 2 c2 || fail "vm3's container does not reach vm2's by name" || return 1
+
+    # 2. 15 attaches at once, 5 on each guest: 15 distinct addresses.
+    echo "15 containers at once, 5 on each guest"
+    local n i pids=() addrs
+    for n in 1 2 3; do
+        on "$n" "for i in 1 2 3 4 5; do cnet run -d --network ov --name p${n}x\$i busybox sleep 1000 >/dev/null & done; wait" &
+        pids+=($!)
+    done
+    for i in "${pids[@]}"; do wait "$i" || fail "a concurrent attach failed" || return 1; done
+    addrs=$(for n in 1 2 3; do
+        on "$n" "for i in 1 2 3 4 5; do cnet inspect -f '{{(index .NetworkSettings.Networks \"ov\").IPAddress}}' p${n}x\$i; done"
+    done)
+    [ "$(echo "$addrs" | grep -c '^10\.')" = 15 ] && [ "$(echo "$addrs" | sort -u | wc -l)" = 15 ] ||
+        fail "15 concurrent attaches did not get 15 distinct addresses: $(echo $addrs)" || return 1
+    step 1 cnet exec p1x1 ping -c 1 -W 2 p3x5 >/dev/null || fail "p1x1 does not reach p3x5" || return 1
+
+    # 3. kill -9 of vm2's cnetd and a restart: its container stays reachable, a new one attaches.
+    step 2 pkill -9 -x cnetd
+    start_cnetd 2
+    wait_cnetd 2 || fail "cnetd on vm2 did not come back" || return 1
+    step 3 cnet exec c3 ping -c 2 -W 2 c2 >/dev/null &&
+        step 2 cnet run -d --network ov --name c2b busybox sleep 1000 >/dev/null &&
+        step 3 cnet exec c3 ping -c 2 -W 2 c2b >/dev/null ||
+        fail "after vm2's cnetd was killed and restarted" || return 1
+
+    # 4. etcd stopped: running containers keep talking, a new attach fails; started: it works.
+    cmd_etcd stop
+    step 3 cnet exec c3 ping -c 2 -W 2 c2 >/dev/null || fail "c3 lost c2 while etcd was down" || return 1
+    if step 2 cnet run -d --network ov --name c2c busybox sleep 1000 >/dev/null 2>&1; then
+        fail "an overlay attach succeeded with etcd down" || return 1
     fi
-    step 3 cnet rm -f c3 >/dev/null && step 2 cnet rm -f c2 >/dev/null && step 1 cnet network rm ov >/dev/null
-    echo "PASS: vm3's container pinged vm2's by name over the overlay network"
+    cmd_etcd start
+    wait_on 2 60 "an attach on vm2 after etcd's restart" \
+        "cnet rm -f c2c >/dev/null 2>&1; cnet run -d --network ov --name c2c busybox sleep 1000" ||
+        fail "no attach after etcd came back" || return 1
+    step 3 cnet exec c3 ping -c 2 -W 2 c2c >/dev/null || fail "c3 does not reach the new c2c" || return 1
+
+    # 5. The network removed on vm1 is gone on every guest.
+    for n in 1 2 3; do on "$n" 'cnet rm -f $(cnet ps -aq) >/dev/null'; done
+    step 1 cnet network rm ov >/dev/null || fail "network rm ov" || return 1
+    for n in 2 3; do
+        wait_on "$n" 20 "ov gone from vm$n" '! cnet network ls --format "{{.Name}}" | grep -qx ov' ||
+            fail "vm$n still lists ov" || return 1
+    done
+    echo "PASS: overlay across the guests: by name, 15 concurrent attaches, cnetd killed and" \
+        "restarted, etcd stopped and started, network removal"
 }
 
 cmd=${1:-}
