@@ -12,9 +12,9 @@
 
 use std::fmt::Write as _;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use cnet_benches::percentile;
+use cnet_benches::{percentile, timed};
 use cnet_tests::{TestHost, bin};
 
 const NODES: usize = 20;
@@ -48,14 +48,6 @@ pub fn lab_file(extra_link: bool) -> String {
         link(&mut out, 1, "eth4", 2, "eth4");
     }
     out
-}
-
-fn timed(host: &TestHost, args: &[&str]) -> Duration {
-    let t = Instant::now();
-    let out = host.cnet(args);
-    let elapsed = t.elapsed();
-    assert!(out.status.success(), "cnet {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    elapsed
 }
 
 fn main() -> anyhow::Result<()> {

@@ -1,6 +1,8 @@
 //! What every benchmark of this crate measures the same way.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use cnet_tests::TestHost;
 
 /// The `p` quantile (0.0-1.0) of sorted samples, nearest rank; zero for no samples.
 pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -30,4 +32,13 @@ pub fn network_with_subnet(name: &str, driver: &str, subnet: &str) -> cnet_api::
         }),
         ..Default::default()
     }
+}
+
+/// Runs `cnet ARGS` on the test host and returns how long it took; panics if it failed.
+pub fn timed(host: &TestHost, args: &[&str]) -> Duration {
+    let t = Instant::now();
+    let out = host.cnet(args);
+    let elapsed = t.elapsed();
+    assert!(out.status.success(), "cnet {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    elapsed
 }

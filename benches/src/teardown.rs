@@ -9,16 +9,8 @@
 
 use std::time::{Duration, Instant};
 
-use cnet_benches::percentile;
+use cnet_benches::{percentile, timed};
 use cnet_tests::TestHost;
-
-fn timed(host: &TestHost, args: &[&str]) -> Duration {
-    let t = Instant::now();
-    let out = host.cnet(args);
-    let elapsed = t.elapsed();
-    assert!(out.status.success(), "cnet {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    elapsed
-}
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
