@@ -43,18 +43,10 @@ mod tests {
 
     fn net(name: &str, vni: u32) -> Network {
         Network {
-            id: format!("id-{name}").into(),
-            name: name.into(),
-            driver: "overlay".into(),
             scope: cnet_core::Scope::Global,
-            pools: vec![],
             options: BTreeMap::from([(cnet_core::options::OVERLAY_VNI.to_string(), vni.to_string())]),
-            labels: BTreeMap::new(),
-            internal: false,
             attachable: true,
-            enable_ipv6: false,
-            created: String::new(),
-            builtin: false,
+            ..Network::new(format!("id-{name}").into(), name, "overlay")
         }
     }
 

@@ -73,6 +73,25 @@ pub struct Network {
 }
 
 impl Network {
+    /// A local network with no pools, options or labels, all flags off: what the fields not given
+    /// in a literal (`Network { pools, ..Network::new(id, name, driver) }`) default to.
+    pub fn new(id: NetworkId, name: impl Into<String>, driver: impl Into<String>) -> Network {
+        Network {
+            id,
+            name: name.into(),
+            driver: driver.into(),
+            scope: Scope::Local,
+            pools: Vec::new(),
+            options: BTreeMap::new(),
+            labels: BTreeMap::new(),
+            internal: false,
+            attachable: false,
+            enable_ipv6: false,
+            created: String::new(),
+            builtin: false,
+        }
+    }
+
     pub fn short_id(&self) -> &str {
         self.id.short()
     }

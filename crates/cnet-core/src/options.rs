@@ -120,20 +120,7 @@ mod tests {
 
     #[test]
     fn endpoint_options_are_the_ifname_and_what_the_driver_declares() {
-        let net = crate::Network {
-            id: "1".repeat(64).into(),
-            name: "lab".into(),
-            driver: "bridge".into(),
-            scope: crate::Scope::Local,
-            pools: vec![],
-            options: Default::default(),
-            labels: Default::default(),
-            internal: false,
-            attachable: false,
-            enable_ipv6: false,
-            created: String::new(),
-            builtin: false,
-        };
+        let net = crate::Network::new("1".repeat(64).into(), "lab", "bridge");
         let opts = |kv: &[(&str, &str)]| kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         assert_eq!(endpoint_ifname(&opts(&[]), &net, &[]).unwrap(), None);
         assert_eq!(endpoint_ifname(&opts(&[(ENDPOINT_IFNAME, "eth3")]), &net, &[]).unwrap().as_deref(), Some("eth3"));

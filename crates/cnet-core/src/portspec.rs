@@ -403,18 +403,10 @@ mod tests {
 
     fn network(internal: bool, v6: bool, opts: &[(&str, &str)]) -> Network {
         Network {
-            id: "ab".repeat(32).into(),
-            name: "net".into(),
-            driver: "bridge".into(),
-            scope: crate::Scope::Local,
-            pools: vec![],
             options: opts.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-            labels: Default::default(),
             internal,
-            attachable: false,
             enable_ipv6: v6,
-            created: String::new(),
-            builtin: false,
+            ..Network::new("ab".repeat(32).into(), "net", "bridge")
         }
     }
 

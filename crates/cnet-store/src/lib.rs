@@ -166,23 +166,9 @@ fn all<T: DeserializeOwned>(txn: &redb::ReadTransaction, t: TableDefinition<&str
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cnet_core::Scope;
 
     fn network(id: &str, name: &str) -> Network {
-        Network {
-            id: id.into(),
-            name: name.into(),
-            driver: "bridge".into(),
-            scope: Scope::Local,
-            pools: vec![],
-            options: Default::default(),
-            labels: Default::default(),
-            internal: false,
-            attachable: false,
-            enable_ipv6: false,
-            created: "2026-11-25T00:00:00Z".into(),
-            builtin: false,
-        }
+        Network { created: "2026-11-25T00:00:00Z".into(), ..Network::new(id.into(), name, "bridge") }
     }
 
     #[test]

@@ -111,23 +111,12 @@ impl BridgeConfig {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use cnet_core::Scope;
 
     /// A bridge network with these options, for the crate's tests.
     pub(crate) fn net(opts: &[(&str, &str)]) -> Network {
         Network {
-            id: "0123456789abcdef".repeat(4).into(),
-            name: "n".into(),
-            driver: "bridge".into(),
-            scope: Scope::Local,
-            pools: vec![],
             options: opts.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-            labels: Default::default(),
-            internal: false,
-            attachable: false,
-            enable_ipv6: false,
-            created: String::new(),
-            builtin: false,
+            ..Network::new("0123456789abcdef".repeat(4).into(), "n", "bridge")
         }
     }
 

@@ -71,22 +71,11 @@ pub fn parse_vlan(name: &str) -> Option<(&str, u16)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cnet_core::Scope;
 
     fn net(opts: &[(&str, &str)]) -> Network {
         Network {
-            id: "0123456789abcdef".repeat(4).into(),
-            name: "n".into(),
-            driver: "macvlan".into(),
-            scope: Scope::Local,
-            pools: vec![],
             options: opts.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-            labels: Default::default(),
-            internal: false,
-            attachable: false,
-            enable_ipv6: false,
-            created: String::new(),
-            builtin: false,
+            ..Network::new("0123456789abcdef".repeat(4).into(), "n", "macvlan")
         }
     }
 

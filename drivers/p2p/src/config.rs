@@ -32,22 +32,13 @@ impl P2pConfig {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use cnet_core::{IpamPool, Scope};
+    use cnet_core::IpamPool;
 
     pub(crate) fn net(opts: &[(&str, &str)], pools: Vec<IpamPool>) -> Network {
         Network {
-            id: "0123456789abcdef".repeat(4).into(),
-            name: "l1".into(),
-            driver: "p2p".into(),
-            scope: Scope::Local,
             pools,
             options: opts.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-            labels: Default::default(),
-            internal: false,
-            attachable: false,
-            enable_ipv6: false,
-            created: String::new(),
-            builtin: false,
+            ..Network::new("0123456789abcdef".repeat(4).into(), "l1", "p2p")
         }
     }
 

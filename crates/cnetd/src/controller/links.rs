@@ -294,20 +294,7 @@ mod tests {
 
     #[test]
     fn label_filters() {
-        let mut n = Network {
-            id: "a".repeat(64).into(),
-            name: "l1".into(),
-            driver: "p2p".into(),
-            scope: Scope::Local,
-            pools: vec![],
-            options: Default::default(),
-            labels: Default::default(),
-            internal: false,
-            attachable: false,
-            enable_ipv6: false,
-            created: String::new(),
-            builtin: false,
-        };
+        let mut n = Network::new("a".repeat(64).into(), "l1", "p2p");
         assert!(has_label(&n, ""));
         assert!(!has_label(&n, "cnet.lab=ring"));
         n.labels.insert("cnet.lab".into(), "ring".into());

@@ -362,10 +362,6 @@ mod tests {
 
     fn network(id_digit: char, name: &str, subnets: &[&str]) -> Network {
         Network {
-            id: id_digit.to_string().repeat(64).into(),
-            name: name.into(),
-            driver: "bridge".into(),
-            scope: Scope::Local,
             pools: subnets
                 .iter()
                 .map(|s| {
@@ -379,13 +375,8 @@ mod tests {
                     }
                 })
                 .collect(),
-            options: BTreeMap::new(),
-            labels: BTreeMap::new(),
-            internal: false,
-            attachable: false,
             enable_ipv6: subnets.iter().any(|s| s.contains(':')),
-            created: String::new(),
-            builtin: false,
+            ..Network::new(id_digit.to_string().repeat(64).into(), name, "bridge")
         }
     }
 
