@@ -25,7 +25,8 @@
 # cnetd and cnet the guests run, default <checkout>/target/release), VM_ACCEL (qemu accelerator,
 # default tcg: software emulation, as /dev/kvm may be missing or unusable), VM_TB_SIZE (MiB of
 # translated code a tcg guest keeps, default 128; qemu's own default, 1 GiB, makes each guest
-# use about twice the memory), VM_EXEC_TIMEOUT
+# use about twice the memory), VM_LAB (the lab's name, default cnet-vm-lab: its namespace and
+# /run/NAME; labs of different names run side by side), VM_EXEC_TIMEOUT
 # (seconds an `exec` may take, default 300), VM_NIC (the name of each guest's lab NIC, default
 # eth0).
 #
@@ -46,8 +47,11 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
-STATE=/run/cnet-vm-lab
-NS=cnet-vm-lab
+# Several labs may run side by side under different names (each its own namespace and state).
+LAB=${VM_LAB:-cnet-vm-lab}
+[[ $LAB =~ ^[a-z][a-z0-9-]{0,14}$ ]] || { echo "vm-lab.sh: VM_LAB=$LAB: lower-case letters, digits and '-', 15 at most" >&2; exit 1; }
+STATE=/run/$LAB
+NS=$LAB
 CACHE=/var/cache/cnet/vm
 NET=198.51.100 # TEST-NET-2, a documentation range: used only inside the lab's namespace
 ACCEL=${VM_ACCEL:-tcg}
@@ -231,7 +235,7 @@ start_guest() {
     mkfifo "$STATE/vm$n.agent.in" "$STATE/vm$n.agent.out"
     ip -n "$NS" tuntap add dev "tap$n" mode tap
     ip -n "$NS" link set "tap$n" master br0 up
-    ip netns exec "$NS" qemu-system-x86_64 -name "cnet-vm-lab-vm$n" \
+    ip netns exec "$NS" qemu-system-x86_64 -name "$LAB-vm$n" \
         -nodefaults -no-user-config -machine pc -accel "$accel" -cpu max -smp 1 -m "$MEM" \
         -kernel "$KDIR/boot/vmlinux-$KVER" -initrd "$STATE/initramfs.cpio.gz" \
         -append "console=ttyS0 panic=-1 quiet lab.n=$n lab.count=$COUNT lab.net=$NET lab.nic=$NIC" \
