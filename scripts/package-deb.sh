@@ -14,13 +14,15 @@ if [ "${1:-}" = "--no-build" ]; then
 fi
 out=${1:-target/debian}
 if [ "$build" = 1 ]; then
-    cargo build --release --bins -p cnetd -p cnet
+    cargo build --release --bins -p cnetd -p cnet -p cnet-runtime
 fi
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 arch=$(dpkg --print-architecture)
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 install -D -m 0755 target/release/cnet "$stage/usr/bin/cnet"
+# Next to cnet, where cnet looks for it: the supervisor of each running container.
+install -D -m 0755 target/release/cnet-supervise "$stage/usr/bin/cnet-supervise"
 install -D -m 0755 target/release/cnetd "$stage/usr/sbin/cnetd"
 install -D -m 0644 packaging/cnetd.service "$stage/lib/systemd/system/cnetd.service"
 mkdir -p "$stage/usr/share/man/man1" "$stage/usr/share/man/man8"

@@ -72,7 +72,7 @@ fi
 cargo build --workspace --all-targets
 cargo build --release --bins
 # The binaries on PATH, as symlinks, so a later build is picked up without installing again.
-for bin in cnetd cnet; do
+for bin in cnetd cnet cnet-supervise; do
     ln -sf "$PWD/target/release/$bin" "/usr/local/bin/$bin"
 done
-echo "cnet built: cnetd and cnet are in /usr/local/bin (-> target/release)"
+echo "cnet built: cnetd, cnet and cnet-supervise are in /usr/local/bin (-> target/release)"

@@ -10,7 +10,7 @@ E_IMG=busybox
 E_RUNFLAGS=""
 E_DEFNET=bridge
 E_RMFLAGS=""
-E_PROCS='^(cnetd|cnet)$'
+E_PROCS='^(cnetd|cnet|cnet-supervise)$'
 # `cnet inspect` has no Go templates; read its JSON instead.
 e_pid() { "$E_CLI" inspect "$1" | jq -r '.[0].State.Pid'; }
 e_ip() { "$E_CLI" inspect "$1" | jq -r ".[0].NetworkSettings.Networks[\"$2\"].IPAddress"; }

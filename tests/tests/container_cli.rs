@@ -58,7 +58,7 @@ fn restart_count(host: &TestHost, container: &str) -> i64 {
     inspect_int(host, container, "/RestartCount")
 }
 
-/// Whether a supervisor of container `id` (`cnet __supervise ID`) is running on the machine: once it
+/// Whether a supervisor of container `id` (`cnet-supervise ... ID`) is running on the machine: once it
 /// is gone, nothing can restart the container any more. A /proc that cannot be listed, or a
 /// process's cmdline that cannot be read for another reason than the process having ended, fails
 /// the test.
@@ -76,7 +76,8 @@ fn supervisor_running(id: &str) -> bool {
             Err(err) => panic!("cannot read {}: {err}", path.display()),
         };
         let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-        args.contains(&b"__supervise".as_slice()) && args.contains(&id.as_bytes())
+        let program = args.first().and_then(|a| a.rsplit(|b| *b == b'/').next());
+        program == Some(b"cnet-supervise".as_slice()) && args.contains(&id.as_bytes())
     })
 }
 

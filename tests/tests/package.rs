@@ -20,7 +20,7 @@ fn run(what: &str, cmd: &mut Command) -> String {
 #[test]
 fn the_debian_package_holds_binaries_unit_man_pages_and_completions() {
     let repo = workspace();
-    for bin in ["cnet", "cnetd"] {
+    for bin in ["cnet", "cnetd", "cnet-supervise"] {
         assert!(
             repo.join("target/release").join(bin).exists(),
             "target/release/{bin} is missing: run ./scripts/setup.sh, which builds the release binaries"
@@ -37,6 +37,7 @@ fn the_debian_package_holds_binaries_unit_man_pages_and_completions() {
     let contents = run("dpkg-deb -c", Command::new("dpkg-deb").args(["-c", deb]));
     for path in [
         "./usr/bin/cnet",
+        "./usr/bin/cnet-supervise",
         "./usr/sbin/cnetd",
         "./lib/systemd/system/cnetd.service",
         "./usr/share/man/man1/cnet.1.gz",

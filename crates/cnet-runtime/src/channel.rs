@@ -35,7 +35,14 @@ impl InitMessage {
 
     /// The next message; `None` at end-of-file (the init end was closed, e.g. by a successful exec).
     pub fn recv(fd: &OwnedFd) -> io::Result<Option<InitMessage>> {
-        let mut buf = vec![0u8; 64 * 1024];
+        // The datagram's own size (MSG_TRUNC), so the buffer is no larger than the message.
+        let size = loop {
+            match recv(fd.as_raw_fd(), &mut [], MsgFlags::MSG_PEEK | MsgFlags::MSG_TRUNC) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                other => break other.map_err(io::Error::from)?,
+            }
+        };
+        let mut buf = vec![0u8; size];
         let n = loop {
             match recv(fd.as_raw_fd(), &mut buf, MsgFlags::empty()) {
                 Err(nix::errno::Errno::EINTR) => continue,

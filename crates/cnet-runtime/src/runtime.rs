@@ -21,22 +21,18 @@ const NAMES_LOCK: &str = "names.lock";
 pub struct Runtime {
     root: PathBuf,
     socket: PathBuf,
-    /// The binary started as `EXE __supervise ...` (the `cnet` CLI itself).
-    supervisor_exe: PathBuf,
+    /// The CLI's binary, next to which the supervisor binary is looked for.
+    cli_exe: PathBuf,
 }
 
 impl Runtime {
     /// Opens (creating if needed) the runtime's directories under `root`.
-    pub fn open(root: &Path, socket: &Path, supervisor_exe: &Path) -> Result<Runtime> {
+    pub fn open(root: &Path, socket: &Path, cli_exe: &Path) -> Result<Runtime> {
         for sub in ["containers", "names"] {
             let dir = root.join(sub);
             fs::create_dir_all(&dir).context(|| at("creating", &dir))?;
         }
-        Ok(Runtime {
-            root: root.to_path_buf(),
-            socket: socket.to_path_buf(),
-            supervisor_exe: supervisor_exe.to_path_buf(),
-        })
+        Ok(Runtime { root: root.to_path_buf(), socket: socket.to_path_buf(), cli_exe: cli_exe.to_path_buf() })
     }
 
     pub fn root(&self) -> &Path {
@@ -47,8 +43,10 @@ impl Runtime {
         &self.socket
     }
 
-    pub fn supervisor_exe(&self) -> &Path {
-        &self.supervisor_exe
+    /// The supervisor binary (`cnet-supervise`) started for each container: looked for only when
+    /// one is started, so commands that start none work without it.
+    pub fn supervisor_exe(&self) -> Result<PathBuf> {
+        crate::find_supervisor(&self.cli_exe)
     }
 
     pub fn images(&self) -> Result<ImageStore> {

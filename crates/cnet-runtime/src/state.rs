@@ -90,7 +90,8 @@ pub fn supervisor_alive(pid: i32, id: &str) -> bool {
     match fs::read(format!("/proc/{pid}/cmdline")) {
         Ok(cmdline) => {
             let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-            args.contains(&crate::SUPERVISE_ARG.as_bytes()) && args.contains(&id.as_bytes())
+            let program = args.first().and_then(|a| a.rsplit(|b| *b == b'/').next());
+            program == Some(crate::SUPERVISOR_BINARY.as_bytes()) && args.contains(&id.as_bytes())
         }
         Err(_) => false,
     }

@@ -1,6 +1,6 @@
 //! Phase 1 of the namespace dance: the supervisor, one per running container.
 //!
-//! The CLI starts it (`cnet __supervise ID`, see [`spawn`]) in a new session, detached, with its
+//! The CLI starts it (the `cnet-supervise` binary, see [`spawn`]) in a new session, detached, with its
 //! stdio on `/dev/null` and `supervisor.log`, and with one end of a socketpair as fd 3. It stays in
 //! the host's namespaces (so the test kit, which kills everything in a host's namespaces, kills
 //! it; and the container, whose init dies with it, goes too). It
@@ -56,8 +56,19 @@ pub const SOCKET: &str = "supervisor.sock";
 pub const SUPERVISOR_LOG: &str = "supervisor.log";
 /// The fd on which a supervisor finds its first client.
 const FIRST_CLIENT_FD: RawFd = 3;
+/// What one read of a container's output or of a client takes at most: small, as the buffer is on
+/// the stack and every page of it the supervisor ever touched stays its own for its whole life.
+const IO_CHUNK: usize = 8 * 1024;
 /// How long output may still arrive after the init exited (a grandchild kept a pipe open).
 const DRAIN: Duration = Duration::from_millis(500);
+
+/// Gives the heap's free pages back to the kernel. A report to cnetd builds a tokio runtime and a
+/// gRPC connection and drops them; without this, the allocator keeps their pages, and a
+/// supervisor lives as long as its container.
+fn release_free_memory() {
+    // SAFETY: malloc_trim only walks the allocator's own free lists.
+    unsafe { libc::malloc_trim(0) };
+}
 
 // ------------------------------------------------------------------ starting one (the CLI side)
 
@@ -67,8 +78,9 @@ pub fn spawn(rt: &Runtime, c: &Container, attach: bool) -> Result<UnixStream> {
     let (ours, theirs) = UnixStream::pair().context(|| "creating a socketpair".into())?;
     let log_path = c.dir.join(SUPERVISOR_LOG);
     let log = File::create(&log_path).context(|| at("creating", &log_path))?;
-    let mut cmd = Command::new(rt.supervisor_exe());
-    cmd.arg("--root").arg(rt.root()).arg("-H").arg(rt.socket()).arg(crate::SUPERVISE_ARG).arg(c.id());
+    let exe = rt.supervisor_exe()?;
+    let mut cmd = Command::new(&exe);
+    cmd.arg("--root").arg(rt.root()).arg("-H").arg(rt.socket()).arg(c.id());
     if attach {
         cmd.arg("--attach");
     }
@@ -84,7 +96,7 @@ pub fn spawn(rt: &Runtime, c: &Container, attach: bool) -> Result<UnixStream> {
             Ok(())
         });
     }
-    cmd.spawn().context(|| format!("starting the supervisor {}", rt.supervisor_exe().display()))?;
+    cmd.spawn().context(|| format!("starting the supervisor {}", exe.display()))?;
     Ok(ours)
 }
 
@@ -144,7 +156,7 @@ struct Supervisor {
     _lock: crate::reaper::DirLock,
 }
 
-/// The body of `cnet __supervise ID`; returns the process's exit status.
+/// The body of `cnet-supervise ID`; returns the process's exit status.
 pub fn main(rt: &Runtime, id: &str, attach: bool) -> i32 {
     // SAFETY: fd 3 was set up by `spawn`; it is checked before use.
     let first = (fcntl(unsafe { std::os::fd::BorrowedFd::borrow_raw(FIRST_CLIENT_FD) }, FcntlArg::F_GETFD).is_ok())
@@ -250,7 +262,8 @@ impl Supervisor {
                     self.add_client(f, attach);
                 }
             }
-            // After `run` was told, so an event never delays a start.
+            // After `run` was told, so an event never delays a start. The report also gives back
+            // what starting the container allocated and freed.
             self.report("start", &[]);
             let code = self.supervise(running);
             // Before anyone waiting is told (and `rm -f` removes the sandbox), so `die` comes
@@ -327,6 +340,7 @@ impl Supervisor {
         if let Err(e) = sent {
             eprintln!("cnet supervisor {}: cannot report the container's {action} to cnetd: {e}", self.config.id);
         }
+        release_free_memory();
     }
 
     fn notify_exit(&mut self, code: i32) {
@@ -447,7 +461,7 @@ impl Supervisor {
     /// Reads one chunk of output; false at end-of-file.
     fn on_output(&mut self, r: &mut Running, i: usize) -> bool {
         let (fd, stream) = (&r.outputs[i].0, r.outputs[i].1);
-        let mut buf = [0u8; 32 * 1024];
+        let mut buf = [0u8; IO_CHUNK];
         // SAFETY: reading into a buffer of the given length.
         let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
         if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
@@ -470,7 +484,7 @@ impl Supervisor {
 
     /// Reads from client `i` and handles its complete frames; false if it has gone.
     fn on_client(&mut self, i: usize, mut running: Option<&mut Running>) -> bool {
-        let mut buf = [0u8; 32 * 1024];
+        let mut buf = [0u8; IO_CHUNK];
         let n = match self.clients[i].stream.read(&mut buf) {
             Ok(0) | Err(_) => return false,
             Ok(n) => n,

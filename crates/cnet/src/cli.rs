@@ -98,9 +98,6 @@ pub enum Command {
     /// Write the man pages of cnet and its commands into a directory
     #[command(name = "__man", hide = true)]
     Man(ManArgs),
-    /// Runs the supervisor of a container (started by the CLI itself)
-    #[command(name = "__supervise", hide = true)]
-    Supervise(SuperviseArgs),
 }
 
 /// Flags of `cnet completion`.
@@ -391,15 +388,6 @@ pub struct ImageLsArgs {
 pub struct ImageRmArgs {
     #[arg(value_name = "IMAGE", required = true)]
     pub images: Vec<String>,
-}
-
-/// `cnet __supervise ID`.
-#[derive(Debug, Clone, Default, Args)]
-pub struct SuperviseArgs {
-    /// Relay output to the first client
-    #[arg(long)]
-    pub attach: bool,
-    pub id: String,
 }
 
 /// `cnet network ...`

@@ -1,5 +1,4 @@
-//! `cnet run|ps|port|start|stop|kill|rm|logs|exec|inspect|top|wait` (and the hidden `__supervise`): a
-//! thin layer over `cnet_runtime`, which does the work. Output follows Docker's.
+//! `cnet run|ps|port|start|stop|kill|rm|logs|exec|inspect|top|wait`: a thin layer over `cnet_runtime`, which does the work. Output follows Docker's.
 //!
 //! Foreground `cnet run` (no `-d`) is a client of the container's supervisor: the supervisor owns
 //! the container's stdio (pipes, or the pty master with `-t`) and relays it to the CLI over the
@@ -22,24 +21,11 @@ use serde_json::{Value, json};
 use tracing::Instrument as _;
 
 use crate::cli::{
-    Cli, ContainersArgs, ExecArgs, InspectArgs, KillArgs, LogsArgs, PortArgs, PsArgs, RmArgs, RunArgs, StopArgs,
-    SuperviseArgs, TopArgs,
+    ContainersArgs, ExecArgs, InspectArgs, KillArgs, LogsArgs, PortArgs, PsArgs, RmArgs, RunArgs, StopArgs, TopArgs,
 };
 use crate::client;
 use crate::context::Ctx;
 use crate::output::{Table, pretty_json, short_id};
-
-/// `cnet __supervise ID`: the body of a container's supervisor process.
-pub fn supervise(cli: &Cli, args: &SuperviseArgs) -> ExitCode {
-    let ctx = Ctx::new(cli);
-    match ctx.runtime() {
-        Ok(rt) => ExitCode::from(cnet_runtime::supervisor::main(&rt, &args.id, args.attach).clamp(0, 255) as u8),
-        Err(e) => {
-            eprintln!("{e:#}");
-            ExitCode::from(125)
-        }
-    }
-}
 
 fn exit(code: i32) -> ExitCode {
     ExitCode::from(code.clamp(0, 255) as u8)
@@ -830,6 +816,7 @@ pub async fn inspect(ctx: &Ctx, args: &InspectArgs) -> anyhow::Result<ExitCode> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::Cli;
     use clap::Parser;
 
     fn run_args(args: &[&str]) -> RunArgs {

@@ -7,11 +7,6 @@ use cnet::{client, container, context, image, network, system};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // The supervisor must stay single-threaded (it clones the container's init): it runs before,
-    // and without, the tokio runtime.
-    if let Command::Supervise(args) = &cli.command {
-        return container::supervise(&cli, args);
-    }
     if cli.debug {
         init_debug_output();
     }
@@ -83,6 +78,5 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Import(args) => image::import(&ctx, &args),
         Command::Images(args) => image::ls(&ctx, &args),
         Command::Rmi(args) => image::rm(&ctx, &args),
-        Command::Supervise(_) => unreachable!("handled before the runtime starts"),
     }
 }

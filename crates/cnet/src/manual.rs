@@ -51,7 +51,7 @@ mod tests {
             let text = std::fs::read_to_string(dir.path().join(page)).unwrap_or_else(|e| panic!("{page}: {e}"));
             assert!(text.contains(".TH"), "{page} is not a man page");
         }
-        assert!(!dir.path().join("cnet-__supervise.1").exists());
+        assert!(!dir.path().join("cnet-__man.1").exists());
         let run = std::fs::read_to_string(dir.path().join("cnet-run.1")).unwrap();
         assert!(run.contains("publish") && run.contains("network"), "{run}");
     }
