@@ -91,7 +91,11 @@ pub fn supervisor_alive(pid: i32, id: &str) -> bool {
         Ok(cmdline) => {
             let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
             let program = args.first().and_then(|a| a.rsplit(|b| *b == b'/').next());
-            program == Some(crate::SUPERVISOR_BINARY.as_bytes()) && args.contains(&id.as_bytes())
+            // `cnet __supervise ID`: a supervisor started before cnet-supervise existed, which
+            // keeps its container until that ends.
+            let supervisor =
+                program == Some(crate::SUPERVISOR_BINARY.as_bytes()) || args.contains(&b"__supervise".as_slice());
+            supervisor && args.contains(&id.as_bytes())
         }
         Err(_) => false,
     }
