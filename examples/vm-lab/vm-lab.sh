@@ -15,7 +15,7 @@
 # Usage (as root):
 #   vm-lab.sh up                 boot the guests, start etcd and the cnetds, wait for the cluster
 #   vm-lab.sh exec N CMD...      run CMD (a shell command line) on guest N: its output, its status
-#   vm-lab.sh test               smoke test: an overlay network, a container on vm2 and on vm3, ping
+#   vm-lab.sh test [CHECK]       the tests across the guests (or one check alone: ipv6, netem...)
 #   vm-lab.sh status             the guests, their memory, `cnet node ls`
 #   vm-lab.sh console N          the guest's console log (kernel messages, boot script)
 #   vm-lab.sh etcd stop|start    take the control plane down (keeping its data) and bring it back
@@ -432,7 +432,6 @@ cmd_status() {
 # The smoke test: an overlay network made on vm1, a container on vm2 and one on vm3, a ping by
 # name from vm3's to vm2's.
 cmd_test() {
-    [ "$COUNT" -ge 3 ] || die "the test needs 3 guests (VM_COUNT=$COUNT)"
     [ -p "$STATE/vm1.agent.in" ] || die "the lab is not up: run '$0 up' first"
     step() {
         local n=$1
@@ -444,6 +443,13 @@ cmd_test() {
         echo "FAIL: $* (containers and network left in place; logs: $0 exec vmN cat /var/log/cnetd.log)" >&2
         return 1
     }
+    # `test CHECK`: one of the checks below alone (ipv6, netem...), e.g. while working on it.
+    if [ $# -gt 0 ]; then
+        declare -F "check_$1" >/dev/null || die "no check named $1"
+        "check_$1"
+        return
+    fi
+    [ "$COUNT" -ge 3 ] || die "the test needs 3 guests (VM_COUNT=$COUNT)"
     # Leftovers of an earlier run that failed.
     for n in 1 2 3; do on "$n" 'cnet rm -f $(cnet ps -aq) >/dev/null 2>&1; true'; done
     on 1 cnet network rm ov >/dev/null 2>&1 || true
@@ -499,6 +505,82 @@ cmd_test() {
     done
     echo "PASS: overlay across the guests: by name, 15 concurrent attaches, cnetd killed and" \
         "restarted, etcd stopped and started, network removal"
+    check_netem || return 1
+}
+
+# Link impairments (issue 16) where the kernel has netem, as the guests' does: a p2p link between
+# two containers on vm1, impaired per direction with `cnet link set`, measured over 10000 pings:
+# the added delay within 5 % of what was set, the loss within 0.5 percentage points; then the other
+# end's own delay adds up (per direction), corruption drops what it hits, and a rate holds.
+check_netem() {
+    local net=nl a=na b=nb peer base
+    netem_fail() {
+        echo "FAIL: netem: $* (left in place; logs: $0 exec vm1 cat /var/log/cnetd.log)" >&2
+        return 1
+    }
+    # INTERVAL COUNT: "SENT RECEIVED MEDIAN_MS MIN_MS MAX_MS" of one ping run, from each reply's time
+    # (the median: under emulation a timer fires late now and then, which would move the mean).
+    pings() {
+        local out counts
+        out=$(on 1 cnet exec "$a" ping -i "$1" -c "$2" -W 3 "$peer") || true
+        counts=$(echo "$out" | awk '/packets transmitted/ { print $1, $4 }')
+        echo "$out" | sed -n 's/.*time=\([0-9.]*\) ms.*/\1/p' | sort -n |
+            awk -v counts="$counts" '{ rtt[NR] = $1 }
+                END { if (NR == 0 || counts == "") exit 1; print counts, rtt[int((NR + 1) / 2)], rtt[1], rtt[NR] }'
+    }
+    # within VALUE LOW HIGH
+    within() { awk -v v="$1" -v lo="$2" -v hi="$3" 'BEGIN { exit !(v >= lo && v <= hi) }'; }
+    on 1 "cnet rm -f $a $b >/dev/null 2>&1; cnet network rm $net >/dev/null 2>&1; true"
+    step 1 cnet network create -d p2p --subnet 192.0.2.0/31 $net >/dev/null &&
+        step 1 cnet run -d --network $net --name $a busybox sleep 100000 >/dev/null &&
+        step 1 cnet run -d --network $net --name $b busybox sleep 100000 >/dev/null ||
+        netem_fail "a p2p link between two containers" || return 1
+    peer=$(on 1 cnet inspect -f "'{{(index .NetworkSettings.Networks \"$net\").IPAddress}}'" $b)
+    local sent got avg min max added loss
+    read -r sent got base min max < <(pings 0.002 1000) || netem_fail "ping $peer (no impairment)" || return 1
+    echo "  no impairment: $got/$sent replies, rtt median $base ms"
+
+    step 1 cnet link set $a:eth0 --delay 20ms --loss 1% >/dev/null || netem_fail "cnet link set" || return 1
+    read -r sent got avg min max < <(pings 0.002 10000) || netem_fail "ping $peer (20ms, 1%)" || return 1
+    added=$(awk -v a="$avg" -v b="$base" 'BEGIN { printf "%.2f", a - b }')
+    loss=$(awk -v s="$sent" -v g="$got" 'BEGIN { printf "%.2f", (s - g) * 100 / s }')
+    echo "  $a sends with 20ms, 1%: $got/$sent replies (loss $loss %), rtt median $avg ms: $added ms added"
+    [ "$sent" = 10000 ] && within "$added" 19 21 && within "$loss" 0.5 1.5 ||
+        netem_fail "20ms and 1% set: $added ms added (19-21), $loss % lost (0.5-1.5) over $sent" || return 1
+
+    # The other direction is the other end's: its 10 ms add to the 20 ms. (Within 10 %: under
+    # emulation each netem stage's timer fires about 0.5 ms late, and here there are two.)
+    step 1 cnet link set $b:eth0 --delay 10ms >/dev/null || netem_fail "cnet link set $b" || return 1
+    read -r sent got avg min max < <(pings 0.002 2000) || netem_fail "ping $peer (20ms + 10ms)" || return 1
+    added=$(awk -v a="$avg" -v b="$base" 'BEGIN { printf "%.2f", a - b }')
+    echo "  and $b sends with 10ms: rtt median $avg ms: $added ms added"
+    within "$added" 27 33 || netem_fail "20ms one way and 10ms back: $added ms added (27-33)" || return 1
+
+    # Jitter spreads the delay (20ms +- 5ms); corruption flips bits, which checksums then drop.
+    step 1 cnet link set $b:eth0 --delay none >/dev/null &&
+        step 1 cnet link set $a:eth0 --delay 20ms --jitter 5ms --loss none --corrupt 5% >/dev/null ||
+        netem_fail "cnet link set (jitter, corrupt)" || return 1
+    read -r sent got avg min max < <(pings 0.002 2000) || netem_fail "ping $peer (jitter, corrupt)" || return 1
+    loss=$(awk -v s="$sent" -v g="$got" 'BEGIN { printf "%.2f", (s - g) * 100 / s }')
+    echo "  20ms +- 5ms, 5% corrupt: rtt min/median/max $min/$avg/$max ms, loss $loss %"
+    within "$(awk -v a="$max" -v b="$min" 'BEGIN { print a - b }')" 6 100 && within "$loss" 3 7 ||
+        netem_fail "jitter 5ms: spread $min-$max ms (6 ms at least); corrupt 5%: $loss % lost (3-7)" || return 1
+
+    # A rate: 10 Mbit/s over 3 s of iperf3 (the host's, in the containers' namespaces).
+    local pa pb bps
+    step 1 cnet link set $a:eth0 --delay none --jitter none --corrupt none --rate 10mbit >/dev/null ||
+        netem_fail "cnet link set --rate" || return 1
+    pa=$(on 1 cnet inspect -f "'{{.State.Pid}}'" $a)
+    pb=$(on 1 cnet inspect -f "'{{.State.Pid}}'" $b)
+    on 1 "nsenter -t $pb -n iperf3 -s -1 -D" || netem_fail "iperf3 server in $b" || return 1
+    bps=$(on 1 "sleep 0.5; nsenter -t $pa -n iperf3 -c $peer -t 3 -J" |
+        awk -F'[:,]' '/"sum_received"/ { r = 1 } r && /"bits_per_second"/ { print $2 + 0; exit }')
+    # (TCP's goodput under a 10 Mbit/s tbf is about 9.5 Mbit/s; an emulated CPU loses a little more.)
+    echo "  rate 10mbit: iperf3 $a -> $b $(awk -v b="$bps" 'BEGIN { printf "%.2f", b / 1e6 }') Mbit/s"
+    within "${bps:-0}" 8e6 10.5e6 || netem_fail "rate 10mbit: $bps bit/s (8-10.5 Mbit/s)" || return 1
+
+    on 1 cnet rm -f $a $b >/dev/null && on 1 cnet network rm $net >/dev/null || netem_fail "clean-up" || return 1
+    echo "PASS: netem in a guest: 20 ms and 1 % over 10000 packets, per direction, jitter, corruption, rate"
 }
 
 cmd=${1:-}
@@ -507,7 +589,7 @@ case $cmd in
     up) cmd_up ;;
     down) cmd_down ;;
     status) cmd_status ;;
-    test) cmd_test ;;
+    test) cmd_test "$@" ;;
     etcd) cmd_etcd "$@" ;;
     exec)
         [ $# -ge 2 ] || die "usage: $0 exec N|vmN CMD..."
@@ -522,5 +604,5 @@ case $cmd in
         guest_ok "$n"
         cat "$STATE/vm$n.console"
         ;;
-    *) die "usage: $0 up | exec N CMD... | test | status | console N | etcd stop|start | down" ;;
+    *) die "usage: $0 up | exec N CMD... | test [CHECK] | status | console N | etcd stop|start | down" ;;
 esac
