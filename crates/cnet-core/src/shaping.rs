@@ -109,6 +109,49 @@ fn is_zero32(v: &u32) -> bool {
     *v == 0
 }
 
+/// The shaping as text, field by field, as a lab file or `cnet link set`'s flags give it: a field
+/// that is absent or `none` is off. One parser for both, so they accept the same values.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ShapingText<'a> {
+    pub rate: Option<&'a str>,
+    pub delay: Option<&'a str>,
+    pub jitter: Option<&'a str>,
+    pub loss: Option<&'a str>,
+    pub corrupt: Option<&'a str>,
+}
+
+impl ShapingText<'_> {
+    /// Whether no field is given at all (not even `none`).
+    pub fn is_empty(&self) -> bool {
+        [self.rate, self.delay, self.jitter, self.loss, self.corrupt].iter().all(Option::is_none)
+    }
+
+    /// The shaping, checked; `label` names a field in errors as the user wrote it (`rate` in a
+    /// file, `--rate` on a command line).
+    pub fn parse(&self, label: impl Fn(&str) -> String) -> Result<Shaping> {
+        fn field<T: Default>(
+            label: &dyn Fn(&str) -> String,
+            name: &str,
+            value: Option<&str>,
+            parse: fn(&str) -> Result<T>,
+        ) -> Result<T> {
+            match value {
+                None | Some("none") => Ok(T::default()),
+                Some(v) => parse(v).map_err(|e| Error::invalid(format!("{} {v:?}: {e}", label(name)))),
+            }
+        }
+        let shaping = Shaping {
+            rate_bps: field(&label, "rate", self.rate, parse_rate)?,
+            delay_us: field(&label, "delay", self.delay, parse_duration)?,
+            jitter_us: field(&label, "jitter", self.jitter, parse_duration)?,
+            loss_ppm: field(&label, "loss", self.loss, parse_percent)?,
+            corrupt_ppm: field(&label, "corrupt", self.corrupt, parse_percent)?,
+        };
+        shaping.validate()?;
+        Ok(shaping)
+    }
+}
+
 /// One hundred percent, in parts per million.
 pub const PPM_MAX: u32 = 1_000_000;
 
@@ -413,5 +456,20 @@ mod tests {
         assert_eq!(serde_json::to_string(&settings).unwrap(), "{}");
         let set = LinkSettings { down: true, mtu: Some(9000), shaping: Shaping { rate_bps: 8, ..Default::default() } };
         assert_eq!(serde_json::from_str::<LinkSettings>(&serde_json::to_string(&set).unwrap()).unwrap(), set);
+    }
+
+    #[test]
+    fn shaping_text_is_parsed_alike_for_files_and_flags() {
+        let text = ShapingText { rate: Some("10mbit"), delay: Some("20ms"), loss: Some("none"), ..Default::default() };
+        let s = text.parse(str::to_string).unwrap();
+        assert_eq!((s.rate_bps, s.delay_us, s.loss_ppm), (10_000_000, 20_000, 0));
+        assert!(ShapingText::default().is_empty() && !text.is_empty());
+        let bad = ShapingText { rate: Some("fast"), ..Default::default() };
+        let in_file = bad.parse(str::to_string).unwrap_err().to_string();
+        let on_command_line = bad.parse(|f| format!("--{f}")).unwrap_err().to_string();
+        assert!(in_file.contains("rate \"fast\"") && !in_file.contains("--rate"), "{in_file}");
+        assert!(on_command_line.contains("--rate \"fast\""), "{on_command_line}");
+        let jitter_alone = ShapingText { jitter: Some("1ms"), ..Default::default() };
+        assert!(jitter_alone.parse(str::to_string).unwrap_err().to_string().contains("needs --delay"));
     }
 }

@@ -415,25 +415,14 @@ pub fn check(file: &str, text: &str, lab: LabFile) -> Result<Lab> {
 /// A link's `rate`, `delay`, `jitter`, `loss` and `corrupt`, parsed and checked as `cnet link set`
 /// does; the error names the field and its value.
 fn link_shaping(def: &LinkDef) -> std::result::Result<Shaping, String> {
-    fn field<T: Default>(
-        name: &str,
-        value: &Option<String>,
-        parse: fn(&str) -> cnet_core::Result<T>,
-    ) -> std::result::Result<T, String> {
-        match value.as_deref() {
-            None | Some("none") => Ok(T::default()),
-            Some(v) => parse(v).map_err(|e| format!("{name} {v:?}: {e}")),
-        }
-    }
-    let s = Shaping {
-        rate_bps: field("rate", &def.rate, shaping::parse_rate)?,
-        delay_us: field("delay", &def.delay, shaping::parse_duration)?,
-        jitter_us: field("jitter", &def.jitter, shaping::parse_duration)?,
-        loss_ppm: field("loss", &def.loss, shaping::parse_percent)?,
-        corrupt_ppm: field("corrupt", &def.corrupt, shaping::parse_percent)?,
+    let text = shaping::ShapingText {
+        rate: def.rate.as_deref(),
+        delay: def.delay.as_deref(),
+        jitter: def.jitter.as_deref(),
+        loss: def.loss.as_deref(),
+        corrupt: def.corrupt.as_deref(),
     };
-    s.validate().map_err(|e| e.to_string())?;
-    Ok(s)
+    text.parse(str::to_string).map_err(|e| e.to_string())
 }
 
 fn parse_net(s: &str) -> std::result::Result<IpNetwork, String> {

@@ -138,25 +138,17 @@ pub fn build_set_request(args: &LinkSetArgs) -> anyhow::Result<SetLinkRequest> {
 /// `None` when no shaping flag is given; otherwise the whole new shaping (`none` or 0 for
 /// what is not wanted).
 fn parse_shaping(args: &LinkSetArgs) -> anyhow::Result<Option<Shaping>> {
-    let flags = [&args.rate, &args.delay, &args.jitter, &args.loss, &args.corrupt];
-    if flags.iter().all(|f| f.is_none()) {
+    let text = shaping::ShapingText {
+        rate: args.rate.as_deref(),
+        delay: args.delay.as_deref(),
+        jitter: args.jitter.as_deref(),
+        loss: args.loss.as_deref(),
+        corrupt: args.corrupt.as_deref(),
+    };
+    if text.is_empty() {
         return Ok(None);
     }
-    fn given<T: Default>(v: &Option<String>, parse: impl Fn(&str) -> cnet_core::Result<T>) -> anyhow::Result<T> {
-        match v.as_deref() {
-            None | Some("none") => Ok(T::default()),
-            Some(s) => Ok(parse(s)?),
-        }
-    }
-    let s = Shaping {
-        rate_bps: given(&args.rate, shaping::parse_rate)?,
-        delay_us: given(&args.delay, shaping::parse_duration)?,
-        jitter_us: given(&args.jitter, shaping::parse_duration)?,
-        loss_ppm: given(&args.loss, shaping::parse_percent)?,
-        corrupt_ppm: given(&args.corrupt, shaping::parse_percent)?,
-    };
-    s.validate()?;
-    Ok(Some(s))
+    Ok(Some(text.parse(|field| format!("--{field}"))?))
 }
 
 // ---------------------------------------------------------------- ls
