@@ -223,10 +223,7 @@ async fn pull_inner(
     }
 
     let config_bytes = session.small_blob(&config, &format!("the config of {reference}")).await?;
-    let id = config
-        .digest
-        .strip_prefix("sha256:")
-        .filter(|hex| hex.len() == 64)
+    let id = sha256_hex(&config.digest)
         .ok_or_else(|| Error::Unsupported(format!("the config of {reference} is not named by a sha256 digest")))?
         .to_string();
     let name = reference.name();
@@ -328,7 +325,17 @@ fn select_platform<'a>(entries: &'a [Descriptor], reference: &Reference) -> Resu
 }
 
 fn sha256(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+    digest_name(Sha256::digest(bytes))
+}
+
+/// A sha256 hash as the OCI names it: `sha256:<hex>`.
+fn digest_name(hash: impl AsRef<[u8]>) -> String {
+    format!("sha256:{}", hex::encode(hash))
+}
+
+/// The hex of a `sha256:<64 hex digits>` digest; `None` for any other.
+fn sha256_hex(digest: &str) -> Option<&str> {
+    digest.strip_prefix("sha256:").filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// The client, credentials and repository of one pull.
@@ -421,10 +428,7 @@ impl<'a> Session<'a> {
     /// Downloads a layer into `dir`, verifying its size and digest as it comes; its path.
     async fn layer(&self, layer: &Descriptor, dir: &Path, progress: &dyn Progress) -> Result<PathBuf> {
         let what = format!("layer {} of {}", layer.digest, self.reference);
-        let hex = layer
-            .digest
-            .strip_prefix("sha256:")
-            .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+        let hex = sha256_hex(&layer.digest)
             .ok_or_else(|| Error::Unsupported(format!("{what}: only sha256 digests are supported")))?;
         let path = dir.join(hex);
         let io = |e: std::io::Error| Error::Image(io_error(format!("writing {}", path.display()), e));
@@ -440,7 +444,7 @@ impl<'a> Session<'a> {
                 Some(Ok(chunk)) => chunk,
                 // The client checks the digest too, and fails the stream's end: ours says it first.
                 Some(Err(e)) => {
-                    let ours = format!("sha256:{}", hex::encode(hasher.clone().finalize()));
+                    let ours = digest_name(hasher.clone().finalize());
                     if done == declared && ours != layer.digest {
                         return Err(corrupt(&what, &ours));
                     }
@@ -463,7 +467,7 @@ impl<'a> Session<'a> {
                 "{what} is corrupt: {done} bytes received, its manifest says {declared}"
             )));
         }
-        let actual = format!("sha256:{}", hex::encode(hasher.finalize()));
+        let actual = digest_name(hasher.finalize());
         if actual != layer.digest {
             return Err(corrupt(&what, &actual));
         }
