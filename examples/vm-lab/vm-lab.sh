@@ -279,19 +279,27 @@ wait_on() {
             echo "vm-lab.sh: $what: not within ${secs}s" >&2
             return 1
         }
-        sleep 1
+        sleep 0.25
     done
 }
 
 # etcd on vm1, its data in /var/lib/etcd-vm-lab (on the guest's tmpfs), its log in
 # /var/log/etcd.log; the peer URL on the loopback: a one-member cluster has no peers.
 start_etcd() {
+    launch_etcd
+    wait_etcd
+}
+
+launch_etcd() {
     on 1 "mkdir -p /var/lib/etcd-vm-lab && setsid etcd --name vm1 --data-dir /var/lib/etcd-vm-lab" \
         "--listen-client-urls http://$NET.1:2379,http://127.0.0.1:2379" \
         "--advertise-client-urls http://$NET.1:2379" \
         "--listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380" \
         "--initial-cluster vm1=http://127.0.0.1:2380 --logger zap --log-outputs stderr" \
         "</dev/null >>/var/log/etcd.log 2>&1 &"
+}
+
+wait_etcd() {
     wait_on 1 60 "etcd on vm1" "ETCDCTL_API=3 etcdctl --endpoints http://$NET.1:2379 endpoint health" ||
         { on 1 tail -n 20 /var/log/etcd.log >&2 || true; false; }
 }
@@ -348,10 +356,13 @@ cmd_up() {
         wait_agent "$n" 180
         echo "  vm$n: answers ($((SECONDS - boot0)) s after boot)" >&2
     done
-    say "etcd on vm1 ($NET.1:2379)"
-    start_etcd
-    say "cnetd on every guest: --cluster-store etcd://$NET.1:2379 --cluster-advertise $NET.N --node-name vmN"
+    # etcd and the cnetds start together: a cnetd connects to its cluster store lazily and keeps
+    # trying until it answers.
+    say "etcd on vm1 ($NET.1:2379), and cnetd on every guest: --cluster-store etcd://$NET.1:2379" \
+        "--cluster-advertise $NET.N --node-name vmN"
+    launch_etcd
     for n in $(seq "$COUNT"); do start_cnetd "$n"; done
+    wait_etcd
     for n in $(seq "$COUNT"); do wait_cnetd "$n"; done
     wait_on 1 60 "all $COUNT nodes in 'cnet node ls' on vm1" \
         "[ \$(cnet node ls -q | wc -l) -eq $COUNT ]"
