@@ -69,7 +69,7 @@ fn main() -> anyhow::Result<()> {
     let took = timed(&host, &rm);
     println!("| rm -f of {fill} containers, one command | {:.0} ms | | 1 |", ms(took));
     let t = Instant::now();
-    host.wait_link_deletions();
+    host.wait_background_work();
     println!("| ... until cnetd's link deletions drained | {:.0} ms more | | |", ms(t.elapsed()));
 
     host.cnet_ok(&["network", "rm", "net"]);

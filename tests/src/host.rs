@@ -319,13 +319,14 @@ impl TestHost {
     /// The links in the host namespace, once cnetd (if it runs) has deleted the links it left
     /// to its background deleter: the host as cnetd leaves it.
     pub fn links(&self) -> Vec<String> {
-        self.wait_link_deletions();
+        self.wait_background_work();
         self.ns.links()
     }
 
-    /// Waits (up to 10 s, then fails the test) until cnetd reports no pending link deletion. A
-    /// cnetd that does not answer (killed, or not started) has none to wait for.
-    pub fn wait_link_deletions(&self) {
+    /// Waits (up to 10 s, then fails the test) until cnetd reports no pending link deletion and
+    /// no pending firewall change: the host as cnetd leaves it. A cnetd that does not answer
+    /// (killed, or not started) has none to wait for.
+    pub fn wait_background_work(&self) {
         if self.cnetd.is_none() {
             return;
         }
@@ -336,14 +337,21 @@ impl TestHost {
                 return;
             }
             let text = String::from_utf8_lossy(&out.stdout);
-            let pending = text
-                .lines()
-                .find_map(|l| l.strip_prefix("Pending Link Deletions: "))
-                .unwrap_or_else(|| panic!("`cnet info` shows no pending link deletions:\n{text}"));
-            if pending.trim() == "0" {
+            let pending = |what: &str| {
+                text.lines()
+                    .find_map(|l| l.strip_prefix(what))
+                    .unwrap_or_else(|| panic!("`cnet info` shows no {what:?} line:\n{text}"))
+                    .trim()
+                    .to_string()
+            };
+            let (links, rules) = (pending("Pending Link Deletions: "), pending("Pending Firewall Changes: "));
+            if links == "0" && rules == "0" {
                 return;
             }
-            assert!(std::time::Instant::now() < deadline, "cnetd still deletes {pending} links after 10 s");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "cnetd still has {links} link deletions and {rules} firewall changes pending after 10 s"
+            );
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
     }
@@ -358,6 +366,7 @@ impl TestHost {
     /// `nft list table inet cnet` in the host namespace; fails the test if `nft` fails, the table
     /// missing included (ask [`TestHost::has_nft_table`] first where that is a possible outcome).
     pub fn nft_table(&self) -> String {
+        self.wait_background_work();
         self.ns.run_ok("nft list table inet cnet")
     }
 

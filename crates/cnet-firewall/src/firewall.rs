@@ -6,7 +6,10 @@ use nftables::schema::{NfListObject, NfObject, Nftables};
 use nftables::types::NfFamily;
 use std::collections::{BTreeMap, BTreeSet};
 
-use tokio::sync::Mutex;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::sync::{Mutex, Notify};
 
 use crate::rules::{validate_all, validate_ports};
 use crate::{Error, NetworkRules, PortRule, Result, render};
@@ -19,6 +22,12 @@ struct Desired {
     /// Between [`Firewall::begin_restore`] and [`Firewall::finish_restore`]: changes only shape
     /// this desired state, and the end of the restore applies it whole, once.
     restoring: bool,
+    /// Networks removed with [`Firewall::remove_network_later`] whose elements are still in the
+    /// table: taken out in one transaction by the background flush or, first, by the next call
+    /// that reaches nft, so every later change sees them gone.
+    removals: Vec<NetworkRules>,
+    /// A deferred removal failed: the table may hold more than it must, until a rebuild.
+    stale: bool,
 }
 
 impl Desired {
@@ -43,6 +52,10 @@ pub struct Firewall {
     table: String,
     lock: Mutex<Desired>,
     backend: Backend,
+    /// How many deferred removals wait (mirrors `Desired::removals`, readable without the lock).
+    pending: AtomicUsize,
+    /// Wakes the background flush ([`Firewall::flush_in_background`]).
+    wake: Notify,
 }
 
 /// Where transactions go: the kernel through `nft`, or a table in memory that records them (for
@@ -70,7 +83,13 @@ pub struct Applied {
 impl Firewall {
     /// A handle on `table inet <table>`; nothing is touched until a method is called.
     pub fn new(table: &str) -> Firewall {
-        Firewall { table: table.to_owned(), lock: Mutex::new(Desired::default()), backend: Backend::Nft }
+        Firewall {
+            table: table.to_owned(),
+            lock: Mutex::new(Desired::default()),
+            backend: Backend::Nft,
+            pending: AtomicUsize::new(0),
+            wake: Notify::new(),
+        }
     }
 
     /// A firewall whose table lives in memory: every transaction is rendered and validated as for
@@ -81,6 +100,8 @@ impl Firewall {
             table: table.to_owned(),
             lock: Mutex::new(Desired::default()),
             backend: Backend::Memory(std::sync::Mutex::new(MemoryTable::default())),
+            pending: AtomicUsize::new(0),
+            wake: Notify::new(),
         }
     }
 
@@ -104,7 +125,9 @@ impl Firewall {
     /// nothing reaches the table meanwhile.
     pub async fn begin_restore(&self) {
         let mut desired = self.lock.lock().await;
+        // The restore's rebuild replaces the table whole: deferred removals have nothing to do.
         *desired = Desired { restoring: true, ..Desired::default() };
+        self.pending.store(0, Ordering::Relaxed);
     }
 
     /// Ends a restore: the table becomes exactly what every driver added since
@@ -122,7 +145,8 @@ impl Firewall {
     /// Creates the table with its sets and base chains if missing (with everything it must hold, if
     /// it was deleted behind our back); never flushes an existing one.
     pub async fn ensure_table(&self) -> Result<()> {
-        let desired = self.lock.lock().await;
+        let mut desired = self.lock.lock().await;
+        self.apply_removals(&mut desired).await?;
         if desired.restoring || self.exists().await? {
             return Ok(());
         }
@@ -151,6 +175,8 @@ impl Firewall {
             desired.networks.insert(net.id.clone(), net.clone());
             return Ok(());
         }
+        // A removal of the same bridge or subnets may be waiting: it goes first.
+        self.apply_removals(&mut desired).await?;
         tracing::debug!(table = %self.table, network = net.short_id(), bridge = %net.bridge, "adding network rules");
         match self.apply("add a network", render::add_network(&self.table, net)).await {
             Err(_) if !self.exists().await? => Err(Error::TableMissing { table: self.table.clone() }),
@@ -174,10 +200,69 @@ impl Firewall {
         if desired.restoring {
             return Ok(());
         }
-        tracing::debug!(table = %self.table, network = net.short_id(), bridge = %net.bridge, "removing network rules");
-        match self.apply("remove a network", render::remove_network(&self.table, net)).await {
+        desired.removals.push(net.clone());
+        self.apply_removals(&mut desired).await
+    }
+
+    /// Removes one network's rules off the caller's path: the network is out of the desired state
+    /// at once, and its elements leave the table in the background ([`Firewall::flush_in_background`],
+    /// several removals in one transaction) or before the next call that reaches nft, whichever
+    /// comes first. Nothing can depend on their presence: they only match a bridge and subnets
+    /// that are gone. A crash in between loses nothing either, since a start rebuilds the table
+    /// from the records.
+    pub async fn remove_network_later(&self, net: &NetworkRules) -> Result<()> {
+        net.validate()?;
+        let mut desired = self.lock.lock().await;
+        desired.networks.remove(&net.id);
+        if desired.restoring {
+            return Ok(());
+        }
+        desired.removals.push(net.clone());
+        self.pending.store(desired.removals.len(), Ordering::Relaxed);
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// How many deferred removals have not reached the table yet.
+    pub fn pending(&self) -> usize {
+        self.pending.load(Ordering::Relaxed)
+    }
+
+    /// Applies the deferred removals now.
+    pub async fn flush(&self) -> Result<()> {
+        let mut desired = self.lock.lock().await;
+        self.apply_removals(&mut desired).await
+    }
+
+    /// The background half of [`Firewall::remove_network_later`]; runs until the process ends.
+    /// A failure is logged and leaves the table stale, which the next [`Firewall::repair`]
+    /// rebuilds.
+    pub async fn flush_in_background(self: Arc<Self>) {
+        loop {
+            self.wake.notified().await;
+            if let Err(e) = self.flush().await {
+                tracing::warn!(table = %self.table, error = %e, "deferred firewall removals failed: the table is rebuilt");
+            }
+        }
+    }
+
+    /// Takes the deferred removals out of the table in one transaction. On failure the table is
+    /// marked stale (a rebuild from the desired state makes it exact) and the error returned.
+    async fn apply_removals(&self, desired: &mut Desired) -> Result<()> {
+        if desired.removals.is_empty() {
+            return Ok(());
+        }
+        let removals = std::mem::take(&mut desired.removals);
+        self.pending.store(0, Ordering::Relaxed);
+        tracing::debug!(table = %self.table, networks = removals.len(), "removing network rules");
+        match self.apply("remove networks", render::remove_networks(&self.table, &removals)).await {
+            Ok(()) => Ok(()),
+            // The table is gone (deleted by hand): nothing of theirs is left in it.
             Err(_) if !self.exists().await? => Ok(()),
-            other => other,
+            Err(e) => {
+                desired.stale = true;
+                Err(e)
+            }
         }
     }
 
@@ -199,6 +284,10 @@ impl Firewall {
         desired.networks = nets.iter().map(|n| (n.id.clone(), n.clone())).collect();
         desired.ports = ports.iter().cloned().collect();
         desired.restoring = false;
+        // The rebuild made the table exact.
+        desired.removals.clear();
+        desired.stale = false;
+        self.pending.store(0, Ordering::Relaxed);
         Ok(())
     }
 
@@ -215,6 +304,7 @@ impl Firewall {
             desired.ports.extend(ports.iter().cloned());
             return Ok(());
         }
+        self.apply_removals(&mut desired).await?;
         tracing::debug!(table = %self.table, ports = ports.len(), "publishing ports");
         match self.apply("publish ports", render::add_ports(&self.table, ports)).await {
             Ok(()) => {}
@@ -243,6 +333,7 @@ impl Firewall {
         if desired.restoring || !self.exists().await? {
             return Ok(());
         }
+        self.apply_removals(&mut desired).await?;
         tracing::debug!(table = %self.table, ports = ports.len(), "unpublishing ports");
         match self.apply("unpublish ports", render::remove_ports(&self.table, ports, &desired.ports())).await {
             Err(_) if !self.exists().await? => Ok(()),
@@ -253,8 +344,20 @@ impl Firewall {
     /// If the table is gone (deleted by hand), rebuilds it with everything it must hold, in one
     /// transaction. Returns whether it had to.
     pub async fn repair(&self) -> Result<bool> {
-        let desired = self.lock.lock().await;
-        if desired.restoring || self.exists().await? {
+        let mut desired = self.lock.lock().await;
+        if desired.restoring {
+            return Ok(false);
+        }
+        if !desired.removals.is_empty() && self.apply_removals(&mut desired).await.is_err() {
+            tracing::warn!(table = %self.table, "deferred firewall removals failed");
+        }
+        if desired.stale {
+            tracing::warn!(table = %self.table, "a deferred removal failed: rebuilding the table");
+            let (nets, ports) = (desired.networks(), desired.ports());
+            self.replace(&mut desired, &nets, &ports).await?;
+            return Ok(true);
+        }
+        if self.exists().await? {
             return Ok(false);
         }
         tracing::warn!(
@@ -269,7 +372,8 @@ impl Firewall {
     }
 
     pub async fn table_exists(&self) -> Result<bool> {
-        let _desired = self.lock.lock().await;
+        let mut desired = self.lock.lock().await;
+        self.apply_removals(&mut desired).await?;
         self.exists().await
     }
 
@@ -277,6 +381,7 @@ impl Firewall {
     pub async fn delete_table(&self) -> Result<()> {
         let mut desired = self.lock.lock().await;
         *desired = Desired::default();
+        self.pending.store(0, Ordering::Relaxed);
         tracing::info!(table = %self.table, "deleting nftables table");
         self.apply("delete the table", render::delete_table(&self.table)).await
     }
@@ -284,7 +389,8 @@ impl Firewall {
     /// The table as nft lists it (`nft -j list table inet <table>`; never the whole ruleset, which
     /// may hold other programs' objects that the `nftables` crate cannot parse).
     pub async fn ruleset(&self) -> Result<Nftables<'static>> {
-        let _desired = self.lock.lock().await;
+        let mut desired = self.lock.lock().await;
+        self.apply_removals(&mut desired).await?;
         let args = ["list", "table", "inet", self.table.as_str()];
         helper::get_current_ruleset_with_args_async(DEFAULT_NFT, &args)
             .await
@@ -417,5 +523,50 @@ mod tests {
         assert!(json.contains("br-bbbbbbbbbbbb") && json.contains("8080"), "{json}");
         assert!(!fw.repair().await.unwrap());
         assert_eq!(actions(&fw), ["create the table", "add a network", "publish ports", "rebuild the table"]);
+    }
+
+    #[tokio::test]
+    async fn a_deferred_removal_goes_before_anything_else_reaches_the_table() {
+        let fw = Firewall::in_memory("t");
+        fw.ensure_table().await.unwrap();
+        let (b, c) = (net('b', "br-bbbbbbbbbbbb", "172.18.0.0/16"), net('c', "br-cccccccccccc", "172.20.0.0/16"));
+        fw.add_network(&b).await.unwrap();
+        fw.add_network(&c).await.unwrap();
+        fw.remove_network_later(&b).await.unwrap();
+        fw.remove_network_later(&c).await.unwrap();
+        assert_eq!(fw.pending(), 2);
+        assert_eq!(actions(&fw), ["create the table", "add a network", "add a network"], "nothing applied yet");
+
+        // The same bridge again: both removals first, in one transaction, then the new network.
+        fw.add_network(&b).await.unwrap();
+        assert_eq!(fw.pending(), 0);
+        let applied = fw.applied();
+        assert_eq!(actions(&fw)[3..], ["remove networks", "add a network"]);
+        let removal = applied[3].json.to_string();
+        assert!(removal.contains("br-bbbbbbbbbbbb") && removal.contains("br-cccccccccccc"), "{removal}");
+
+        // The background flush applies what waits, and a rebuild knows only what is left.
+        fw.remove_network_later(&b).await.unwrap();
+        fw.flush().await.unwrap();
+        assert_eq!(actions(&fw).last(), Some(&"remove networks"));
+        fw.forget_table();
+        assert!(fw.repair().await.unwrap());
+        let rebuilt = fw.applied().last().unwrap().json.to_string();
+        assert!(!rebuilt.contains("br-bbbbbbbbbbbb") && !rebuilt.contains("br-cccccccccccc"), "{rebuilt}");
+    }
+
+    #[tokio::test]
+    async fn a_restore_drops_deferred_removals_and_a_restore_removal_is_never_deferred() {
+        let fw = Firewall::in_memory("t");
+        fw.ensure_table().await.unwrap();
+        let b = net('b', "br-bbbbbbbbbbbb", "172.18.0.0/16");
+        fw.add_network(&b).await.unwrap();
+        fw.remove_network_later(&b).await.unwrap();
+        fw.begin_restore().await;
+        assert_eq!(fw.pending(), 0, "the restore's rebuild replaces the table whole");
+        fw.remove_network_later(&b).await.unwrap();
+        assert_eq!(fw.pending(), 0);
+        fw.finish_restore().await.unwrap();
+        assert_eq!(actions(&fw), ["create the table", "add a network", "rebuild the table"]);
     }
 }

@@ -229,6 +229,19 @@ pub fn remove_network(table: &str, net: &NetworkRules) -> Batch<'static> {
     batch
 }
 
+/// Removes several networks' set elements in one transaction (see [`remove_network`]).
+pub fn remove_networks(table: &str, nets: &[NetworkRules]) -> Batch<'static> {
+    let mut batch = Batch::new();
+    let all: Vec<_> = nets.iter().flat_map(elements).collect();
+    for (set, elems) in &all {
+        batch.add(element(table, set, elems.clone()));
+    }
+    for (set, elems) in all {
+        batch.delete(element(table, set, elems));
+    }
+    batch
+}
+
 /// Replaces the table by exactly these networks and published ports: delete it (added first, so a
 /// missing table is no error) and create it again with all elements, in one transaction.
 pub fn sync(table: &str, nets: &[NetworkRules], ports: &[PortRule]) -> Batch<'static> {

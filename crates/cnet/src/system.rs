@@ -28,6 +28,7 @@ pub fn render_info(info: &InfoResponse, socket: &Path) -> String {
         ("Run Dir", info.run_dir.clone()),
         ("Daemon PID", info.pid.to_string()),
         ("Pending Link Deletions", info.pending_link_deletions.to_string()),
+        ("Pending Firewall Changes", info.pending_firewall_changes.to_string()),
         ("Socket", socket.display().to_string()),
         ("Client Version", env!("CARGO_PKG_VERSION").to_string()),
     ];
@@ -137,6 +138,7 @@ mod tests {
             endpoints: 4,
             pid: 1234,
             pending_link_deletions: 0,
+            pending_firewall_changes: 0,
             cluster: None,
             api_version: "1.2".into(),
         };

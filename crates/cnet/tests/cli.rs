@@ -162,6 +162,7 @@ impl SystemService for Fake {
             endpoints: 1,
             pid: 42,
             pending_link_deletions: 0,
+            pending_firewall_changes: 0,
             cluster: Some(ClusterInfo {
                 store: "etcd://192.0.2.100:2379".into(),
                 node: "host1".into(),

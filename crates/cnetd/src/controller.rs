@@ -172,9 +172,22 @@ impl Controller {
         self.kernel.deleter().pending()
     }
 
+    /// Firewall removals of removed networks not applied yet (see `Firewall::remove_network_later`).
+    pub fn pending_firewall_changes(&self) -> usize {
+        self.firewall.pending()
+    }
+
     /// Waits (at most `bound`) for the deleter to finish, so a daemon that stops leaves no link
-    /// of a removed object behind; whatever is left then goes at the next start.
+    /// of a removed object behind; whatever is left then goes at the next start. Deferred
+    /// firewall removals are applied first.
     pub async fn finish_link_deletions(&self, bound: std::time::Duration) {
+        match tokio::time::timeout(bound, self.firewall.flush()).await {
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "deferred firewall removals failed: the next start rebuilds the table")
+            }
+            Err(_) => tracing::warn!("deferred firewall removals still running: the next start rebuilds the table"),
+            Ok(Ok(())) => {}
+        }
         if tokio::time::timeout(bound, self.kernel.deleter().wait_idle()).await.is_err() {
             tracing::warn!(
                 pending = self.pending_link_deletions(),

@@ -132,6 +132,7 @@ pub async fn start_controller(cfg: &DaemonConfig) -> anyhow::Result<Arc<Controll
         cluster,
     )
     .await?;
+    tokio::spawn(firewall.clone().flush_in_background());
     spawn_firewall_watcher(firewall, cfg.firewall_check_interval);
     let ctl = Arc::new(ctl);
     if let Some(mut events) = cluster_events {

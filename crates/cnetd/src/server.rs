@@ -285,6 +285,7 @@ impl pb::system_service_server::SystemService for Api {
             endpoints: endpoints as u32,
             pid: std::process::id(),
             pending_link_deletions: self.ctl.pending_link_deletions() as u32,
+            pending_firewall_changes: self.ctl.pending_firewall_changes() as u32,
             cluster: self.ctl.cluster().map(|c| pb::ClusterInfo {
                 store: c.store().to_string(),
                 node: c.node_name().to_string(),

@@ -243,9 +243,12 @@ pub async fn setup_firewall(firewall: &Firewall, cfg: &BridgeConfig, network: &N
     added.internal(format!("adding firewall rules of network {}", network.name))
 }
 
+/// The rules go off the reply path (a run of nft and the kernel's commit, some 10-20 ms): nothing
+/// can match them once the network's bridge and subnets are gone (see
+/// `Firewall::remove_network_later`).
 pub async fn teardown_firewall(firewall: &Firewall, cfg: &BridgeConfig, network: &Network) -> Result<()> {
     firewall
-        .remove_network(&firewall_rules(cfg, network))
+        .remove_network_later(&firewall_rules(cfg, network))
         .await
         .internal(format!("removing firewall rules of network {}", network.name))
 }
