@@ -80,6 +80,9 @@ pub struct Applied {
     pub json: serde_json::Value,
 }
 
+/// How long the background flush waits for more removals, or for an addition to take them along.
+const COALESCE: std::time::Duration = std::time::Duration::from_millis(50);
+
 impl Firewall {
     /// A handle on `table inet <table>`; nothing is touched until a method is called.
     pub fn new(table: &str) -> Firewall {
@@ -175,8 +178,19 @@ impl Firewall {
             desired.networks.insert(net.id.clone(), net.clone());
             return Ok(());
         }
-        // A removal of the same bridge or subnets may be waiting: it goes first.
-        self.apply_removals(&mut desired).await?;
+        // Removals waiting (of the same bridge or subnets, maybe) go first, in the same
+        // transaction: a network made right after one was removed costs one run of nft.
+        if !desired.removals.is_empty() {
+            let batch = render::remove_networks_then_add(&self.table, &desired.removals, net);
+            if self.apply("remove networks and add one", batch).await.is_ok() {
+                desired.removals.clear();
+                self.pending.store(0, Ordering::Relaxed);
+                desired.networks.insert(net.id.clone(), net.clone());
+                return Ok(());
+            }
+            // Nothing of it was applied: each part alone, to learn which one fails.
+            self.apply_removals(&mut desired).await?;
+        }
         tracing::debug!(table = %self.table, network = net.short_id(), bridge = %net.bridge, "adding network rules");
         match self.apply("add a network", render::add_network(&self.table, net)).await {
             Err(_) if !self.exists().await? => Err(Error::TableMissing { table: self.table.clone() }),
@@ -240,6 +254,9 @@ impl Firewall {
     pub async fn flush_in_background(self: Arc<Self>) {
         loop {
             self.wake.notified().await;
+            // A moment for more to come (a lab torn down, a network made again), which then
+            // shares the transaction.
+            tokio::time::sleep(COALESCE).await;
             if let Err(e) = self.flush().await {
                 tracing::warn!(table = %self.table, error = %e, "deferred firewall removals failed: the table is rebuilt");
             }
@@ -537,13 +554,22 @@ mod tests {
         assert_eq!(fw.pending(), 2);
         assert_eq!(actions(&fw), ["create the table", "add a network", "add a network"], "nothing applied yet");
 
-        // The same bridge again: both removals first, in one transaction, then the new network.
+        // The same bridge again: both removals first, then the new network, in one transaction.
         fw.add_network(&b).await.unwrap();
         assert_eq!(fw.pending(), 0);
         let applied = fw.applied();
-        assert_eq!(actions(&fw)[3..], ["remove networks", "add a network"]);
-        let removal = applied[3].json.to_string();
-        assert!(removal.contains("br-bbbbbbbbbbbb") && removal.contains("br-cccccccccccc"), "{removal}");
+        assert_eq!(actions(&fw)[3..], ["remove networks and add one"]);
+        let json = &applied[3].json["nftables"];
+        let verbs: Vec<&str> = json
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|cmd| cmd.as_object().unwrap().keys().next().unwrap().as_str())
+            .collect();
+        let last_delete = verbs.iter().rposition(|v| *v == "delete").expect("no delete");
+        assert!(verbs[last_delete + 1..].iter().all(|v| *v == "add") && last_delete + 1 < verbs.len(), "{verbs:?}");
+        let text = json.to_string();
+        assert!(text.contains("br-bbbbbbbbbbbb") && text.contains("br-cccccccccccc"), "{text}");
 
         // The background flush applies what waits, and a rebuild knows only what is left.
         fw.remove_network_later(&b).await.unwrap();

@@ -242,6 +242,16 @@ pub fn remove_networks(table: &str, nets: &[NetworkRules]) -> Batch<'static> {
     batch
 }
 
+/// [`remove_networks`] and then [`add_network`], in one transaction.
+pub fn remove_networks_then_add(table: &str, removed: &[NetworkRules], added: &NetworkRules) -> Batch<'static> {
+    let mut batch = remove_networks(table, removed);
+    for (set, elems) in elements(added) {
+        let elems = elems.into_iter().map(|e| labelled(e, added.short_id())).collect();
+        batch.add(element(table, set, elems));
+    }
+    batch
+}
+
 /// Replaces the table by exactly these networks and published ports: delete it (added first, so a
 /// missing table is no error) and create it again with all elements, in one transaction.
 pub fn sync(table: &str, nets: &[NetworkRules], ports: &[PortRule]) -> Batch<'static> {

@@ -164,6 +164,41 @@ fn removing_one_network_keeps_the_other() {
     });
 }
 
+/// Removals deferred, then the same networks made again: nft applies the removals and the
+/// addition in one transaction (an element added, deleted and added again), and the table ends
+/// exactly as if each had been applied alone.
+#[test]
+fn deferred_removals_then_the_same_network_again() {
+    in_netns(|| async {
+        let fw = Firewall::new(TABLE);
+        fw.ensure_table().await.unwrap();
+        fw.add_network(&backend()).await.unwrap();
+        let backend_only = listing(&fw).await;
+        fw.add_network(&web()).await.unwrap();
+        let both = listing(&fw).await;
+        assert_web_and_backend(&both);
+
+        fw.remove_network_later(&web()).await.unwrap();
+        fw.remove_network_later(&backend()).await.unwrap();
+        assert_eq!(fw.pending(), 2);
+        fw.add_network(&web()).await.unwrap();
+        assert_eq!(fw.pending(), 0);
+        let l = listing(&fw).await;
+        assert_eq!(values(&l, "bridges"), vec![json!("br-0123456789ab")], "{l:#}");
+        assert!(values(&l, "internal").is_empty(), "{l:#}");
+
+        fw.remove_network_later(&web()).await.unwrap();
+        fw.add_network(&backend()).await.unwrap();
+        assert_eq!(listing(&fw).await, backend_only);
+        fw.remove_network_later(&backend()).await.unwrap();
+        fw.flush().await.unwrap();
+        let empty = listing(&fw).await;
+        for set in ["bridges", "bridge_self", "icc_off", "internal", "masq4", "masq4_own"] {
+            assert!(values(&empty, set).is_empty(), "{set} not empty: {empty:#}");
+        }
+    });
+}
+
 #[test]
 fn sync_after_delete_table_restores_exactly() {
     in_netns(|| async {
