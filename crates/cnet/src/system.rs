@@ -152,6 +152,7 @@ State Dir: /var/lib/cnet
 Run Dir: /run/cnet
 Daemon PID: 1234
 Pending Link Deletions: 0
+Pending Firewall Changes: 0
 Socket: /run/cnet/cnetd.sock
 Client Version: ";
         assert!(text.starts_with(expected_prefix), "{text}");
