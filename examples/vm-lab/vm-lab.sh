@@ -516,7 +516,39 @@ cmd_test() {
     done
     echo "PASS: overlay across the guests: by name, 15 concurrent attaches, cnetd killed and" \
         "restarted, etcd stopped and started, network removal"
+    check_ipv6 || return 1
     check_netem || return 1
+    check_encrypted || return 1
+}
+
+# IPv6 on an overlay network (issue 16): a dual-stack network made on vm1, a container on vm2 and
+# one on vm3, ping6 by name (AAAA records of the embedded DNS) both ways, vm2's address among the
+# permanent IPv6 neighbours of vm3's VXLAN device; then everything removed again.
+check_ipv6() {
+    local net=ov6 id addr
+    ipv6_fail() {
+        echo "FAIL: IPv6 overlay: $* (left in place; logs: $0 exec vmN cat /var/log/cnetd.log)" >&2
+        return 1
+    }
+    for n in 2 3; do on "$n" "cnet rm -f v6c$n >/dev/null 2>&1; true"; done
+    on 1 cnet network rm $net >/dev/null 2>&1 || true
+    echo "vm1# cnet network create -d overlay --ipv6 --subnet 10.96.0.0/24 --subnet fd00:96::/64 $net" >&2
+    on 1 cnet network create -d overlay --ipv6 --subnet 10.96.0.0/24 --subnet fd00:96::/64 $net >/dev/null &&
+        on 2 cnet run -d --network $net --name v6c2 busybox sleep 1000 >/dev/null &&
+        on 3 cnet run -d --network $net --name v6c3 busybox sleep 1000 >/dev/null ||
+        ipv6_fail "a dual-stack network with a container on vm2 and on vm3" || return 1
+    addr=$(on 2 cnet inspect -f "'{{(index .NetworkSettings.Networks \"$net\").GlobalIPv6Address}}'" v6c2)
+    case $addr in fd00:96::*) ;; *) ipv6_fail "v6c2 has no IPv6 address of fd00:96::/64: '$addr'" || return 1 ;; esac
+    echo "vm3# cnet exec v6c3 ping -6 -c 3 -W 2 v6c2   (v6c2 is $addr)" >&2
+    on 3 cnet exec v6c3 ping -6 -c 3 -W 2 v6c2 >/dev/null || ipv6_fail "vm3's container does not ping6 vm2's by name" || return 1
+    echo "vm2# cnet exec v6c2 ping -6 -c 3 -W 2 v6c3" >&2
+    on 2 cnet exec v6c2 ping -6 -c 3 -W 2 v6c3 >/dev/null || ipv6_fail "vm2's container does not ping6 vm3's by name" || return 1
+    id=$(on 1 cnet network inspect -f '{{.Id}}' $net)
+    on 3 ip -6 neigh show dev "vx-${id:0:12}" nud permanent | grep -q "^$addr " ||
+        ipv6_fail "vm3's vx-${id:0:12} has no permanent neighbour entry for $addr" || return 1
+    for n in 2 3; do on "$n" "cnet rm -f v6c$n >/dev/null"; done
+    on 1 cnet network rm $net >/dev/null || ipv6_fail "network rm $net" || return 1
+    echo "PASS: IPv6 overlay across the guests: ping6 by name both ways, neighbour entries, removal"
 }
 
 # Link impairments (issue 16) where the kernel has netem, as the guests' does: a p2p link between
@@ -592,6 +624,85 @@ check_netem() {
 
     on 1 cnet rm -f $a $b >/dev/null && on 1 cnet network rm $net >/dev/null || netem_fail "clean-up" || return 1
     echo "PASS: netem in a guest: 20 ms and 1 % over 10000 packets, per direction, jitter, corruption, rate"
+}
+
+# Encrypted overlay networks (-o encrypted: WireGuard between the guests). A container on vm2 and
+# one on vm3 reach each other by name; a capture on vm2's NIC while vm3's container fetches a page
+# of a known pattern from vm2's shows the pattern for a plain overlay network and never for the
+# encrypted one; the key rotated twice during a continuous ping loses nothing and reaches both
+# guests; removal leaves no WireGuard link on the guests and no key in etcd. Prints its own PASS.
+check_encrypted() {
+    local id n out key=/cnet/v1/secrets/
+    local etcdctl="ETCDCTL_API=3 etcdctl --endpoints http://$NET.1:2379"
+    efail() {
+        echo "FAIL: encrypted overlay: $* (left in place; logs: $0 exec vmN cat /var/log/cnetd.log)" >&2
+        return 1
+    }
+    for n in 2 3; do on "$n" 'cnet rm -f ec2 ec3 pc2 pc3 >/dev/null 2>&1; true'; done
+    on 1 'cnet network rm enc plain >/dev/null 2>&1; true'
+
+    id=$(on 1 cnet network create -d overlay -o encrypted enc) && on 1 cnet network create -d overlay plain >/dev/null ||
+        efail "network create" || return 1
+    local page='mkdir -p /www && for i in $(seq 300); do echo CNETPLAINTEXTPATTERN; done >/www/p && exec httpd -f -p 80 -h /www'
+    for n in e p; do
+        local net=enc
+        [ $n = e ] || net=plain
+        on 2 "cnet run -d --network $net --name ${n}c2 busybox sh -c '$page'" >/dev/null &&
+            on 3 "cnet run -d --network $net --name ${n}c3 busybox sleep 3600" >/dev/null ||
+            efail "containers on $net" || return 1
+    done
+    echo "vm3# cnet exec ec3 ping -c 3 -W 2 ec2" >&2
+    on 3 cnet exec ec3 ping -c 3 -W 2 ec2 || efail "vm3's container does not reach vm2's by name" || return 1
+    on 2 "ip -o link show | grep -q ' wg-${id:0:12}:'" || efail "no WireGuard link wg-${id:0:12} on vm2" || return 1
+
+    # capture N: how often the pattern shows in a capture of vm2's NIC while Nc3 fetches Nc2's page
+    # (the page itself must arrive: 300 lines), then how many captured packets are VXLAN (4789).
+    capture() {
+        local got
+        on 2 'rm -f /tmp/enc.pcap; (timeout 60 tcpdump -U -ni eth0 -w /tmp/enc.pcap udp >/dev/null 2>&1 &); sleep 2' &&
+            got=$(on 3 "cnet exec ${1}c3 timeout 10 wget -qO- http://${1}c2/p | grep -c CNETPLAINTEXTPATTERN") &&
+            [ "$got" = 300 ] || {
+            echo "the page did not arrive on network ${1}: $got lines" >&2
+            return 1
+        }
+        on 2 'sleep 1; pkill -x tcpdump; sleep 1; [ -s /tmp/enc.pcap ] || exit 1;' \
+            'echo $(tcpdump -nr /tmp/enc.pcap -A 2>/dev/null | grep -c CNETPLAINTEXTPATTERN)' \
+            '$(tcpdump -nr /tmp/enc.pcap udp port 4789 2>/dev/null | wc -l) $(tcpdump -nr /tmp/enc.pcap 2>/dev/null | wc -l)'
+    }
+    local plain enc
+    plain=$(capture p) && enc=$(capture e) || efail "capturing on vm2's eth0" || return 1
+    echo "capture on vm2's eth0 (pattern lines, VXLAN packets, packets): plain overlay $plain; encrypted $enc"
+    set -- $plain $enc
+    [ "$1" -gt 0 ] && [ "$2" -gt 0 ] || efail "the plain overlay's capture shows no plaintext (the check cannot fail)" || return 1
+    [ "$4" = 0 ] && [ "$5" = 0 ] && [ "$6" -gt 0 ] || efail "plaintext or VXLAN on the underlay of the encrypted network" || return 1
+
+    # Two rotations during a 20 s ping (every 0.2 s): nothing lost, both guests on the last key.
+    on 1 "$etcdctl get $key${id}" | grep -q '"serial":1' || efail "no key for enc in etcd" || return 1
+    on 3 cnet exec ec3 ping -q -i 0.2 -c 100 -W 1 ec2 >"$STATE/enc.ping" 2>&1 &
+    local ping=$!
+    sleep 5
+    echo "vm1# cnet network rotate-key enc (twice, during a ping)" >&2
+    on 1 cnet network rotate-key enc && sleep 5 && on 1 cnet network rotate-key enc || efail "rotate-key" || return 1
+    wait "$ping"
+    grep -E 'transmitted|round-trip' "$STATE/enc.ping"
+    grep -q '100 packets transmitted, 100 packets received' "$STATE/enc.ping" || efail "packets lost across the rotation" || return 1
+    for n in 2 3; do
+        wait_on "$n" 20 "key 3 on vm$n" "grep -q 'network secret received network=enc serial=Some(3)' /var/log/cnetd.log" ||
+            efail "vm$n did not apply the rotated key" || return 1
+    done
+    on 3 cnet exec ec3 ping -c 2 -W 2 ec2 >/dev/null || efail "ec3 lost ec2 after the rotation" || return 1
+
+    # Removal: no WireGuard link left, no key in etcd (an etcdctl failure is a failure).
+    for n in 2 3; do on "$n" 'cnet rm -f ec2 ec3 pc2 pc3 >/dev/null 2>&1; true'; done
+    on 1 cnet network rm enc plain >/dev/null || efail "network rm" || return 1
+    for n in 1 2 3; do
+        out=$(on "$n" 'ip -o link show') || efail "ip link on vm$n" || return 1
+        ! grep -q ' wg-' <<<"$out" || efail "a WireGuard link is left on vm$n" || return 1
+    done
+    out=$(on 1 "$etcdctl get --prefix --keys-only /cnet/v1/") || efail "etcdctl on vm1" || return 1
+    ! grep -q "$key\|$id" <<<"$out" || efail "keys of enc left in etcd: $out" || return 1
+    echo "PASS: encrypted overlay: by name across guests, no plaintext on the underlay (the plain overlay's" \
+        "capture shows it), key rotated twice during a ping with no loss, nothing left after removal"
 }
 
 cmd=${1:-}

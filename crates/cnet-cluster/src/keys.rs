@@ -11,6 +11,7 @@
 //! | `netgen/<id>` | counter | bumped by every lease on the network, so removal cannot race an attach |
 //! | `ips/<id>/<ip>` | endpoint id | the owning node's lease |
 //! | `endpoints/<id>/<endpoint id>` | [`EndpointRecord`](crate::EndpointRecord) | the owning node's lease |
+//! | `secrets/<id>` | [`SecretRecord`](crate::secrets::SecretRecord) (encrypted networks) | persistent, removed with the network |
 //!
 //! Leases and endpoints are tied to the owner's etcd lease, so a host that is gone longer than the
 //! TTL loses them without anybody having to clean up after it.
@@ -63,12 +64,18 @@ pub fn endpoints(network_id: &str) -> String {
 }
 pub const ENDPOINTS: &str = "/cnet/v1/endpoints/";
 
+pub fn secret(network_id: &str) -> String {
+    format!("{ROOT}secrets/{network_id}")
+}
+
 /// A key of the schema, parsed back (for watch events).
 #[derive(Debug, PartialEq, Eq)]
 pub enum Key<'a> {
     Node(&'a str),
     Alive(&'a str),
     Network(&'a str),
+    /// The secret of an encrypted network.
+    Secret(&'a str),
     Endpoint {
         network_id: &'a str,
         endpoint_id: &'a str,
@@ -84,6 +91,7 @@ pub fn parse(key: &str) -> Key<'_> {
         "nodes" if !rest.is_empty() => Key::Node(rest),
         "alive" if !rest.is_empty() => Key::Alive(rest),
         "networks" if !rest.is_empty() => Key::Network(rest),
+        "secrets" if !rest.is_empty() && !rest.contains('/') => Key::Secret(rest),
         "endpoints" => match rest.split_once('/') {
             Some((network_id, endpoint_id)) if !network_id.is_empty() && !endpoint_id.is_empty() => {
                 Key::Endpoint { network_id, endpoint_id }
@@ -115,6 +123,7 @@ mod tests {
         assert_eq!(parse(&node("host1")), Key::Node("host1"));
         assert_eq!(parse(&alive("host1")), Key::Alive("host1"));
         assert_eq!(parse(&network("abc")), Key::Network("abc"));
+        assert_eq!(parse(&secret("abc")), Key::Secret("abc"));
         assert_eq!(parse(&endpoint("n1", "e1")), Key::Endpoint { network_id: "n1", endpoint_id: "e1" });
         assert_eq!(parse(&ip("n1", "10.0.0.2".parse().unwrap())), Key::Other);
         assert_eq!(parse(&vni(4096)), Key::Other);

@@ -1,7 +1,7 @@
 //! cnet's cluster store: what the hosts of one cluster share, kept in etcd and nowhere else (no
 //! gossip, no consensus of cnet's own). Global-scope (overlay) networks, their VNIs and subnets,
 //! their address leases and the endpoint table (IP, MAC, VTEP) every host programs into its VXLAN
-//! devices.
+//! devices, and the secrets of encrypted networks ([`secrets`]).
 //!
 //! - Uniqueness (network names, VNIs, subnets, addresses) comes from etcd transactions that compare
 //!   what was read with what is there now; a lost race is retried, never papered over.
@@ -17,6 +17,7 @@
 
 pub mod alloc;
 pub mod keys;
+pub mod secrets;
 mod session;
 
 use std::net::IpAddr;
@@ -25,7 +26,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
-use cnet_core::ipam::AddressPool;
 use cnet_core::options::{self, OVERLAY_VNI};
 use cnet_core::{EndpointId, Error, Network, NetworkId, Result};
 use etcd_client::{Client, Compare, CompareOp, ConnectOptions, GetOptions, PutOptions, Txn, TxnOp};
@@ -69,6 +69,11 @@ pub struct EndpointRecord {
     pub ipv4: Option<IpNetwork>,
     #[serde(default)]
     pub ipv6: Option<IpNetwork>,
+    /// Its node's WireGuard public key (base64), for encrypted overlay networks: the other hosts
+    /// make that node a peer of the network's WireGuard link. The private key never leaves the
+    /// node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_key: Option<String>,
 }
 
 /// A node as `cnet node ls` shows it.
@@ -87,6 +92,8 @@ pub struct ClusterView {
     pub endpoints: Vec<EndpointRecord>,
     pub nodes: Vec<NodeRecord>,
     pub alive: Vec<String>,
+    /// The secrets of encrypted networks, by network id.
+    pub secrets: Vec<(String, secrets::SecretRecord)>,
 }
 
 /// What the cluster tells its host, in order.
@@ -100,6 +107,11 @@ pub enum ClusterEvent {
     EndpointDeleted {
         network_id: String,
         endpoint_id: String,
+    },
+    /// An encrypted network's secret was made or rotated.
+    SecretPut {
+        network_id: String,
+        secret: secrets::SecretRecord,
     },
     NodeAlive(String),
     NodeGone(String),
@@ -118,6 +130,8 @@ pub struct ClusterConfig {
     pub ttl: Duration,
     /// Where the lease id is kept, so a restarted daemon takes its lease back before it expires.
     pub lease_file: PathBuf,
+    /// This node's WireGuard public key (base64), published in its endpoint records.
+    pub node_key: Option<String>,
 }
 
 /// Parses `etcd://HOST:PORT[,HOST:PORT…]` into `http://` URLs.
@@ -191,6 +205,11 @@ impl Cluster {
 
     pub fn advertise(&self) -> IpAddr {
         self.cfg.advertise
+    }
+
+    /// This node's WireGuard public key (base64), if it has one.
+    pub fn node_key(&self) -> Option<&str> {
+        self.cfg.node_key.as_deref()
     }
 
     pub fn ttl(&self) -> Duration {
@@ -320,7 +339,8 @@ impl Cluster {
     /// the cluster and every node's local subnets, and writes it in one transaction that fails if
     /// any other creation slipped in since the read (then it is planned again).
     ///
-    /// `network.pools` empty means "choose a /24 of 10.0.0.0/8"; its [`OVERLAY_VNI`] option, if
+    /// A family without a pool in `network.pools` gets one chosen ([`alloc::missing_subnets`]:
+    /// a /24 of 10.0.0.0/8, and with `--ipv6` a unique-local /64); its [`OVERLAY_VNI`] option, if
     /// set, is the VNI asked for (else the lowest free one from 4096); `host_taken` are subnets
     /// this host cannot use (its routes).
     pub async fn create_network(
@@ -331,7 +351,7 @@ impl Cluster {
     ) -> Result<Network> {
         let requested_vni = network.option(OVERLAY_VNI).map(options::parse_vni).transpose()?;
         self.check_connected()?;
-        let wants_default_pool = network.pools.is_empty();
+        let requested_pools = network.pools.clone();
         for _ in 0..RETRIES {
             let mut c = self.client.clone();
             let alloc_version = self
@@ -353,15 +373,21 @@ impl Cluster {
             for node in self.node_records().await? {
                 taken.extend(node.local_subnets.iter().map(|s| (format!("a local network of node {}", node.name), *s)));
             }
-            if wants_default_pool {
-                let mut all: Vec<IpNetwork> = taken.iter().map(|(_, s)| *s).collect();
-                all.extend_from_slice(host_taken);
-                network.pools = vec![build_default_pool(alloc::choose_subnet(&all)?)?];
-            } else {
-                for pool in &network.pools {
-                    if let Some((who, s)) = taken.iter().find(|(_, s)| cnet_core::ipam::overlaps(s, &pool.subnet)) {
-                        return Err(Error::precondition(format!("subnet {} overlaps with {who} ({s})", pool.subnet)));
-                    }
+            for pool in &requested_pools {
+                if let Some((who, s)) = taken.iter().find(|(_, s)| cnet_core::ipam::overlaps(s, &pool.subnet)) {
+                    return Err(Error::precondition(format!("subnet {} overlaps with {who} ({s})", pool.subnet)));
+                }
+            }
+            network.pools = requested_pools.clone();
+            let mut all: Vec<IpNetwork> = taken.iter().map(|(_, s)| *s).collect();
+            all.extend_from_slice(host_taken);
+            all.extend(requested_pools.iter().map(|p| p.subnet));
+            for subnet in alloc::missing_subnets(&network, &all)? {
+                let pool = build_default_pool(subnet)?;
+                // IPv4 first, as a bridge network's pools.
+                match subnet.is_ipv4() {
+                    true => network.pools.insert(0, pool),
+                    false => network.pools.push(pool),
                 }
             }
             network.options.insert(OVERLAY_VNI.to_string(), vni.to_string());
@@ -371,12 +397,19 @@ impl Cluster {
                     Compare::create_revision(keys::name(&network.name), CompareOp::Equal, 0),
                     Compare::create_revision(keys::vni(vni), CompareOp::Equal, 0),
                 ])
-                .and_then([
-                    TxnOp::put(keys::network(&network.id), json(&network), None),
-                    TxnOp::put(keys::name(&network.name), network.id.to_string(), None),
-                    TxnOp::put(keys::vni(vni), network.id.to_string(), None),
-                    TxnOp::put(keys::ALLOC, network.id.to_string(), None),
-                ]);
+                .and_then(
+                    [
+                        TxnOp::put(keys::network(&network.id), json(&network), None),
+                        TxnOp::put(keys::name(&network.name), network.id.to_string(), None),
+                        TxnOp::put(keys::vni(vni), network.id.to_string(), None),
+                        TxnOp::put(keys::ALLOC, network.id.to_string(), None),
+                    ]
+                    .into_iter()
+                    // An encrypted network's first secret, after the network: a watcher sees the
+                    // network before its secret.
+                    .chain(secrets::initial_put(&network))
+                    .collect::<Vec<_>>(),
+                );
             if self.timed("creating the network", c.txn(txn)).await?.succeeded() {
                 return Ok(network);
             }
@@ -412,6 +445,7 @@ impl Cluster {
                 TxnOp::delete(keys::network(&network.id), None),
                 TxnOp::delete(keys::name(&network.name), None),
                 TxnOp::delete(keys::netgen(&network.id), None),
+                TxnOp::delete(keys::secret(&network.id), None),
                 TxnOp::delete(keys::ips(&network.id), Some(etcd_client::DeleteOptions::new().with_prefix())),
                 TxnOp::put(keys::ALLOC, format!("-{}", network.id), None),
             ];
@@ -428,20 +462,33 @@ impl Cluster {
         Err(Error::unavailable(format!("removing network {}: too much contention in the cluster store", network.name)))
     }
 
-    /// Leases an address on a global network with compare-and-swap: the address key must not
-    /// exist (and the network must), so two hosts never hand out one address. The lease is tied to
-    /// this host's etcd lease.
-    pub async fn lease_address(
+    /// Leases the addresses of a new endpoint of a global network, `wanted_v4`/`wanted_v6` if given,
+    /// else the next free ones: an IPv4 address always, an IPv6 address where the network has IPv6
+    /// (`--ipv6`). Compare-and-swap in one transaction: no address key may exist (and the network
+    /// must), so two hosts never hand out one address and no half of a pair is ever left leased.
+    /// The leases are tied to this host's etcd lease.
+    pub async fn lease_addresses(
         &self,
         network: &Network,
-        wanted: Option<IpAddr>,
+        wanted_v4: Option<IpAddr>,
+        wanted_v6: Option<IpAddr>,
         endpoint_id: &str,
-    ) -> Result<IpNetwork> {
+    ) -> Result<(IpNetwork, Option<IpNetwork>)> {
         self.check_connected()?;
-        let pool = network
+        let pool_v4 = network
             .pool_v4()
             .cloned()
             .ok_or_else(|| Error::internal(format!("network {} has no IPv4 subnet", network.name)))?;
+        let pool_v6 = match (network.enable_ipv6.then(|| network.pool_v6()).flatten(), wanted_v6) {
+            (Some(pool), _) => Some(pool.clone()),
+            (None, Some(ip)) => {
+                return Err(Error::invalid(format!(
+                    "address {ip}: network {} has no IPv6 subnet (create it with --ipv6)",
+                    network.name
+                )));
+            }
+            (None, None) => None,
+        };
         for _ in 0..RETRIES {
             let mut c = self.client.clone();
             let resp = self
@@ -450,32 +497,35 @@ impl Cluster {
                     c.get(keys::ips(&network.id), Some(GetOptions::new().with_prefix().with_keys_only())),
                 )
                 .await?;
-            let mut addresses = AddressPool::new(pool.clone());
-            for kv in resp.kvs() {
-                if let Some(ip) = String::from_utf8_lossy(kv.key()).rsplit('/').next().and_then(|s| s.parse().ok()) {
-                    addresses.restore(ip);
-                }
+            let leased: Vec<IpAddr> = resp
+                .kvs()
+                .iter()
+                .filter_map(|kv| String::from_utf8_lossy(kv.key()).rsplit('/').next().and_then(|s| s.parse().ok()))
+                .collect();
+            let v4 = alloc::next_address(&pool_v4, &leased, wanted_v4)?;
+            let v6 = pool_v6.as_ref().map(|pool| alloc::next_address(pool, &leased, wanted_v6)).transpose()?;
+            let mut cmps = vec![Compare::version(keys::network(&network.id), CompareOp::Greater, 0)];
+            let mut ops = vec![TxnOp::put(keys::netgen(&network.id), endpoint_id, None)];
+            for ip in std::iter::once(v4).chain(v6).map(|a| a.ip()) {
+                let key = keys::ip(&network.id, ip);
+                cmps.push(Compare::create_revision(key.clone(), CompareOp::Equal, 0));
+                ops.push(TxnOp::put(key, endpoint_id, Some(PutOptions::new().with_lease(self.lease_id()))));
             }
-            let ip = addresses.allocate(wanted)?;
-            let key = keys::ip(&network.id, ip);
-            let txn = Txn::new()
-                .when([
-                    Compare::create_revision(key.clone(), CompareOp::Equal, 0),
-                    Compare::version(keys::network(&network.id), CompareOp::Greater, 0),
-                ])
-                .and_then([
-                    TxnOp::put(key, endpoint_id, Some(PutOptions::new().with_lease(self.lease_id()))),
-                    TxnOp::put(keys::netgen(&network.id), endpoint_id, None),
-                ]);
-            if self.timed("leasing an address", c.txn(txn)).await?.succeeded() {
-                return Ok(IpNetwork::new(ip, pool.subnet.prefix()).expect("prefix of a valid subnet"));
+            if self.timed("leasing addresses", c.txn(Txn::new().when(cmps).and_then(ops))).await?.succeeded() {
+                return Ok((v4, v6));
             }
             let exists = self.timed("reading the network", c.get(keys::network(&network.id), None)).await?;
             if exists.kvs().is_empty() {
                 return Err(Error::not_found(format!("network {} was removed", network.name)));
             }
-            if let Some(ip) = wanted {
-                return Err(Error::precondition(format!("address {ip} is already in use on network {}", network.name)));
+            for ip in [wanted_v4, wanted_v6].into_iter().flatten() {
+                let holder = self.timed("reading an address lease", c.get(keys::ip(&network.id, ip), None)).await?;
+                if !holder.kvs().is_empty() {
+                    return Err(Error::precondition(format!(
+                        "address {ip} is already in use on network {}",
+                        network.name
+                    )));
+                }
             }
         }
         Err(Error::unavailable(format!(
@@ -484,61 +534,77 @@ impl Cluster {
         )))
     }
 
-    /// Publishes an endpoint whose address this host leased (or re-leases it after the host's
-    /// lease was lost): fails with AlreadyExists naming the holder if another endpoint took the
-    /// address meanwhile.
+    /// Publishes an endpoint whose addresses this host leased (or leases them again after the
+    /// host's lease was lost): fails with AlreadyExists naming the holder if another endpoint took
+    /// one of its addresses meanwhile.
     pub async fn register_endpoint(&self, record: &EndpointRecord) -> Result<()> {
         self.check_connected()?;
         let mut c = self.client.clone();
         let with_lease = || Some(PutOptions::new().with_lease(self.lease_id()));
         let ep_key = keys::endpoint(&record.network_id, &record.id);
-        let Some(ip) = record.ipv4 else {
-            self.timed("registering the endpoint", c.put(ep_key, json(record), with_lease())).await?;
-            return Ok(());
-        };
-        let ip_key = keys::ip(&record.network_id, ip.ip());
-        let ours = Compare::value(ip_key.clone(), CompareOp::Equal, record.id.to_string());
-        let free = Compare::create_revision(ip_key.clone(), CompareOp::Equal, 0);
-        let ops = [
-            TxnOp::put(ip_key.clone(), record.id.to_string(), with_lease()),
-            TxnOp::put(ep_key, json(record), with_lease()),
-        ];
+        let ip_keys: Vec<(IpAddr, String)> = [record.ipv4, record.ipv6]
+            .into_iter()
+            .flatten()
+            .map(|a| (a.ip(), keys::ip(&record.network_id, a.ip())))
+            .collect();
+        let mut ops: Vec<TxnOp> =
+            ip_keys.iter().map(|(_, k)| TxnOp::put(k.clone(), record.id.to_string(), with_lease())).collect();
+        ops.push(TxnOp::put(ep_key, json(record), with_lease()));
         let network_exists = || Compare::version(keys::network(&record.network_id), CompareOp::Greater, 0);
-        for cmp in [ours, free] {
-            let txn = Txn::new().when([cmp, network_exists()]).and_then(ops.clone());
-            if self.timed("registering the endpoint", c.txn(txn)).await?.succeeded() {
+        // At a connect every address is the endpoint's own already (just leased): one transaction.
+        let mut cmps: Vec<Compare> =
+            ip_keys.iter().map(|(_, k)| Compare::value(k.clone(), CompareOp::Equal, record.id.to_string())).collect();
+        cmps.push(network_exists());
+        if self.timed("registering the endpoint", c.txn(Txn::new().when(cmps).and_then(ops.clone()))).await?.succeeded()
+        {
+            return Ok(());
+        }
+        // Else each address must be its own or free; what holds now is read and then required.
+        for _ in 0..RETRIES {
+            let mut cmps = vec![network_exists()];
+            for (ip, key) in &ip_keys {
+                let holder = self.timed("reading the address holder", c.get(key.clone(), None)).await?;
+                match holder.kvs().first().map(|kv| String::from_utf8_lossy(kv.value()).into_owned()) {
+                    None => cmps.push(Compare::create_revision(key.clone(), CompareOp::Equal, 0)),
+                    Some(h) if h == record.id.as_str() => {
+                        cmps.push(Compare::value(key.clone(), CompareOp::Equal, record.id.to_string()))
+                    }
+                    Some(h) => {
+                        return Err(Error::exists(format!(
+                            "address {ip} on this network was taken by endpoint {} while this host was away",
+                            cnet_core::id::short(&h)
+                        )));
+                    }
+                }
+            }
+            if self
+                .timed("registering the endpoint", c.txn(Txn::new().when(cmps).and_then(ops.clone())))
+                .await?
+                .succeeded()
+            {
                 return Ok(());
             }
+            let network = self.timed("reading the network", c.get(keys::network(&record.network_id), None)).await?;
+            if network.kvs().is_empty() {
+                return Err(Error::not_found("the network was removed from the cluster while this host was away"));
+            }
         }
-        let network = self.timed("reading the network", c.get(keys::network(&record.network_id), None)).await?;
-        if network.kvs().is_empty() {
-            return Err(Error::not_found("the network was removed from the cluster while this host was away"));
-        }
-        let holder = self.timed("reading the address holder", c.get(ip_key, None)).await?;
-        let holder =
-            holder.kvs().first().map(|kv| String::from_utf8_lossy(kv.value()).into_owned()).unwrap_or_default();
-        Err(Error::exists(format!(
-            "address {} on this network was taken by endpoint {} while this host was away",
-            ip.ip(),
-            cnet_core::id::short(&holder)
-        )))
+        Err(Error::unavailable("registering the endpoint: too much contention in the cluster store"))
     }
 
-    /// Withdraws an endpoint and returns its address (only if the address is still its own).
+    /// Withdraws an endpoint and returns its addresses (each only if it is still its own).
     pub async fn release_endpoint(&self, record: &EndpointRecord) -> Result<()> {
         let mut c = self.client.clone();
         let mut txn_ops = vec![TxnOp::delete(keys::endpoint(&record.network_id, &record.id), None)];
-        let mut cmps = vec![];
-        if let Some(ip) = record.ipv4 {
+        for ip in [record.ipv4, record.ipv6].into_iter().flatten() {
             let ip_key = keys::ip(&record.network_id, ip.ip());
-            cmps.push(Compare::value(ip_key.clone(), CompareOp::Equal, record.id.to_string()));
-            txn_ops.push(TxnOp::delete(ip_key, None));
+            txn_ops.push(TxnOp::txn(
+                Txn::new()
+                    .when([Compare::value(ip_key.clone(), CompareOp::Equal, record.id.to_string())])
+                    .and_then([TxnOp::delete(ip_key, None)]),
+            ));
         }
-        let txn = Txn::new()
-            .when(cmps)
-            .and_then(txn_ops)
-            .or_else([TxnOp::delete(keys::endpoint(&record.network_id, &record.id), None)]);
-        self.timed("withdrawing the endpoint", c.txn(txn)).await?;
+        self.timed("withdrawing the endpoint", c.txn(Txn::new().and_then(txn_ops))).await?;
         Ok(())
     }
 

@@ -9,6 +9,7 @@ use std::time::Duration;
 use etcd_client::{EventType, GetOptions, WatchOptions};
 use tokio::sync::mpsc::UnboundedSender;
 
+use crate::secrets::SecretRecord;
 use crate::{Cluster, ClusterEvent, ClusterView, EndpointRecord, keys};
 
 const RETRY_PAUSE: Duration = Duration::from_millis(500);
@@ -107,6 +108,8 @@ async fn session_inner(cluster: &Cluster, tx: &UnboundedSender<ClusterEvent>) ->
                             network_id: network_id.to_string(),
                             endpoint_id: endpoint_id.to_string(),
                         }),
+                        (keys::Key::Secret(id), true) => crate::decode::<SecretRecord>(&key, kv.value())
+                            .map(|secret| ClusterEvent::SecretPut { network_id: id.to_string(), secret }),
                         (keys::Key::Alive(name), true) => Some(ClusterEvent::NodeAlive(name.to_string())),
                         (keys::Key::Alive(name), false) => Some(ClusterEvent::NodeGone(name.to_string())),
                         _ => None,
@@ -157,6 +160,9 @@ async fn list(cluster: &Cluster) -> cnet_core::Result<ClusterView> {
             keys::Key::Endpoint { .. } => view.endpoints.extend(crate::decode(&key, kv.value())),
             keys::Key::Node(_) => view.nodes.extend(crate::decode(&key, kv.value())),
             keys::Key::Alive(name) => view.alive.push(name.to_string()),
+            keys::Key::Secret(id) => {
+                view.secrets.extend(crate::decode::<SecretRecord>(&key, kv.value()).map(|s| (id.to_string(), s)))
+            }
             keys::Key::Other => {}
         }
     }

@@ -101,13 +101,41 @@ impl MacvlanMode {
 
 /// An endpoint of a global network that lives on another node, as the cluster store reports it:
 /// what a driver needs to send it frames (for VXLAN: an FDB entry MAC -> node, a neighbour entry
-/// IP -> MAC).
+/// per address IP -> MAC).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RemoteEndpoint {
     pub mac: [u8; 6],
+    /// Its IPv4 address.
     pub ip: IpAddr,
+    /// Its IPv6 address, on a network with IPv6 (`--ipv6`).
+    pub ip_v6: Option<IpAddr>,
     /// The address of the node it lives on (its VTEP, for VXLAN).
     pub node_address: IpAddr,
+    /// The WireGuard public key of the node it lives on (encrypted overlay networks), if that
+    /// node published one.
+    pub node_key: Option<[u8; 32]>,
+}
+
+impl RemoteEndpoint {
+    /// Its addresses: the IPv4 one, then the IPv6 one if it has one.
+    pub fn addresses(&self) -> impl Iterator<Item = IpAddr> {
+        std::iter::once(self.ip).chain(self.ip_v6)
+    }
+}
+
+/// A global network's secret, as the cluster store keeps it (one per encrypted overlay network):
+/// `serial` counts rotations, so a driver can tell a new key from the one it has.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NetworkSecret {
+    pub serial: u64,
+    pub key: [u8; 32],
+}
+
+impl std::fmt::Debug for NetworkSecret {
+    /// Never the key itself: secrets must not reach logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NetworkSecret").field("serial", &self.serial).finish_non_exhaustive()
+    }
 }
 
 /// What `join` tells the controller to do inside the sandbox.
@@ -228,6 +256,14 @@ pub trait Driver: Send + Sync {
         Ok(())
     }
 
+    /// Global networks: the network's secret in the cluster store, after a (re)list and whenever
+    /// it changes (a rotation); `None` when the store holds none. Drivers that encrypt (overlay
+    /// with `-o encrypted`) key their tunnels with it, as libnetwork's drivers get their keys
+    /// through `DiscoverNew(EncryptionKeysConfig)`.
+    async fn set_network_secret(&self, _network: &Network, _secret: Option<NetworkSecret>) -> Result<()> {
+        Ok(())
+    }
+
     /// Global networks: the cluster removed `network` while this node had no endpoint on it;
     /// forget whatever is kept for it (no kernel object exists without a local endpoint).
     async fn forget_network(&self, _network: &Network) {}
@@ -237,5 +273,25 @@ pub trait Driver: Send + Sync {
     /// cnet's names that no record claims).
     async fn restore(&self, _networks: &[Network], _endpoints: &[Endpoint]) -> Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_remote_endpoint_has_its_v6_address_after_its_v4_one() {
+        let mut ep = RemoteEndpoint {
+            mac: [2, 0, 0, 0, 0, 1],
+            ip: "10.0.0.2".parse().unwrap(),
+            ip_v6: None,
+            node_address: "192.0.2.2".parse().unwrap(),
+            node_key: None,
+        };
+        assert_eq!(ep.addresses().collect::<Vec<_>>(), [ep.ip]);
+        ep.ip_v6 = Some("fd00:0:0:1::2".parse().unwrap());
+        let v6: IpAddr = "fd00:0:0:1::2".parse().unwrap();
+        assert_eq!(ep.addresses().collect::<Vec<_>>(), [ep.ip, v6]);
     }
 }

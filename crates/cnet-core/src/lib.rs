@@ -16,7 +16,9 @@ pub mod shaping;
 pub mod sysctl;
 pub mod time;
 
-pub use driver::{Capabilities, Driver, JoinInfo, MacvlanMode, PoolPlan, RemoteEndpoint, SandboxInterface};
+pub use driver::{
+    Capabilities, Driver, JoinInfo, MacvlanMode, NetworkSecret, PoolPlan, RemoteEndpoint, SandboxInterface,
+};
 pub use error::{Error, Result, ResultExt};
 pub use id::{EndpointId, MacAddr, NetworkId, SandboxId};
 pub use model::{DnsConfig, Endpoint, IpamPool, Network, PortBinding, Protocol, Sandbox, Scope};

@@ -18,6 +18,10 @@ pub const BRIDGE_TRUSTED_HOST_INTERFACES: &str = "com.docker.network.bridge.trus
 /// An overlay network's VXLAN id (Docker takes a list, one per subnet; cnet overlay networks have
 /// one IPv4 subnet, so one VNI). The cluster store picks one when it is not given.
 pub const OVERLAY_VNI: &str = "com.docker.network.driver.overlay.vxlanid_list";
+/// Docker's `-o encrypted` of overlay networks (a bare option, any value): traffic between hosts
+/// is encrypted. The overlay driver validates it; the cluster store reads it to keep a secret for
+/// the network.
+pub const OVERLAY_ENCRYPTED: &str = "encrypted";
 /// An endpoint's interface name inside the sandbox (Docker 28's endpoint driver option), instead
 /// of the next free `ethN`; taken by the controller for every driver.
 pub const ENDPOINT_IFNAME: &str = "com.docker.network.endpoint.ifname";
@@ -65,6 +69,11 @@ pub fn parse_vni(value: &str) -> crate::Result<u32> {
             "invalid {OVERLAY_VNI} {value:?}: expected one VXLAN id between 1 and {MAX_VNI}"
         ))),
     }
+}
+
+/// Whether the network asked for encryption ([`OVERLAY_ENCRYPTED`]).
+pub fn is_encrypted(network: &crate::Network) -> bool {
+    network.options.contains_key(OVERLAY_ENCRYPTED)
 }
 
 /// The VNI recorded on a network (its [`OVERLAY_VNI`] option), if it has a valid one.

@@ -35,6 +35,9 @@ pub enum Error {
     /// built in nor loadable): the kernel answers ENOENT ("unknown qdisc kind").
     #[error("the kernel has no {kind} qdisc (sch_{kind})")]
     MissingQdisc { kind: &'static str },
+    /// A generic netlink request (WireGuard's) failed; `context` says which.
+    #[error("{context}: {error}")]
+    Genetlink { context: String, error: io::Error },
     /// Opening the netlink socket (or spawning its helper thread) failed.
     #[error("netlink connection{}: {error}", in_netns(.netns))]
     Connect { netns: Option<PathBuf>, error: io::Error },
@@ -45,9 +48,10 @@ impl Error {
     pub fn errno(&self) -> Option<i32> {
         match self {
             Error::Netlink { error, .. } => netlink_errno(error),
-            Error::Netns { error, .. } | Error::Sysctl { error, .. } | Error::Connect { error, .. } => {
-                error.raw_os_error()
-            }
+            Error::Netns { error, .. }
+            | Error::Sysctl { error, .. }
+            | Error::Connect { error, .. }
+            | Error::Genetlink { error, .. } => error.raw_os_error(),
             _ => None,
         }
     }

@@ -6,7 +6,9 @@
 //! veth end parked in the daemon's namespace and moved between it and sandboxes
 //! ([`Kernel::create_veth_with_parked_peer`], [`Kernel::unpark_into`], [`Kernel::park`]); and
 //! what `cnet link set` changes on one end: admin state and MTU, and the root qdisc (tbf, netem)
-//! whose options it encodes itself ([`RootQdisc`]), netlink-packet-route modelling neither.
+//! whose options it encodes itself ([`RootQdisc`]), netlink-packet-route modelling neither; and
+//! what encrypted overlay networks add: WireGuard links and their peers, over WireGuard's generic
+//! netlink family ([`WgConfig`]).
 //!
 //! What it must never do: shell out to `ip`, `bridge` or `sysctl` (tests may, to check results),
 //! call `setns()` on a tokio worker or blocking-pool thread (those threads are reused, so every
@@ -31,6 +33,7 @@ mod qdisc;
 mod sandbox;
 mod sysctl;
 mod vxlan;
+mod wireguard;
 
 pub use deleter::{DOOMED_GROUP, Deleter};
 pub use error::{Error, Result};
@@ -42,3 +45,4 @@ pub use qdisc::{Netem, RootQdisc, Tbf};
 pub use sandbox::NetnsHandle;
 pub use sysctl::{get_sysctl, set_interface_sysctl, set_sysctl};
 pub use vxlan::VxlanSpec;
+pub use wireguard::{WgConfig, WgKey, WgPeer};

@@ -460,6 +460,9 @@ pub enum NetworkCommand {
     Rm(NetworkRmArgs),
     /// Remove all unused networks
     Prune(NetworkPruneArgs),
+    /// Replace the key of an encrypted overlay network (-o encrypted) without dropping traffic
+    #[command(name = "rotate-key")]
+    RotateKey(NetworkRotateKeyArgs),
 }
 
 /// Flags of `cnet network create` and `cnet create`.
@@ -552,6 +555,14 @@ pub struct NetworkRmArgs {
     /// Networks to remove (name, id or unique id prefix)
     #[arg(value_name = "NETWORK", required = true)]
     pub networks: Vec<String>,
+}
+
+/// Flags of `cnet network rotate-key`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct NetworkRotateKeyArgs {
+    /// The encrypted overlay network (name, id or unique id prefix)
+    #[arg(value_name = "NETWORK")]
+    pub network: String,
 }
 
 /// Flags of `cnet network prune`.

@@ -24,7 +24,7 @@ use tonic::Code;
 
 use crate::cli::{
     NetworkCommand, NetworkConnectArgs, NetworkCreateArgs, NetworkDisconnectArgs, NetworkInspectArgs, NetworkLsArgs,
-    NetworkPruneArgs, NetworkRmArgs,
+    NetworkPruneArgs, NetworkRmArgs, NetworkRotateKeyArgs,
 };
 use crate::client::{self, CallError, Daemon};
 use crate::context::Ctx;
@@ -43,6 +43,7 @@ pub async fn run(socket: &Path, command: NetworkCommand) -> anyhow::Result<ExitC
         NetworkCommand::Ls(args) => ls(&Daemon::connect(socket).await?, &args, &mut out).await,
         NetworkCommand::Inspect(args) => inspect(&Daemon::connect(socket).await?, &args, &mut out, &mut err).await,
         NetworkCommand::Rm(args) => rm(&Daemon::connect(socket).await?, &args, &mut out, &mut err).await,
+        NetworkCommand::RotateKey(args) => rotate_key(&Daemon::connect(socket).await?, &args, &mut out).await,
         NetworkCommand::Prune(args) => {
             if !args.force {
                 let stdin = io::stdin();
@@ -397,6 +398,20 @@ pub async fn rm(
         }
     }
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+// ---------------------------------------------------------------- rotate-key
+
+/// `cnet network rotate-key NETWORK`: prints the network's name and the new key's serial.
+pub async fn rotate_key(daemon: &Daemon, args: &NetworkRotateKeyArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let resp = daemon
+        .networks()
+        .rotate_network_key(NetworkRef { network: args.network.clone() })
+        .await
+        .map_err(|s| daemon.error(s))?
+        .into_inner();
+    writeln!(out, "{}: key {}", args.network, resp.serial)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 // ---------------------------------------------------------------- prune

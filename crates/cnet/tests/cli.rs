@@ -131,6 +131,16 @@ impl NetworkService for Fake {
         Ok(Response::new(RemoveNetworkResponse { id: n.id }))
     }
 
+    async fn rotate_network_key(
+        &self,
+        request: Request<NetworkRef>,
+    ) -> Result<Response<cnet_api::v1::RotateNetworkKeyResponse>, Status> {
+        Err(Status::failed_precondition(format!(
+            "network {} is not an encrypted overlay network: it has no key to rotate",
+            request.into_inner().network
+        )))
+    }
+
     async fn prune_networks(
         &self,
         _request: Request<PruneNetworksRequest>,

@@ -93,13 +93,20 @@ pub async fn start_controller(cfg: &DaemonConfig) -> anyhow::Result<Arc<Controll
             anyhow::bail!("--node-name {:?}: a node name is non-empty and has no '/'", flags.node_name);
         }
         std::fs::create_dir_all(&cfg.state_dir)?;
-        let overlay = Arc::new(cnet_driver_overlay::OverlayDriver::new(
-            kernel.clone(),
-            firewall.clone(),
-            ports.clone(),
-            advertise,
-            &underlay,
-        ));
+        // This host's WireGuard key pair (encrypted overlay networks): the private key stays in the
+        // state directory, the public key goes out in this node's endpoint records.
+        let host_key = cnet_driver_overlay::encryption::HostKey::load_or_create(&cfg.state_dir.join("wireguard.key"))?;
+        let node_key = Some(host_key.public_base64());
+        let overlay = Arc::new(
+            cnet_driver_overlay::OverlayDriver::new(
+                kernel.clone(),
+                firewall.clone(),
+                ports.clone(),
+                advertise,
+                &underlay,
+            )
+            .with_host_key(host_key),
+        );
         let (handle, events) = cnet_cluster::Cluster::start(
             cnet_cluster::ClusterConfig {
                 endpoints,
@@ -108,6 +115,7 @@ pub async fn start_controller(cfg: &DaemonConfig) -> anyhow::Result<Arc<Controll
                 advertise,
                 ttl: flags.ttl,
                 lease_file: cfg.state_dir.join("cluster-lease"),
+                node_key,
             },
             vec![],
         )

@@ -182,6 +182,14 @@ impl pb::network_service_server::NetworkService for Api {
         Ok(Response::new(pb::RemoveNetworkResponse { id: n.id.to_string() }))
     }
 
+    async fn rotate_network_key(
+        &self,
+        req: Request<pb::NetworkRef>,
+    ) -> Result<Response<pb::RotateNetworkKeyResponse>, Status> {
+        let (n, serial) = self.ctl.rotate_network_key(&req.into_inner().network).await.map_err(status)?;
+        Ok(Response::new(pb::RotateNetworkKeyResponse { id: n.id.to_string(), serial }))
+    }
+
     async fn prune_networks(
         &self,
         _req: Request<pb::PruneNetworksRequest>,

@@ -115,13 +115,12 @@ impl Driver for BridgeDriver {
             .driver_data
             .get(HOST_VETH)
             .ok_or_else(|| cnet_core::Error::internal(format!("endpoint {} has no host veth recorded", endpoint.id)))?;
-        // An internal network has no way out, so its containers get no default route.
-        let gateway = |p: Option<&cnet_core::IpamPool>| if network.internal { None } else { p.and_then(|p| p.gateway) };
+        let (gateway_v4, gateway_v6) = steps::default_gateways(network);
         Ok(JoinInfo {
             interface: Some(SandboxInterface::VethOnBridge { host: host.clone(), bridge: cfg.device }),
             mtu: cfg.mtu,
-            gateway_v4: gateway(network.pool_v4()),
-            gateway_v6: if network.enable_ipv6 { gateway(network.pool_v6()) } else { None },
+            gateway_v4,
+            gateway_v6,
             static_routes: vec![],
         })
     }

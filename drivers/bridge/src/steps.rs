@@ -102,6 +102,18 @@ pub async fn setup_gateway_addresses(kernel: &Kernel, cfg: &BridgeConfig, networ
     Ok(())
 }
 
+/// The gateways a container's default routes go via: each family's gateway (IPv6 only on a
+/// network with IPv6), none on an internal network, which has no way out. Shared by every driver
+/// whose network's gateway lives on a device these steps set up (the bridge, an overlay's host leg).
+pub fn default_gateways(network: &Network) -> (Option<IpAddr>, Option<IpAddr>) {
+    if network.internal {
+        return (None, None);
+    }
+    let v4 = network.pool_v4().and_then(|p| p.gateway);
+    let v6 = if network.enable_ipv6 { network.pool_v6().and_then(|p| p.gateway) } else { None };
+    (v4, v6)
+}
+
 /// `sysctl net.ipv4.ip_forward=1` (and IPv6 forwarding for IPv6 networks): containers reach the
 /// world, and published ports reach containers, through the host's routing.
 pub fn setup_forwarding(cfg: &BridgeConfig, network: &Network) -> Result<()> {
@@ -298,4 +310,24 @@ pub async fn remove_orphans(kernel: &Kernel, devices: &HashSet<String>, vethes: 
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::tests::net;
+
+    #[test]
+    fn default_gateways_per_family() {
+        let pool = |s: &str| cnet_core::ipam::build_pool(&Default::default(), s.parse().unwrap(), true).unwrap();
+        let mut n = net(&[]);
+        n.pools = vec![pool("10.1.0.0/24"), pool("fd00:1::/64")];
+        let v4: IpAddr = "10.1.0.1".parse().unwrap();
+        let v6: IpAddr = "fd00:1::1".parse().unwrap();
+        assert_eq!(default_gateways(&n), (Some(v4), None), "no IPv6 route without --ipv6");
+        n.enable_ipv6 = true;
+        assert_eq!(default_gateways(&n), (Some(v4), Some(v6)));
+        n.internal = true;
+        assert_eq!(default_gateways(&n), (None, None), "an internal network has no way out");
+    }
 }

@@ -5,7 +5,8 @@
 //! made of macvlan links in bridge mode: each container's `eth0` is a macvlan of `vx-`, born inside
 //! its sandbox, and the host's own leg on the segment is one more macvlan, `ov-<netid12>`. Every
 //! remote endpoint is one static FDB entry (its MAC -> its host's VTEP) and one permanent neighbour
-//! entry (its IP -> its MAC) on the VXLAN device: no flooding, no multicast, no learning. Those
+//! entry per address (its IPv4, and on a network with `--ipv6` its IPv6 address -> its MAC) on the
+//! VXLAN device: no flooding, no multicast, no learning. Those
 //! entries come from the cluster store, which cnetd's controller watches and hands to every global
 //! driver through the Driver trait's remote-endpoint hooks; this driver never speaks to the store
 //! itself, and the controller never names it.
@@ -23,10 +24,18 @@
 //! network's gateway address, so a container's default route leads to its own host, which
 //! masquerades it onto the host's uplink. ARP for the gateway never crosses the overlay (the VXLAN
 //! device answers only from its neighbour table and has no flood entry), so the same address on
-//! every host does not conflict.
+//! every host does not conflict. IPv6 neighbour discovery is kept home the same way: the device's
+//! `proxy` flag covers neighbour solicitations too (the kernel answers them from the IPv6
+//! neighbour table and never sends one on), and router solicitations and other multicast have no
+//! flood entry to leave by.
 //!
 //! The devices exist only while the network has a local endpoint: made by the first
 //! `create_endpoint`, removed by the last `delete_endpoint`.
+//!
+//! An encrypted network (`-o encrypted`) adds a WireGuard link `wg-<netid12>` that its VXLAN
+//! packets go through: see [`encryption`].
+
+pub mod encryption;
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -48,7 +57,7 @@ use tokio::sync::Mutex;
 pub const VXLAN_PORT: u16 = 4789;
 /// Outer Ethernet + IP + UDP + VXLAN headers.
 pub const VXLAN_OVERHEAD: u32 = 50;
-pub const ENCRYPTED_OPTION: &str = "encrypted";
+pub const ENCRYPTED_OPTION: &str = options::OVERLAY_ENCRYPTED;
 
 /// Options of an overlay network; the gateway modes and trusted interfaces are the bridge
 /// driver's, with the same meaning for this host's leg of the network.
@@ -61,6 +70,9 @@ const KNOWN: &[&str] = &[
     options::BRIDGE_TRUSTED_HOST_INTERFACES,
 ];
 
+/// IPv6 refuses links with a smaller MTU (RFC 8200).
+const IPV6_MIN_MTU: u32 = 1280;
+
 /// A remote endpoint, as the VXLAN device must know it (its node's address is the VTEP).
 type Peer = RemoteEndpoint;
 
@@ -70,6 +82,8 @@ struct NetState {
     local: HashSet<EndpointId>,
     /// Remote endpoints by endpoint id, programmed while the devices exist.
     peers: HashMap<String, Peer>,
+    /// The network's secret from the cluster store (encrypted networks).
+    secret: Option<cnet_core::NetworkSecret>,
 }
 
 pub struct OverlayDriver {
@@ -81,6 +95,11 @@ pub struct OverlayDriver {
     underlay_mtu: u32,
     underlay_link: String,
     nets: Mutex<HashMap<NetworkId, NetState>>,
+    /// This host's WireGuard key pair (encrypted networks), see [`OverlayDriver::with_host_key`].
+    host_key: Option<encryption::HostKey>,
+    /// The VXLAN devices of encrypted networks that are up, with their WireGuard link: their FDB
+    /// entries go via that link.
+    tunnels: std::sync::Mutex<HashMap<String, String>>,
 }
 
 fn short(network: &Network) -> &str {
@@ -100,20 +119,27 @@ fn is_hex(s: &str, len: usize) -> bool {
     s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// Link names only this driver makes.
+/// Link names only this driver makes (`wg-` for encrypted networks' WireGuard links).
 pub fn is_overlay_link_name(name: &str) -> bool {
-    name.strip_prefix("ov-").or_else(|| name.strip_prefix("vx-")).is_some_and(|h| is_hex(h, 12))
+    ["ov-", "vx-", "wg-"].iter().any(|p| name.strip_prefix(p).is_some_and(|h| is_hex(h, 12)))
 }
 
-/// Whether this kernel could carry encrypted overlay traffic at all.
-fn encryption_support() -> Option<&'static str> {
-    if std::path::Path::new("/proc/net/xfrm_stat").exists() {
-        Some("IPsec (XFRM)")
-    } else if std::path::Path::new("/sys/module/wireguard").exists() {
-        Some("WireGuard")
-    } else {
-        None
+/// The subnets an overlay network may ask for: one IPv4 subnet at most (cnetd picks one if there is
+/// none), and on a network with IPv6 one IPv6 subnet at most (picked likewise). An IPv6 subnet
+/// without `--ipv6` is refused by cnetd before the driver is asked, as for every driver.
+fn check_subnets(network: &Network) -> Result<()> {
+    for (v6, family) in [(false, "IPv4"), (true, "IPv6")] {
+        let subnets: Vec<String> =
+            network.pools.iter().filter(|p| p.subnet.is_ipv6() == v6).map(|p| p.subnet.to_string()).collect();
+        if subnets.len() > 1 {
+            return Err(Error::invalid(format!(
+                "overlay network {}: one {family} subnet at most, got {}",
+                network.name,
+                subnets.join(", ")
+            )));
+        }
     }
+    Ok(())
 }
 
 impl OverlayDriver {
@@ -136,14 +162,58 @@ impl OverlayDriver {
             underlay_mtu,
             underlay_link: underlay.name.clone(),
             nets: Mutex::new(HashMap::new()),
+            host_key: None,
+            tunnels: std::sync::Mutex::new(HashMap::new()),
         }
+    }
+
+    /// This host's WireGuard key pair, for encrypted networks (without one they cannot come up
+    /// here).
+    pub fn with_host_key(mut self, key: encryption::HostKey) -> OverlayDriver {
+        self.host_key = Some(key);
+        self
+    }
+
+    /// The link an FDB entry of the VXLAN device `vx` goes via (an encrypted network's
+    /// WireGuard link), if any.
+    fn fdb_via(&self, vx: &str) -> Option<String> {
+        self.tunnels.lock().expect("tunnels lock").get(vx).cloned()
+    }
+
+    /// Brings the network's WireGuard link up (encrypted networks) and returns it: the VXLAN
+    /// device is bound to it.
+    async fn bring_up_tunnel(
+        &self,
+        network: &Network,
+        st_peers: &HashMap<String, Peer>,
+        secret: Option<&cnet_core::NetworkSecret>,
+    ) -> Result<Option<String>> {
+        if !encryption::is_encrypted(network) {
+            return Ok(None);
+        }
+        let mtu = self.underlay_mtu.saturating_sub(encryption::overhead(network, self.vtep)).max(68);
+        encryption::bring_up(&self.kernel, network, self.host_key.as_ref(), secret, mtu, st_peers).await?;
+        let wg = encryption::wireguard_name(network);
+        self.tunnels.lock().expect("tunnels lock").insert(vxlan_name(network), wg.clone());
+        Ok(Some(wg))
+    }
+
+    /// Makes the WireGuard link's peers match the network's remote endpoints (encrypted networks
+    /// that are up here).
+    async fn sync_tunnel(&self, network: &Network, st: &NetState) -> Result<()> {
+        if !encryption::is_encrypted(network) || st.local.is_empty() {
+            return Ok(());
+        }
+        encryption::configure(&self.kernel, network, self.host_key.as_ref(), st.secret.as_ref(), &st.peers).await
     }
 
     /// The MTU of containers on `network`: its option, else the underlay's minus VXLAN's headers.
     pub fn mtu(&self, network: &Network) -> Result<u32> {
         match network.option(options::DRIVER_MTU) {
             Some(v) => parse_mtu(options::DRIVER_MTU, v),
-            None => Ok(self.underlay_mtu.saturating_sub(VXLAN_OVERHEAD).max(68)),
+            None => {
+                Ok(self.underlay_mtu.saturating_sub(VXLAN_OVERHEAD + encryption::overhead(network, self.vtep)).max(68))
+            }
         }
     }
 
@@ -167,16 +237,18 @@ impl OverlayDriver {
 
     /// Makes the VXLAN device, the host's leg with the gateway address, and the firewall rules,
     /// and programs every known peer. Idempotent: what exists is kept.
-    async fn bring_up(&self, network: &Network, peers: &HashMap<String, Peer>) -> Result<()> {
+    async fn bring_up(&self, network: &Network, st: &NetState) -> Result<()> {
+        let peers = &st.peers;
         let cfg = self.bridge_config(network)?;
         let vx = vxlan_name(network);
         let made = async {
+            let tunnel = self.bring_up_tunnel(network, peers, st.secret.as_ref()).await?;
             let spec = VxlanSpec {
                 name: vx.clone(),
                 vni: Self::vni(network)?,
                 local: self.vtep,
                 port: VXLAN_PORT,
-                underlay: Some(self.underlay_link.clone()),
+                underlay: Some(tunnel.unwrap_or_else(|| self.underlay_link.clone())),
                 mtu: cfg.mtu,
             };
             self.kernel.create_vxlan(&spec).await.internal(format!("creating {vx}"))?;
@@ -209,21 +281,32 @@ impl OverlayDriver {
         // The host leg and the containers' links go with their parent.
         self.kernel.delete_link(&cfg.device).await.internal(format!("deleting {}", cfg.device))?;
         self.kernel.delete_link(&vx).await.internal(format!("deleting {vx}"))?;
+        self.tunnels.lock().expect("tunnels lock").remove(&vx);
+        encryption::bring_down(&self.kernel, network).await?;
         tracing::info!(network = %network.name, "overlay network down on this host (no local endpoint left)");
         Ok(())
     }
 
+    /// One FDB entry for the peer's MAC, one neighbour entry per address of the peer (IPv4, IPv6).
     async fn program(&self, vx: &str, peer: &Peer) -> Result<()> {
         self.kernel
-            .add_vxlan_fdb(vx, peer.mac, peer.node_address)
+            .add_vxlan_fdb_via(vx, peer.mac, peer.node_address, self.fdb_via(vx).as_deref())
             .await
             .internal(format!("adding FDB entry on {vx}"))?;
-        self.kernel.add_neighbour(vx, peer.ip, peer.mac).await.internal(format!("adding neighbour {} on {vx}", peer.ip))
+        for ip in peer.addresses() {
+            self.kernel.add_neighbour(vx, ip, peer.mac).await.internal(format!("adding neighbour {ip} on {vx}"))?;
+        }
+        Ok(())
     }
 
     async fn unprogram(&self, vx: &str, peer: &Peer) -> Result<()> {
-        self.kernel.del_neighbour(vx, peer.ip).await.internal(format!("removing neighbour {} on {vx}", peer.ip))?;
-        self.kernel.del_vxlan_fdb(vx, peer.mac, peer.node_address).await.internal(format!("removing FDB entry on {vx}"))
+        for ip in peer.addresses() {
+            self.kernel.del_neighbour(vx, ip).await.internal(format!("removing neighbour {ip} on {vx}"))?;
+        }
+        self.kernel
+            .del_vxlan_fdb_via(vx, peer.mac, peer.node_address, self.fdb_via(vx).as_deref())
+            .await
+            .internal(format!("removing FDB entry on {vx}"))
     }
 
     /// Replaces the remote endpoints of a network (after a relist): programs the new, removes the
@@ -239,11 +322,11 @@ impl OverlayDriver {
             let neigh = self.kernel.permanent_neighbours(&vx).await.internal(format!("listing neighbours of {vx}"))?;
             for (mac, vtep) in fdb {
                 if !wanted.iter().any(|p| p.mac == mac && p.node_address == vtep) {
-                    let _ = self.kernel.del_vxlan_fdb(&vx, mac, vtep).await;
+                    let _ = self.kernel.del_vxlan_fdb_via(&vx, mac, vtep, self.fdb_via(&vx).as_deref()).await;
                 }
             }
             for (ip, mac) in neigh {
-                if !wanted.iter().any(|p| p.ip == ip && p.mac == mac) {
+                if !wanted.iter().any(|p| p.mac == mac && p.addresses().any(|a| a == ip)) {
                     let _ = self.kernel.del_neighbour(&vx, ip).await;
                 }
             }
@@ -252,7 +335,7 @@ impl OverlayDriver {
             }
         }
         st.peers = peers;
-        Ok(())
+        self.sync_tunnel(network, st).await
     }
 
     async fn add_peer(&self, network: &Network, endpoint_id: &str, peer: Peer) -> Result<()> {
@@ -268,7 +351,7 @@ impl OverlayDriver {
         if !st.local.is_empty() {
             self.program(&vx, &peer).await?;
         }
-        Ok(())
+        self.sync_tunnel(network, st).await
     }
 
     async fn remove_peer(&self, network: &Network, endpoint_id: &str) -> Result<()> {
@@ -279,7 +362,7 @@ impl OverlayDriver {
         {
             self.unprogram(&vxlan_name(network), &old).await?;
         }
-        Ok(())
+        self.sync_tunnel(network, st).await
     }
 
     /// Forgets a network's peers (it was removed from the cluster).
@@ -313,27 +396,19 @@ impl Driver for OverlayDriver {
         if let Some(vni) = network.option(options::OVERLAY_VNI) {
             options::parse_vni(vni)?;
         }
-        if network.options.contains_key(ENCRYPTED_OPTION) {
-            return Err(Error::invalid(match encryption_support() {
-                None => "-o encrypted: this kernel lacks the IPsec (XFRM) and WireGuard support encrypted overlay \
-                         networks need"
-                    .to_string(),
-                Some(have) => format!(
-                    "-o encrypted: cnet does not encrypt overlay traffic yet (the kernel has {have}); use an \
-                     encrypted underlay instead"
-                ),
-            }));
+        if encryption::is_encrypted(network) && !encryption::wireguard_supported() {
+            return Err(encryption::unsupported_error());
         }
-        if network.enable_ipv6 || network.pools.iter().any(|p| p.subnet.is_ipv6()) {
+        check_subnets(network)?;
+        let mtu = self.mtu(network)?;
+        if network.enable_ipv6 && mtu < IPV6_MIN_MTU {
             return Err(Error::invalid(format!(
-                "overlay network {}: IPv6 is not supported on overlay networks",
-                network.name
+                "overlay network {}: IPv6 needs an MTU of at least {IPV6_MIN_MTU}, and its containers' would be {mtu} \
+                 (the underlay's MTU minus {VXLAN_OVERHEAD}, or {})",
+                network.name,
+                options::DRIVER_MTU
             )));
         }
-        if network.pools.len() > 1 {
-            return Err(Error::invalid(format!("overlay network {}: one IPv4 subnet at most", network.name)));
-        }
-        self.mtu(network)?;
         Ok(())
     }
 
@@ -354,6 +429,17 @@ impl Driver for OverlayDriver {
         self.remove_peer(network, endpoint_id).await
     }
 
+    async fn set_network_secret(&self, network: &Network, secret: Option<cnet_core::NetworkSecret>) -> Result<()> {
+        let mut nets = self.nets.lock().await;
+        let st = nets.entry(network.id.clone()).or_default();
+        if st.secret == secret {
+            return Ok(());
+        }
+        tracing::info!(network = %network.name, serial = ?secret.as_ref().map(|s| s.serial), "network secret received");
+        st.secret = secret;
+        self.sync_tunnel(network, st).await
+    }
+
     async fn forget_network(&self, network: &Network) {
         self.forget_peers(&network.id).await
     }
@@ -370,7 +456,7 @@ impl Driver for OverlayDriver {
         let mut nets = self.nets.lock().await;
         let st = nets.entry(network.id.clone()).or_default();
         if st.local.is_empty() {
-            self.bring_up(network, &st.peers).await?;
+            self.bring_up(network, st).await?;
         }
         st.local.insert(endpoint.id.clone());
         Ok(())
@@ -387,14 +473,16 @@ impl Driver for OverlayDriver {
 
     async fn join(&self, network: &Network, _endpoint: &Endpoint, _sandbox: &Sandbox) -> Result<JoinInfo> {
         let cfg = self.bridge_config(network)?;
+        // The gateways are on this host's leg (the distributed gateway), as on a bridge.
+        let (gateway_v4, gateway_v6) = steps::default_gateways(network);
         Ok(JoinInfo {
             interface: Some(SandboxInterface::MacvlanOn {
                 parent: vxlan_name(network),
                 mode: cnet_core::MacvlanMode::Bridge,
             }),
             mtu: cfg.mtu,
-            gateway_v4: if network.internal { None } else { network.pool_v4().and_then(|p| p.gateway) },
-            gateway_v6: None,
+            gateway_v4,
+            gateway_v6,
             static_routes: vec![],
         })
     }
@@ -420,11 +508,14 @@ impl Driver for OverlayDriver {
             }
             let st = nets.entry(network.id.clone()).or_default();
             // bring_up is idempotent: existing devices, addresses and entries are kept as they are.
-            self.bring_up(network, &st.peers).await?;
+            self.bring_up(network, st).await?;
             st.local = local;
             let cfg = self.bridge_config(network)?;
             keep.insert(cfg.device.clone());
             keep.insert(vxlan_name(network));
+            if encryption::is_encrypted(network) {
+                keep.insert(encryption::wireguard_name(network));
+            }
             for e in endpoints.iter().filter(|e| e.network_id == network.id) {
                 steps::republish_ports(&self.ports, &cfg, network, e).await?;
             }
@@ -444,13 +535,36 @@ impl Driver for OverlayDriver {
 mod tests {
     use super::*;
 
+    fn network(subnets: &[&str], ipv6: bool) -> Network {
+        let pool = |s: &&str| cnet_core::ipam::build_pool(&Default::default(), s.parse().unwrap(), true).unwrap();
+        Network {
+            pools: subnets.iter().map(pool).collect(),
+            enable_ipv6: ipv6,
+            ..Network::new("0123456789abcdef".repeat(4).into(), "ov", "overlay")
+        }
+    }
+
+    #[test]
+    fn one_subnet_per_family() {
+        assert!(check_subnets(&network(&[], false)).is_ok());
+        assert!(check_subnets(&network(&["10.1.0.0/24"], false)).is_ok());
+        assert!(check_subnets(&network(&["10.1.0.0/24", "fd00:1::/64"], true)).is_ok());
+        assert!(check_subnets(&network(&["fd00:1::/64"], true)).is_ok(), "cnetd adds the IPv4 subnet");
+        let e = check_subnets(&network(&["10.1.0.0/24", "10.2.0.0/24"], false)).unwrap_err().to_string();
+        assert!(e.contains("one IPv4 subnet at most") && e.contains("10.2.0.0/24"), "{e}");
+        let e = check_subnets(&network(&["fd00:1::/64", "fd00:2::/64"], true)).unwrap_err().to_string();
+        assert!(e.contains("one IPv6 subnet at most") && e.contains("fd00:2::/64"), "{e}");
+    }
+
     #[test]
     fn link_names() {
         assert!(is_overlay_link_name("ov-0123456789ab"));
         assert!(is_overlay_link_name("vx-0123456789ab"));
+        assert!(is_overlay_link_name("wg-0123456789ab"));
+        assert!(!is_overlay_link_name("wg-lan"));
         assert!(!is_overlay_link_name("veth0123456"));
         assert!(!is_overlay_link_name("ov-lan"));
-        for name in ["ov-0123456789ab", "vx-0123456789ab"] {
+        for name in ["ov-0123456789ab", "vx-0123456789ab", "wg-0123456789ab"] {
             assert!(!cnet_driver_bridge::is_cnet_link_name(name), "the bridge driver must not sweep {name}");
         }
     }

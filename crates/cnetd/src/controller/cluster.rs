@@ -38,6 +38,7 @@ impl Controller {
             mac: endpoint.mac.to_string(),
             ipv4: endpoint.ipv4,
             ipv6: endpoint.ipv6,
+            node_key: cluster.node_key().map(str::to_string),
         }
     }
 
@@ -73,11 +74,13 @@ impl Controller {
     }
 
     /// What a driver needs of another node's endpoint (none for a record without a MAC or an
-    /// IPv4 address: nothing can be sent to it).
+    /// IPv4 address: nothing can be sent to it). Its IPv6 address comes along where it has one.
     fn remote_endpoint_of(record: &EndpointRecord) -> Option<RemoteEndpoint> {
         let mac = id::parse_mac(&record.mac)?;
         let ip: IpAddr = record.ipv4?.ip();
-        Some(RemoteEndpoint { mac, ip, node_address: record.vtep })
+        let ip_v6 = record.ipv6.map(|a| a.ip()).filter(IpAddr::is_ipv6);
+        let node_key = record.node_key.as_deref().and_then(cnet_cluster::secrets::decode_public_key);
+        Some(RemoteEndpoint { mac, ip, ip_v6, node_address: record.vtep, node_key })
     }
 
     fn is_remote(&self, record: &EndpointRecord) -> bool {
@@ -94,6 +97,9 @@ impl Controller {
             ClusterEvent::EndpointPut(_) => {}
             ClusterEvent::EndpointDeleted { network_id, endpoint_id } => {
                 self.remote_removed(&mut st, &network_id, &endpoint_id).await
+            }
+            ClusterEvent::SecretPut { network_id, secret } => {
+                self.secret_changed(&st, &network_id, Some(&secret)).await
             }
             ClusterEvent::NodeAlive(node) => {
                 tracing::info!(%node, "node is up");
@@ -155,7 +161,7 @@ impl Controller {
             tracing::warn!(endpoint = %record.id, error = %e, "programming a remote endpoint");
         }
         self.dns.remote_added(&record, &network);
-        tracing::debug!(name = %record.name, node = %record.node, ip = ?record.ipv4, "remote endpoint added");
+        tracing::debug!(name = %record.name, node = %record.node, ip = ?record.ipv4, ipv6 = ?record.ipv6, "remote endpoint added");
         st.remote.insert(record.id.clone(), record);
     }
 
@@ -171,6 +177,31 @@ impl Controller {
             tracing::warn!(endpoint = %endpoint_id, error = %e, "removing a remote endpoint");
         }
         self.dns.remote_removed(network_id, endpoint_id);
+    }
+
+    /// Hands a global network's secret (made, rotated, or absent after a relist) to its driver.
+    async fn secret_changed(
+        &self,
+        st: &Records,
+        network_id: &str,
+        record: Option<&cnet_cluster::secrets::SecretRecord>,
+    ) {
+        let Some(network) = st.networks.get(network_id) else {
+            tracing::debug!(network = %id::short(network_id), "secret of an unknown network, ignored");
+            return;
+        };
+        let secret = match record.map(|r| r.secret(network_id)).transpose() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(network = %network.name, error = %e, "ignoring the network's secret");
+                return;
+            }
+        };
+        if let Some(driver) = self.drivers.get(network.driver.as_str())
+            && let Err(e) = driver.set_network_secret(network, secret).await
+        {
+            tracing::warn!(network = %network.name, error = %e, "applying the network's secret");
+        }
     }
 
     async fn drop_global_network(&self, st: &mut Records, network_id: &str) {
@@ -239,6 +270,11 @@ impl Controller {
             if let Err(e) = driver.set_remote_endpoints(network, endpoints).await {
                 tracing::warn!(network = %network.name, error = %e, "programming remote endpoints");
             }
+        }
+        let secrets: HashMap<&str, &cnet_cluster::secrets::SecretRecord> =
+            view.secrets.iter().map(|(id, s)| (id.as_str(), s)).collect();
+        for network in st.networks.values().filter(|n| n.scope == Scope::Global) {
+            self.secret_changed(st, &network.id, secrets.get(network.id.as_str()).copied()).await;
         }
         let changed: Vec<&EndpointRecord> = remote.values().filter(|r| st.remote.get(&r.id) != Some(*r)).collect();
         for record in &changed {

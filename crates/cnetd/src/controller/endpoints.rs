@@ -28,10 +28,8 @@ impl Controller {
         // Leases first: they are the cheapest to undo.
         let (ipv4, ipv6) = match global {
             Some(cluster) => {
-                if req.ipv6.is_some() {
-                    return Err(Error::invalid(format!("network {} has no IPv6 subnet", network.name)));
-                }
-                (Some(cluster.lease_address(&network, req.ipv4, &endpoint_id).await?), None)
+                let (v4, v6) = cluster.lease_addresses(&network, req.ipv4, req.ipv6, &endpoint_id).await?;
+                (Some(v4), v6)
             }
             None if caps.needs_ipam => st.lease(&network, req.ipv4, req.ipv6)?,
             None => (None, None),
@@ -62,13 +60,14 @@ impl Controller {
         };
 
         let leased = started.elapsed();
-        // Undoes the lease: local pools, or the cluster store's key.
+        // Undoes the leases: local pools, or the cluster store's keys.
         let release = async |st: &mut Records, endpoint: &Endpoint| {
             st.release(endpoint);
-            if let (Some(cluster), Some(ip)) = (global, endpoint.ipv4)
-                && let Err(e) = cluster.release_address(&network.id, ip.ip(), &endpoint.id).await
-            {
-                tracing::warn!(error = %e, "returning a cluster lease (it expires with this node's lease)");
+            let Some(cluster) = global else { return };
+            for ip in [endpoint.ipv4, endpoint.ipv6].into_iter().flatten() {
+                if let Err(e) = cluster.release_address(&network.id, ip.ip(), &endpoint.id).await {
+                    tracing::warn!(%ip, error = %e, "returning a cluster lease (it expires with this node's lease)");
+                }
             }
         };
         if let Err(e) = self.attach(&*driver, &network, &sandbox, &mut endpoint, &st).await {
@@ -103,6 +102,7 @@ impl Controller {
             sandbox = %id::short(&sandbox.id),
             network = %network.name,
             ip = ?endpoint.ipv4,
+            ipv6 = ?endpoint.ipv6,
             ?leased,
             ?attached,
             total = ?started.elapsed(),

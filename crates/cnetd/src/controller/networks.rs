@@ -75,6 +75,7 @@ impl Controller {
         driver: &dyn Driver,
     ) -> Result<Network> {
         let cluster = self.cluster.as_ref().expect("global drivers exist only in a cluster");
+        check_ipv6_subnets(&req)?;
         let pools = st.requested_pools(&req.pools, true)?;
         let network = Network {
             id: cnet_core::NetworkId::generate(),
@@ -125,9 +126,7 @@ impl Controller {
         builtin: bool,
         plan: PoolPlan,
     ) -> Result<Vec<cnet_core::IpamPool>> {
-        if let Some(subnet) = req.pools.iter().filter_map(|p| p.subnet).find(|s| s.is_ipv6() && !req.enable_ipv6) {
-            return Err(Error::invalid(format!("subnet {subnet} is IPv6: pass --ipv6 to enable IPv6 on the network")));
-        }
+        check_ipv6_subnets(req)?;
         let mut pools = st.requested_pools(&req.pools, plan == PoolPlan::Routed)?;
         if plan == PoolPlan::LinkOnly {
             return Ok(pools);
@@ -176,6 +175,23 @@ impl Controller {
             self.publish_local_subnets().await;
         }
         Ok(network)
+    }
+
+    /// Replaces an encrypted global network's secret in the cluster store; every node (this one
+    /// too) applies it from its watch. Returns the network and the new key's serial.
+    pub async fn rotate_network_key(&self, reference: &str) -> Result<(Network, u64)> {
+        let network = self.state.lock().await.find_network(reference)?.clone();
+        let cluster = match self.global_cluster(&network)? {
+            Some(c) => c,
+            None => {
+                return Err(Error::precondition(format!(
+                    "network {} is not an encrypted overlay network: it has no key to rotate",
+                    network.name
+                )));
+            }
+        };
+        let serial = cluster.rotate_network_secret(&network).await?;
+        Ok((network, serial))
     }
 
     pub(super) async fn remove_network_locked(&self, st: &mut Records, network: &Network) -> Result<()> {
@@ -236,4 +252,15 @@ impl Controller {
     }
 
     // ------------------------------------------------------------------ sandboxes
+}
+
+/// An IPv6 subnet needs `--ipv6` (as Docker): a network's IPv6 is switched on by the flag, never
+/// by a subnet alone.
+fn check_ipv6_subnets(req: &NetworkRequest) -> Result<()> {
+    match req.pools.iter().filter_map(|p| p.subnet).find(|s| s.is_ipv6() && !req.enable_ipv6) {
+        Some(subnet) => {
+            Err(Error::invalid(format!("subnet {subnet} is IPv6: pass --ipv6 to enable IPv6 on the network")))
+        }
+        None => Ok(()),
+    }
 }
