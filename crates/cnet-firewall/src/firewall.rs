@@ -80,9 +80,6 @@ pub struct Applied {
     pub json: serde_json::Value,
 }
 
-/// How long the background flush waits for more removals, or for an addition to take them along.
-const COALESCE: std::time::Duration = std::time::Duration::from_millis(50);
-
 impl Firewall {
     /// A handle on `table inet <table>`; nothing is touched until a method is called.
     pub fn new(table: &str) -> Firewall {
@@ -253,10 +250,10 @@ impl Firewall {
     /// rebuilds.
     pub async fn flush_in_background(self: Arc<Self>) {
         loop {
+            // At once: a deletion's commit costs the kernel some 10 ms, better spent before the
+            // next command arrives than by it (removals that pile up meanwhile share the next
+            // transaction, and an addition that finds some waiting takes them along).
             self.wake.notified().await;
-            // A moment for more to come (a lab torn down, a network made again), which then
-            // shares the transaction.
-            tokio::time::sleep(COALESCE).await;
             if let Err(e) = self.flush().await {
                 tracing::warn!(table = %self.table, error = %e, "deferred firewall removals failed: the table is rebuilt");
             }
