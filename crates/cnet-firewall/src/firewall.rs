@@ -202,16 +202,10 @@ impl Firewall {
     /// Removes one network's rules (one transaction); rules or a table that are missing are no error.
     /// `net` must be what was added (same bridge, subnets and flags).
     pub async fn remove_network(&self, net: &NetworkRules) -> Result<()> {
-        net.validate()?;
-        let mut desired = self.lock.lock().await;
-        desired.networks.remove(&net.id);
+        let mut desired = self.queue_removal(net).await?;
         // The table's existence is checked only after a failure: a check first would cost a run
         // of nft on every removal, for a case (the table deleted by hand) that is rare and only
         // makes nft print its error to our log.
-        if desired.restoring {
-            return Ok(());
-        }
-        desired.removals.push(net.clone());
         self.apply_removals(&mut desired).await
     }
 
@@ -222,16 +216,22 @@ impl Firewall {
     /// that are gone. A crash in between loses nothing either, since a start rebuilds the table
     /// from the records.
     pub async fn remove_network_later(&self, net: &NetworkRules) -> Result<()> {
+        drop(self.queue_removal(net).await?);
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// Takes `net` out of the desired state and queues the removal of its elements (during a
+    /// restore there is nothing to remove: the restore's rebuild leaves it out); returns the lock.
+    async fn queue_removal(&self, net: &NetworkRules) -> Result<tokio::sync::MutexGuard<'_, Desired>> {
         net.validate()?;
         let mut desired = self.lock.lock().await;
         desired.networks.remove(&net.id);
-        if desired.restoring {
-            return Ok(());
+        if !desired.restoring {
+            desired.removals.push(net.clone());
+            self.pending.store(desired.removals.len(), Ordering::Relaxed);
         }
-        desired.removals.push(net.clone());
-        self.pending.store(desired.removals.len(), Ordering::Relaxed);
-        self.wake.notify_one();
-        Ok(())
+        Ok(desired)
     }
 
     /// How many deferred removals have not reached the table yet.

@@ -208,28 +208,19 @@ pub fn create_table(table: &str) -> Batch<'static> {
 /// Adds one network's set elements. Adding twice is harmless: sets hold an element once.
 pub fn add_network(table: &str, net: &NetworkRules) -> Batch<'static> {
     let mut batch = Batch::new();
+    add_network_elements(&mut batch, table, net);
+    batch
+}
+
+fn add_network_elements(batch: &mut Batch<'static>, table: &str, net: &NetworkRules) {
     for (set, elems) in elements(net) {
         let elems = elems.into_iter().map(|e| labelled(e, net.short_id())).collect();
         batch.add(element(table, set, elems));
     }
-    batch
 }
 
-/// Removes one network's set elements. Each is added first, so a missing one (which nft's `delete`
-/// would reject) is no error: the transaction adds and deletes it.
-pub fn remove_network(table: &str, net: &NetworkRules) -> Batch<'static> {
-    let elems = elements(net);
-    let mut batch = Batch::new();
-    for (set, elems) in &elems {
-        batch.add(element(table, set, elems.clone()));
-    }
-    for (set, elems) in elems {
-        batch.delete(element(table, set, elems));
-    }
-    batch
-}
-
-/// Removes several networks' set elements in one transaction (see [`remove_network`]).
+/// Removes networks' set elements, in one transaction. Each is added first, so a missing one
+/// (which nft's `delete` would reject) is no error: the transaction adds and deletes it.
 pub fn remove_networks(table: &str, nets: &[NetworkRules]) -> Batch<'static> {
     let mut batch = Batch::new();
     let all: Vec<_> = nets.iter().flat_map(elements).collect();
@@ -245,10 +236,7 @@ pub fn remove_networks(table: &str, nets: &[NetworkRules]) -> Batch<'static> {
 /// [`remove_networks`] and then [`add_network`], in one transaction.
 pub fn remove_networks_then_add(table: &str, removed: &[NetworkRules], added: &NetworkRules) -> Batch<'static> {
     let mut batch = remove_networks(table, removed);
-    for (set, elems) in elements(added) {
-        let elems = elems.into_iter().map(|e| labelled(e, added.short_id())).collect();
-        batch.add(element(table, set, elems));
-    }
+    add_network_elements(&mut batch, table, added);
     batch
 }
 

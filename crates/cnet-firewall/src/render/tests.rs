@@ -433,7 +433,7 @@ fn remove_network_adds_then_deletes_plain_elements() {
     let mut expected: Vec<Value> =
         web_elements().into_iter().map(|(set, elems)| element("add", set, Value::Array(elems))).collect();
     expected.extend(web_elements().into_iter().map(|(set, elems)| element("delete", set, Value::Array(elems))));
-    assert_eq!(to_json(remove_network("t", &web())), doc(expected));
+    assert_eq!(to_json(remove_networks("t", &[web()])), doc(expected));
 }
 
 #[test]
