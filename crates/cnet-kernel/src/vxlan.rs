@@ -131,22 +131,7 @@ impl Kernel {
     /// `bridge fdb replace MAC dev DEV dst VTEP self permanent`: frames for `mac` leaving the vxlan
     /// `dev` go to `vtep` (an existing entry for `mac` is pointed there). Idempotent.
     pub async fn add_vxlan_fdb(&self, dev: &str, mac: [u8; 6], vtep: IpAddr) -> Result<()> {
-        let index = self.nl.link_index(dev).await?;
-        let what = || format!("add fdb entry {} dst {vtep} to {dev}", format_mac(&mac));
-        let req = self
-            .nl
-            .handle
-            .neighbours()
-            .add_bridge(index, &mac)
-            .flags(NeighbourFlags::Own)
-            .state(NeighbourState::Permanent)
-            .destination(vtep)
-            .replace();
-        match req.execute().await {
-            Ok(()) => Ok(()),
-            Err(e) if netlink_errno(&e) == Some(libc::ENODEV) => Err(self.nl.not_found(dev)),
-            Err(e) => Err(self.nl.err(what(), e)),
-        }
+        self.add_vxlan_fdb_via(dev, mac, vtep, None).await
     }
 
     /// `bridge fdb del MAC dev DEV dst VTEP self`. A missing entry or device is not an error.

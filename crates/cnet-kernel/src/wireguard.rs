@@ -130,9 +130,11 @@ impl Kernel {
     /// is bound to counts only for its default destination), so an entry without one would send
     /// the packet in clear on the underlay. `via: None` is `add_vxlan_fdb`.
     pub async fn add_vxlan_fdb_via(&self, dev: &str, mac: [u8; 6], vtep: IpAddr, via: Option<&str>) -> Result<()> {
-        let Some(via) = via else { return self.add_vxlan_fdb(dev, mac, vtep).await };
         let index = self.nl.link_index(dev).await?;
-        let via_index = self.nl.link_index(via).await?;
+        let via_index = match via {
+            Some(via) => Some(self.nl.link_index(via).await?),
+            None => None,
+        };
         let mut req = self
             .nl
             .handle
@@ -142,11 +144,16 @@ impl Kernel {
             .state(NeighbourState::Permanent)
             .destination(vtep)
             .replace();
-        req.message_mut().attributes.push(NeighbourAttribute::IfIndex(via_index));
+        if let Some(via_index) = via_index {
+            req.message_mut().attributes.push(NeighbourAttribute::IfIndex(via_index));
+        }
         match req.execute().await {
             Ok(()) => Ok(()),
             Err(e) if netlink_errno(&e) == Some(libc::ENODEV) => Err(self.nl.not_found(dev)),
-            Err(e) => Err(self.nl.err(format!("add fdb entry {} dst {vtep} via {via} to {dev}", format_mac(&mac)), e)),
+            Err(e) => {
+                let via = via.map(|v| format!(" via {v}")).unwrap_or_default();
+                Err(self.nl.err(format!("add fdb entry {} dst {vtep}{via} to {dev}", format_mac(&mac)), e))
+            }
         }
     }
 
