@@ -323,6 +323,12 @@ impl TestHost {
         self.ns.links()
     }
 
+    /// Whether the host namespace has link `name` once cnetd's background deletions are done:
+    /// a bridge `network rm` left to the deleter is gone, not "still there for a moment".
+    pub fn has_link(&self, name: &str) -> bool {
+        self.links().iter().any(|l| l == name)
+    }
+
     /// Waits (up to 10 s, then fails the test) until cnetd reports no pending link deletion and
     /// no pending firewall change: the host as cnetd leaves it. A cnetd that does not answer
     /// (killed, or not started) has none to wait for.
@@ -373,6 +379,7 @@ impl TestHost {
     /// Whether the host namespace has the `inet cnet` table; fails the test if `nft list tables`
     /// itself fails.
     pub fn has_nft_table(&self) -> bool {
+        self.wait_background_work();
         self.ns.run_ok("nft list tables").lines().any(|l| l.trim() == "table inet cnet")
     }
 

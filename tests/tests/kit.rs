@@ -147,7 +147,7 @@ fn upstream_serves_its_file_to_a_third_namespace() {
     let routes = up.ns().run_ok("ip route");
     assert!(!routes.contains("default"), "{routes}");
     assert_eq!(up.addr(), "198.51.100.2");
-    assert!(host.ns().has_link("up0"));
+    assert!(host.has_link("up0"));
 }
 
 #[test]
@@ -164,7 +164,7 @@ fn test_host_runs_commands_in_bind_mounted_netns_and_cleans_up() {
     assert!(out.status.success(), "{out:?}");
     assert_eq!(cnet_tests::parse_links(&String::from_utf8_lossy(&out.stdout)), ["lo"]);
     host.run_in_ok(&p, "ip link add kv0 type veth peer name kv1");
-    assert!(!host.ns().has_link("kv0"));
+    assert!(!host.has_link("kv0"));
     assert!(host.run_in_ok(&p, "ip -o link").contains("kv0"));
     // The bind mount is not on the real host.
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();

@@ -102,7 +102,7 @@ async fn endpoints_reach_each_other_and_the_router() {
     api.remove_sandbox("b").await;
     host.cnet_ok(&["network", "rm", "lan"]);
     assert_eq!(host.links(), links_before, "links changed");
-    assert!(host.ns().has_link("up0"), "removing the network removed a parent it did not make");
+    assert!(host.has_link("up0"), "removing the network removed a parent it did not make");
 }
 
 #[tokio::test]
@@ -258,7 +258,7 @@ async fn vlan_parent_is_made_and_removed_with_the_network() {
     let links_before = host.links();
     lan.run_ok("ip link add link lan0 name lan0.42 type vlan id 42 && ip addr add 203.0.113.1/24 dev lan0.42 && ip link set lan0.42 up");
     create(&host, "vlan42", &["--subnet", "203.0.113.0/24", "--gateway", "203.0.113.1", "-o", "parent=up0.42"]);
-    assert!(host.ns().has_link("up0.42"), "{:?}", host.links());
+    assert!(host.has_link("up0.42"), "{:?}", host.links());
     let details = host.ns().run_ok("ip -d link show dev up0.42");
     assert!(details.contains("vlan protocol 802.1Q id 42"), "{details}");
     let (a, _) = api.sandbox_on("a", "vlan42").await;
@@ -277,7 +277,7 @@ async fn vlan_parent_on_this_kernel_is_made_or_refused_by_name() {
     let links_before = host.links();
     if kernel_has_8021q() {
         create(&host, "vlan42", &["--subnet", "203.0.113.0/24", "-o", "parent=up0.42"]);
-        assert!(host.ns().has_link("up0.42"), "{:?}", host.links());
+        assert!(host.has_link("up0.42"), "{:?}", host.links());
         host.cnet_ok(&["network", "rm", "vlan42"]);
     } else {
         let err = create_err(&host, "vlan42", &["--subnet", "203.0.113.0/24", "-o", "parent=up0.42"]);
@@ -301,13 +301,13 @@ async fn a_parent_cnet_made_goes_with_the_last_network_using_it() {
     host.ns().run_ok(&format!("ip link set up1 alias cnet-macvlan:{}", first.id));
 
     host.cnet_ok(&["network", "rm", "first"]);
-    assert!(host.ns().has_link("up1"), "removed a parent that another network still uses");
+    assert!(host.has_link("up1"), "removed a parent that another network still uses");
     let shown = host.ns().run_ok("ip -d link show dev up1");
     assert!(shown.contains(&format!("alias cnet-macvlan:{}", second.id)), "the mark did not move to second: {shown}");
 
     host.cnet_ok(&["network", "rm", "second"]);
-    assert!(!host.ns().has_link("up1"), "the last network using up1 did not take it along");
-    assert!(host.ns().has_link("up0"), "an unmarked parent was removed");
+    assert!(!host.has_link("up1"), "the last network using up1 did not take it along");
+    assert!(host.has_link("up0"), "an unmarked parent was removed");
 }
 
 #[tokio::test]
@@ -368,9 +368,9 @@ async fn restart_keeps_endpoints_and_removes_orphan_sub_interfaces() {
     ));
     host.start_cnetd();
     let mut api = host.api().await;
-    assert!(!host.ns().has_link("orph0"), "the orphan sub-interface survived the restart: {:?}", host.links());
-    assert!(host.ns().has_link("keep0"), "restart removed a link cnet did not make");
-    assert!(host.ns().has_link("up0"));
+    assert!(!host.has_link("orph0"), "the orphan sub-interface survived the restart: {:?}", host.links());
+    assert!(host.has_link("keep0"), "restart removed a link cnet did not make");
+    assert!(host.has_link("up0"));
 
     // The endpoint kept its link and address; new ones connect.
     assert!(host.reaches(&a.netns_path, ROUTER), "a lost the router across the restart");
@@ -396,10 +396,10 @@ async fn restart_recreates_a_missing_vlan_sub_interface() {
     host.ns().run_ok("ip link del up0.7");
     host.start_cnetd();
     api = host.api().await;
-    assert!(host.ns().has_link("up0.7"), "restart did not re-create up0.7: {:?}", host.links());
+    assert!(host.has_link("up0.7"), "restart did not re-create up0.7: {:?}", host.links());
     assert!(api.network_names().await.contains(&"vlan7".to_string()));
     host.cnet_ok(&["network", "rm", "vlan7"]);
-    assert!(!host.ns().has_link("up0.7"), "network rm left the re-created up0.7");
+    assert!(!host.has_link("up0.7"), "network rm left the re-created up0.7");
 }
 
 // ------------------------------------------------------------------------------------ endpoint options

@@ -275,7 +275,7 @@ fn prune_removes_every_unused_user_network_and_names_them() {
     assert_eq!(out, "Deleted Networks:\nunused-a\nunused-b\n");
     assert_eq!(ls_names(&host, &[]), strings(&["bridge", "host", "in-use", "none"]));
     assert_eq!(host.links_starting("br-"), [format!("br-{}", &in_use_id[..12])], "bridges of pruned networks left");
-    assert!(host.ns().has_link("cnet0"), "{:?}", host.links());
+    assert!(host.has_link("cnet0"), "{:?}", host.links());
     let user = host.cnet_ok(&["exec", "user", "ip", "-o", "addr", "show", "eth0"]);
     assert!(user.contains("inet "), "the container on in-use lost its address: {user}");
 
@@ -650,8 +650,8 @@ fn bridge_name_mtu_labels_and_attachable() {
 
     // The device has the name asked for (and no br-<id> was made for it).
     let lab_id = field(&lab, "Id");
-    assert!(host.ns().has_link("labbr0"), "{:?}", host.links());
-    assert!(!host.ns().has_link(&format!("br-{}", &lab_id[..12])), "{:?}", host.links());
+    assert!(host.has_link("labbr0"), "{:?}", host.links());
+    assert!(!host.has_link(&format!("br-{}", &lab_id[..12])), "{:?}", host.links());
     assert!(host.ns().addrs("labbr0").contains("inet 10.44.0.1/24"), "{}", host.ns().addrs("labbr0"));
 
     sleeper(&host, "small", &["--network", "lab"]);
@@ -668,7 +668,7 @@ fn bridge_name_mtu_labels_and_attachable() {
 
     host.cnet_ok(&["rm", "-f", "small", "usual"]);
     host.cnet_ok(&["network", "rm", "lab"]);
-    assert!(!host.ns().has_link("labbr0"), "labbr0 left: {:?}", host.links());
+    assert!(!host.has_link("labbr0"), "labbr0 left: {:?}", host.links());
 }
 
 #[test]
@@ -908,6 +908,7 @@ fn cnet_socket_variable_and_a_named_nft_table() {
     assert_fetch(upstream.ns(), "upstream", &format!("http://{HOST_ADDR}:8080/"), "port-80\n");
 
     ok(&["rm", "-f", "web"]);
+    host.wait_background_work();
     let table = host.ns().run_ok("nft list table inet cnettest");
     assert!(!table.contains("8080"), "8080 left in inet cnettest:\n{table}");
     assert_no_fetch(upstream.ns(), "upstream", &format!("http://{HOST_ADDR}:8080/"));
@@ -964,20 +965,20 @@ fn a_bridge_name_of_the_users_is_used_or_refused_but_never_deleted() {
     // A restart of cnetd keeps the user's bridge (it is not an orphan of cnet's).
     host.kill_cnetd(cnet_tests::SIGKILL);
     host.start_cnetd();
-    assert!(host.ns().has_link("userbr0"), "a restart removed the user's bridge");
+    assert!(host.has_link("userbr0"), "a restart removed the user's bridge");
     wait_ping(&host, "c1", "10.99.0.1");
 
     host.cnet_ok(&["rm", "-f", "c1"]);
     host.cnet_ok(&["network", "rm", "onuser"]);
-    assert!(host.ns().has_link("userbr0"), "network rm deleted the user's bridge");
+    assert!(host.has_link("userbr0"), "network rm deleted the user's bridge");
     let addrs = host.ns().addrs("userbr0");
     assert!(addrs.contains("inet 203.0.113.1/24") && !addrs.contains("10.99.0.1"), "{addrs}");
 
     // A bridge cnet made for bridge.name goes with its network.
     host.cnet_ok(&["network", "create", "-o", &bridge_name("madebr0"), "made"]);
-    assert!(host.ns().has_link("madebr0"));
+    assert!(host.has_link("madebr0"));
     host.cnet_ok(&["network", "rm", "made"]);
-    assert!(!host.ns().has_link("madebr0"), "the bridge cnet made was left behind");
+    assert!(!host.has_link("madebr0"), "the bridge cnet made was left behind");
 }
 
 /// `--ip` is taken only on a network whose subnet the user gave (Docker's rule); on one whose

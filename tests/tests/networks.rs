@@ -104,7 +104,7 @@ async fn builtin_networks_exist() {
     assert_eq!(bridge.driver, "bridge");
     assert_eq!(ipv4_config(&bridge).0, "172.17.0.0/16");
 
-    assert!(host.ns().has_link("cnet0"), "no cnet0: {:?}", host.links());
+    assert!(host.has_link("cnet0"), "no cnet0: {:?}", host.links());
     let addrs = host.ns().addrs("cnet0");
     assert!(addrs.contains("inet 172.17.0.1/16"), "cnet0: {addrs}");
 }
@@ -117,7 +117,7 @@ async fn sandboxes_on_one_network_reach_each_other() {
     host.cnet_ok(&["network", "create", "net1"]);
     let net = api.network("net1").await;
     let (subnet, gateway) = ipv4_config(&net);
-    assert!(host.ns().has_link(&bridge_of(&net)), "{:?}", host.links());
+    assert!(host.has_link(&bridge_of(&net)), "{:?}", host.links());
 
     let (a, ea) = api.sandbox_on("a", "net1").await;
     let (b, eb) = api.sandbox_on("b", "net1").await;
@@ -251,7 +251,7 @@ async fn restart_recreates_a_deleted_bridge() {
     host.ns().run_ok(&format!("ip link del {bridge}"));
     host.start_cnetd();
 
-    assert!(host.ns().has_link(&bridge), "{bridge} not recreated: {:?}", host.links());
+    assert!(host.has_link(&bridge), "{bridge} not recreated: {:?}", host.links());
     let addrs = host.ns().addrs(&bridge);
     assert!(addrs.contains(&format!("inet {gateway}/{prefix}")), "{bridge}: {addrs}");
     let link = host.ns().run_ok(&format!("ip -o link show dev {bridge}"));
@@ -336,7 +336,7 @@ async fn cli_rejects_bad_input_and_leaves_nothing_behind() {
 
     assert_eq!(api.network_names().await, names, "networks changed");
     assert_eq!(host.links_starting("br-"), bridges, "bridges changed");
-    assert!(host.ns().has_link("cnet0"));
+    assert!(host.has_link("cnet0"));
     assert_eq!(api.network("busynet9").await.endpoints.len(), 1);
     let ls = host.cnet_ok(&["network", "ls"]);
     assert!(!lists(&ls, "badnet1") && !lists(&ls, "badnet2"), "{ls}");
