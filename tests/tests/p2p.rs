@@ -328,3 +328,23 @@ fn the_link_survives_a_cnetd_crash_and_restart_cleans_orphans() {
     host.cnet_ok(&["network", "rm", "l6"]);
     assert_eq!(parked_links(&host), Vec::<String>::new());
 }
+
+/// A link's subnet is only in its two containers (no route on the host): links reuse addresses,
+/// as two labs with the same addressing plan do, and a bridge may take a subnet a link has. Two
+/// bridges still may not share one.
+#[test]
+fn links_may_reuse_a_subnet_and_do_not_block_bridges() {
+    let host = TestHost::with_cnetd();
+    create(&host, "l1", &["--subnet", "192.0.2.0/31"]);
+    create(&host, "l2", &["--subnet", "192.0.2.0/31"]);
+    sleeper(&host, "a1", "l1", &[]);
+    sleeper(&host, "b1", "l1", &[]);
+    sleeper(&host, "a2", "l2", &[]);
+    sleeper(&host, "b2", "l2", &[]);
+    assert!(pings(&host, "a1", "192.0.2.1") && pings(&host, "a2", "192.0.2.1"), "two links, one subnet");
+    host.cnet_ok(&["network", "create", "--subnet", "192.0.2.0/24", "br1"]);
+    let err = host.cnet_err(&["network", "create", "--subnet", "192.0.2.128/25", "br2"]);
+    assert!(err.contains("overlaps with network br1"), "{err}");
+    host.cnet_ok(&["rm", "-f", "a1", "b1", "a2", "b2"]);
+    host.cnet_ok(&["network", "rm", "l1", "l2", "br1"]);
+}

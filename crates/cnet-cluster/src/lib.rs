@@ -343,10 +343,17 @@ impl Cluster {
     /// a /24 of 10.0.0.0/8, and with `--ipv6` a unique-local /64); its [`OVERLAY_VNI`] option, if
     /// set, is the VNI asked for (else the lowest free one from 4096); `host_taken` are subnets
     /// this host cannot use (its routes).
+    ///
+    /// `default_subnets` false (a driver whose plan is [`cnet_core::PoolPlan::LinkOnly`], such as
+    /// vxlan links): no subnet is chosen, the network has only the subnets it was given, and
+    /// they are not checked for overlaps (a link's addresses are only in its two containers).
+    /// The subnets of networks for which `reserves_subnets` is false (links) block nothing.
     pub async fn create_network(
         &self,
         mut network: Network,
         host_taken: &[IpNetwork],
+        default_subnets: bool,
+        reserves_subnets: impl Fn(&Network) -> bool,
         build_default_pool: impl Fn(IpNetwork) -> Result<cnet_core::IpamPool>,
     ) -> Result<Network> {
         let requested_vni = network.option(OVERLAY_VNI).map(options::parse_vni).transpose()?;
@@ -368,12 +375,14 @@ impl Cluster {
             let vni = alloc::choose_vni(&networks, requested_vni)?;
             let mut taken: Vec<(String, IpNetwork)> = networks
                 .iter()
+                .filter(|n| reserves_subnets(n))
                 .flat_map(|n| n.pools.iter().map(move |p| (format!("network {}", n.name), p.subnet)))
                 .collect();
             for node in self.node_records().await? {
                 taken.extend(node.local_subnets.iter().map(|s| (format!("a local network of node {}", node.name), *s)));
             }
-            for pool in &requested_pools {
+            // A link's subnets (no defaults) are in its two containers only: no overlap matters.
+            for pool in requested_pools.iter().filter(|_| default_subnets) {
                 if let Some((who, s)) = taken.iter().find(|(_, s)| cnet_core::ipam::overlaps(s, &pool.subnet)) {
                     return Err(Error::precondition(format!("subnet {} overlaps with {who} ({s})", pool.subnet)));
                 }
@@ -382,7 +391,8 @@ impl Cluster {
             let mut all: Vec<IpNetwork> = taken.iter().map(|(_, s)| *s).collect();
             all.extend_from_slice(host_taken);
             all.extend(requested_pools.iter().map(|p| p.subnet));
-            for subnet in alloc::missing_subnets(&network, &all)? {
+            let missing = if default_subnets { alloc::missing_subnets(&network, &all)? } else { vec![] };
+            for subnet in missing {
                 let pool = build_default_pool(subnet)?;
                 // IPv4 first, as a bridge network's pools.
                 match subnet.is_ipv4() {
@@ -463,22 +473,30 @@ impl Cluster {
     }
 
     /// Leases the addresses of a new endpoint of a global network, `wanted_v4`/`wanted_v6` if given,
-    /// else the next free ones: an IPv4 address always, an IPv6 address where the network has IPv6
-    /// (`--ipv6`). Compare-and-swap in one transaction: no address key may exist (and the network
-    /// must), so two hosts never hand out one address and no half of a pair is ever left leased.
-    /// The leases are tied to this host's etcd lease.
+    /// else the next free ones: an IPv4 address where the network has an IPv4 subnet (an overlay
+    /// network always has one; a vxlan link only if it was given one), an IPv6 address where the
+    /// network has IPv6 (`--ipv6`). Compare-and-swap in one transaction: no address key may exist
+    /// (and the network must), so two hosts never hand out one address and no half of a pair is
+    /// ever left leased. The leases are tied to this host's etcd lease. An endpoint with no
+    /// address still bumps the network's generation, so a removal cannot race its attach.
     pub async fn lease_addresses(
         &self,
         network: &Network,
         wanted_v4: Option<IpAddr>,
         wanted_v6: Option<IpAddr>,
         endpoint_id: &str,
-    ) -> Result<(IpNetwork, Option<IpNetwork>)> {
+    ) -> Result<(Option<IpNetwork>, Option<IpNetwork>)> {
         self.check_connected()?;
-        let pool_v4 = network
-            .pool_v4()
-            .cloned()
-            .ok_or_else(|| Error::internal(format!("network {} has no IPv4 subnet", network.name)))?;
+        let pool_v4 = match (network.pool_v4(), wanted_v4) {
+            (Some(pool), _) => Some(pool.clone()),
+            (None, Some(ip)) => {
+                return Err(Error::invalid(format!(
+                    "address {ip}: network {} has no IPv4 subnet (create it with --subnet)",
+                    network.name
+                )));
+            }
+            (None, None) => None,
+        };
         let pool_v6 = match (network.enable_ipv6.then(|| network.pool_v6()).flatten(), wanted_v6) {
             (Some(pool), _) => Some(pool.clone()),
             (None, Some(ip)) => {
@@ -502,11 +520,11 @@ impl Cluster {
                 .iter()
                 .filter_map(|kv| String::from_utf8_lossy(kv.key()).rsplit('/').next().and_then(|s| s.parse().ok()))
                 .collect();
-            let v4 = alloc::next_address(&pool_v4, &leased, wanted_v4)?;
+            let v4 = pool_v4.as_ref().map(|pool| alloc::next_address(pool, &leased, wanted_v4)).transpose()?;
             let v6 = pool_v6.as_ref().map(|pool| alloc::next_address(pool, &leased, wanted_v6)).transpose()?;
             let mut cmps = vec![Compare::version(keys::network(&network.id), CompareOp::Greater, 0)];
             let mut ops = vec![TxnOp::put(keys::netgen(&network.id), endpoint_id, None)];
-            for ip in std::iter::once(v4).chain(v6).map(|a| a.ip()) {
+            for ip in v4.into_iter().chain(v6).map(|a| a.ip()) {
                 let key = keys::ip(&network.id, ip);
                 cmps.push(Compare::create_revision(key.clone(), CompareOp::Equal, 0));
                 ops.push(TxnOp::put(key, endpoint_id, Some(PutOptions::new().with_lease(self.lease_id()))));
@@ -588,6 +606,76 @@ impl Cluster {
             if network.kvs().is_empty() {
                 return Err(Error::not_found("the network was removed from the cluster while this host was away"));
             }
+        }
+        Err(Error::unavailable("registering the endpoint: too much contention in the cluster store"))
+    }
+
+    /// [`Cluster::register_endpoint`] for a new endpoint of a network that takes at most `max`
+    /// endpoints cluster-wide (a vxlan link: two). The count and the write are one transaction
+    /// on the network's generation (`netgen`, which this write bumps too), so two hosts
+    /// registering at once cannot both take the last place: the later one reads again and is
+    /// refused. The error names the network and the endpoints it has (container and node).
+    /// The addresses must be the endpoint's own (just leased).
+    pub async fn register_endpoint_limited(
+        &self,
+        record: &EndpointRecord,
+        network: &Network,
+        max: usize,
+    ) -> Result<()> {
+        self.check_connected()?;
+        let mut c = self.client.clone();
+        let with_lease = || Some(PutOptions::new().with_lease(self.lease_id()));
+        let gen_key = keys::netgen(&record.network_id);
+        for _ in 0..RETRIES {
+            let gen_rev = self
+                .timed("reading the network's generation", c.get(gen_key.clone(), None))
+                .await?
+                .kvs()
+                .first()
+                .map(|kv| kv.mod_revision())
+                .unwrap_or(0);
+            let on_it: Vec<EndpointRecord> = self
+                .records::<EndpointRecord>(&keys::endpoints(&record.network_id), "listing the network's endpoints")
+                .await?
+                .into_iter()
+                .filter(|e| e.id != record.id)
+                .collect();
+            if on_it.len() >= max {
+                let mut holders: Vec<String> = on_it
+                    .iter()
+                    .map(|e| {
+                        let name = if e.name.is_empty() { cnet_core::id::short(&e.id) } else { e.name.as_str() };
+                        format!("{name} (on node {})", e.node)
+                    })
+                    .collect();
+                holders.sort();
+                return Err(Error::precondition(format!(
+                    "network {} (driver {}) takes at most {max} endpoints and already has them: containers {}; \
+                     disconnect one of them first",
+                    network.name,
+                    network.driver,
+                    holders.join(" and ")
+                )));
+            }
+            let mut cmps = vec![
+                Compare::version(keys::network(&record.network_id), CompareOp::Greater, 0),
+                Compare::mod_revision(gen_key.clone(), CompareOp::Equal, gen_rev),
+            ];
+            let mut ops = vec![TxnOp::put(gen_key.clone(), record.id.to_string(), None)];
+            for ip in [record.ipv4, record.ipv6].into_iter().flatten() {
+                let key = keys::ip(&record.network_id, ip.ip());
+                cmps.push(Compare::value(key.clone(), CompareOp::Equal, record.id.to_string()));
+                ops.push(TxnOp::put(key, record.id.to_string(), with_lease()));
+            }
+            ops.push(TxnOp::put(keys::endpoint(&record.network_id, &record.id), json(record), with_lease()));
+            if self.timed("registering the endpoint", c.txn(Txn::new().when(cmps).and_then(ops))).await?.succeeded() {
+                return Ok(());
+            }
+            let exists = self.timed("reading the network", c.get(keys::network(&record.network_id), None)).await?;
+            if exists.kvs().is_empty() {
+                return Err(Error::not_found(format!("network {} was removed", network.name)));
+            }
+            tracing::debug!(network = %network.name, "endpoint registration raced another, counting again");
         }
         Err(Error::unavailable("registering the endpoint: too much contention in the cluster store"))
     }

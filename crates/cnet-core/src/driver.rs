@@ -105,8 +105,9 @@ impl MacvlanMode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RemoteEndpoint {
     pub mac: [u8; 6],
-    /// Its IPv4 address.
-    pub ip: IpAddr,
+    /// Its IPv4 address; none on a network that gives no addresses (a vxlan link without a
+    /// subnet).
+    pub ip: Option<IpAddr>,
     /// Its IPv6 address, on a network with IPv6 (`--ipv6`).
     pub ip_v6: Option<IpAddr>,
     /// The address of the node it lives on (its VTEP, for VXLAN).
@@ -117,9 +118,9 @@ pub struct RemoteEndpoint {
 }
 
 impl RemoteEndpoint {
-    /// Its addresses: the IPv4 one, then the IPv6 one if it has one.
+    /// Its addresses: the IPv4 one, then the IPv6 one, each if it has one.
     pub fn addresses(&self) -> impl Iterator<Item = IpAddr> {
-        std::iter::once(self.ip).chain(self.ip_v6)
+        self.ip.into_iter().chain(self.ip_v6)
     }
 }
 
@@ -284,14 +285,17 @@ mod tests {
     fn a_remote_endpoint_has_its_v6_address_after_its_v4_one() {
         let mut ep = RemoteEndpoint {
             mac: [2, 0, 0, 0, 0, 1],
-            ip: "10.0.0.2".parse().unwrap(),
+            ip: Some("10.0.0.2".parse().unwrap()),
             ip_v6: None,
             node_address: "192.0.2.2".parse().unwrap(),
             node_key: None,
         };
-        assert_eq!(ep.addresses().collect::<Vec<_>>(), [ep.ip]);
+        let v4: IpAddr = "10.0.0.2".parse().unwrap();
+        assert_eq!(ep.addresses().collect::<Vec<_>>(), [v4]);
         ep.ip_v6 = Some("fd00:0:0:1::2".parse().unwrap());
         let v6: IpAddr = "fd00:0:0:1::2".parse().unwrap();
-        assert_eq!(ep.addresses().collect::<Vec<_>>(), [ep.ip, v6]);
+        assert_eq!(ep.addresses().collect::<Vec<_>>(), [v4, v6]);
+        ep.ip = None;
+        assert_eq!(ep.addresses().collect::<Vec<_>>(), [v6]);
     }
 }

@@ -22,11 +22,11 @@ use rtnetlink::{
 };
 
 use crate::{
-    Error, Kernel, Link, Result,
+    Error, Kernel, Link, NetnsHandle, Result,
     error::{kind_name, netlink_errno},
     format_mac,
     link::check_ifname,
-    nl::address_of,
+    nl::{Nl, address_of},
 };
 
 /// VNIs are 24 bits.
@@ -59,6 +59,19 @@ impl Kernel {
     /// vxlan with the same VNI and port under another name makes the kernel answer `EEXIST`
     /// ([`Error::errno`]).
     pub async fn create_vxlan(&self, spec: &VxlanSpec) -> Result<()> {
+        self.make_vxlan(spec, true).await
+    }
+
+    /// [`Kernel::create_vxlan`] for a point-to-point link (`nolearning noproxy`): the link's
+    /// frames, ARP and neighbour discovery included, all go to its default destination (the
+    /// all-zero FDB entry, [`NetnsHandle::set_vxlan_default_destination`]), so nothing is
+    /// answered locally. Made here, in the daemon's namespace (where its UDP socket stays), and
+    /// then moved into a sandbox.
+    pub async fn create_vxlan_link(&self, spec: &VxlanSpec) -> Result<()> {
+        self.make_vxlan(spec, false).await
+    }
+
+    async fn make_vxlan(&self, spec: &VxlanSpec, proxy: bool) -> Result<()> {
         check_ifname(&spec.name)?;
         if spec.vni > MAX_VNI {
             return Err(Error::invalid("VNI", spec.vni.to_string(), "more than 24 bits"));
@@ -72,7 +85,7 @@ impl Kernel {
         let mut b = LinkVxlan::new(&spec.name, spec.vni)
             .port(spec.port)
             .learning(false)
-            .proxy(true)
+            .proxy(proxy)
             .l2miss(false)
             .l3miss(false);
         b = match spec.local {
@@ -136,34 +149,14 @@ impl Kernel {
 
     /// `bridge fdb del MAC dev DEV dst VTEP self`. A missing entry or device is not an error.
     pub async fn del_vxlan_fdb(&self, dev: &str, mac: [u8; 6], vtep: IpAddr) -> Result<()> {
-        let Some(link) = self.nl.link_by_name(dev).await? else {
-            return Ok(());
-        };
-        let mut msg = NeighbourMessage::default();
-        msg.header.family = AddressFamily::Bridge;
-        msg.header.ifindex = link.index;
-        msg.header.flags = NeighbourFlags::Own;
-        msg.attributes =
-            vec![NeighbourAttribute::LinkLayerAddress(mac.to_vec()), NeighbourAttribute::Destination(vtep.into())];
-        match self.nl.handle.neighbours().del(msg).execute().await {
-            Ok(()) => Ok(()),
-            Err(e) if matches!(netlink_errno(&e), Some(libc::ENOENT | libc::ENODEV)) => Ok(()),
-            Err(e) => Err(self.nl.err(format!("delete fdb entry {} dst {vtep} from {dev}", format_mac(&mac)), e)),
-        }
+        del_fdb(&self.nl, dev, mac, vtep).await
     }
 
     /// The FDB entries of `dev` that have a destination (those [`Kernel::add_vxlan_fdb`] makes),
     /// as (MAC, VTEP); one per destination when a MAC has several. A missing device is
     /// [`Error::LinkNotFound`].
     pub async fn vxlan_fdb_entries(&self, dev: &str) -> Result<Vec<([u8; 6], IpAddr)>> {
-        let index = self.nl.link_index(dev).await?;
-        let mut req = self.nl.handle.neighbours().get().set_address_family(AddressFamily::Bridge);
-        // The kernel dumps only that device's entries (and, were it a bridge port, the bridge's
-        // entries for the port, which have no destination).
-        req.message_mut().header.ifindex = index;
-        let msgs: Vec<NeighbourMessage> =
-            req.execute().try_collect().await.map_err(|e| self.nl.err(format!("list fdb entries of {dev}"), e))?;
-        Ok(msgs.iter().filter(|m| m.header.ifindex == index).filter_map(fdb_entry_of).collect())
+        fdb_entries(&self.nl, dev).await
     }
 
     /// `ip neigh replace IP lladdr MAC dev DEV nud permanent` (IPv4 or IPv6). Idempotent.
@@ -229,6 +222,103 @@ impl Kernel {
             None => Ok(None),
         }
     }
+}
+
+/// `bridge fdb del MAC dev DEV dst VTEP self` through `nl`.
+async fn del_fdb(nl: &Nl, dev: &str, mac: [u8; 6], vtep: IpAddr) -> Result<()> {
+    let Some(link) = nl.link_by_name(dev).await? else {
+        return Ok(());
+    };
+    let mut msg = NeighbourMessage::default();
+    msg.header.family = AddressFamily::Bridge;
+    msg.header.ifindex = link.index;
+    msg.header.flags = NeighbourFlags::Own;
+    msg.attributes =
+        vec![NeighbourAttribute::LinkLayerAddress(mac.to_vec()), NeighbourAttribute::Destination(vtep.into())];
+    match nl.handle.neighbours().del(msg).execute().await {
+        Ok(()) => Ok(()),
+        Err(e) if matches!(netlink_errno(&e), Some(libc::ENOENT | libc::ENODEV)) => Ok(()),
+        Err(e) => Err(nl.err(format!("delete fdb entry {} dst {vtep} from {dev}", format_mac(&mac)), e)),
+    }
+}
+
+/// `bridge fdb add MAC dev DEV dst VTEP self permanent` through `nl`; an existing entry is fine.
+/// (Not `replace`: the kernel refuses to replace the all-zero entry.)
+async fn add_fdb(nl: &Nl, dev: &str, mac: [u8; 6], vtep: IpAddr) -> Result<()> {
+    let index = nl.link_index(dev).await?;
+    let req = nl
+        .handle
+        .neighbours()
+        .add_bridge(index, &mac)
+        .flags(NeighbourFlags::Own)
+        .state(NeighbourState::Permanent)
+        .destination(vtep);
+    match req.execute().await {
+        Ok(()) => Ok(()),
+        Err(e) if netlink_errno(&e) == Some(libc::EEXIST) => Ok(()),
+        Err(e) if netlink_errno(&e) == Some(libc::ENODEV) => Err(nl.not_found(dev)),
+        Err(e) => Err(nl.err(format!("add fdb entry {} dst {vtep} to {dev}", format_mac(&mac)), e)),
+    }
+}
+
+/// The FDB entries of `dev` that have a destination, through `nl`.
+async fn fdb_entries(nl: &Nl, dev: &str) -> Result<Vec<([u8; 6], IpAddr)>> {
+    let index = nl.link_index(dev).await?;
+    let mut req = nl.handle.neighbours().get().set_address_family(AddressFamily::Bridge);
+    // The kernel dumps only that device's entries (and, were it a bridge port, the bridge's
+    // entries for the port, which have no destination).
+    req.message_mut().header.ifindex = index;
+    let msgs: Vec<NeighbourMessage> =
+        req.execute().try_collect().await.map_err(|e| nl.err(format!("list fdb entries of {dev}"), e))?;
+    Ok(msgs.iter().filter(|m| m.header.ifindex == index).filter_map(fdb_entry_of).collect())
+}
+
+/// The all-zero MAC: a VXLAN device's default destination (where frames for MACs without an
+/// entry of their own go, broadcast and multicast included).
+const DEFAULT_DST_MAC: [u8; 6] = [0; 6];
+
+impl NetnsHandle {
+    /// The destinations of the vxlan link `dev`'s all-zero FDB entry (its default destinations:
+    /// every frame goes to each). A missing device is [`Error::LinkNotFound`].
+    pub async fn vxlan_default_destinations(&self, dev: &str) -> Result<Vec<IpAddr>> {
+        let entries = fdb_entries(self.nl(), dev).await?;
+        Ok(entries.into_iter().filter(|(mac, _)| *mac == DEFAULT_DST_MAC).map(|(_, dst)| dst).collect())
+    }
+
+    /// Makes `dst` the one default destination of the vxlan link `dev` in this namespace (other
+    /// destinations of the all-zero entry deleted, then `bridge fdb add 00:00:00:00:00:00 dev DEV
+    /// dst DST self permanent`), or, with `None`, removes the entry: the link then sends nothing.
+    /// What is already right is not touched, so traffic never stops. A missing device is
+    /// [`Error::LinkNotFound`].
+    pub async fn set_vxlan_default_destination(&self, dev: &str, dst: Option<IpAddr>) -> Result<()> {
+        set_default_destination(self.nl(), dev, dst).await
+    }
+}
+
+impl Kernel {
+    /// [`NetnsHandle::set_vxlan_default_destination`] in the daemon's namespace (a device not
+    /// yet moved into its sandbox: permanent FDB entries survive the move).
+    pub async fn set_vxlan_default_destination(&self, dev: &str, dst: Option<IpAddr>) -> Result<()> {
+        set_default_destination(&self.nl, dev, dst).await
+    }
+}
+
+async fn set_default_destination(nl: &Nl, dev: &str, dst: Option<IpAddr>) -> Result<()> {
+    let current: Vec<IpAddr> = fdb_entries(nl, dev)
+        .await?
+        .into_iter()
+        .filter(|(mac, _)| *mac == DEFAULT_DST_MAC)
+        .map(|(_, dst)| dst)
+        .collect();
+    for old in current.iter().filter(|old| Some(**old) != dst) {
+        del_fdb(nl, dev, DEFAULT_DST_MAC, *old).await?;
+    }
+    if let Some(dst) = dst
+        && !current.contains(&dst)
+    {
+        add_fdb(nl, dev, DEFAULT_DST_MAC, dst).await?;
+    }
+    Ok(())
 }
 
 fn family_of(ip: IpAddr) -> AddressFamily {

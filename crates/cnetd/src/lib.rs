@@ -121,6 +121,14 @@ pub async fn start_controller(cfg: &DaemonConfig) -> anyhow::Result<Arc<Controll
         )
         .await?;
         drivers.push(overlay);
+        // Cross-host point-to-point links (a lab's links between hosts): VNIs from the same
+        // cluster store, so they never clash with overlay networks'.
+        drivers.push(Arc::new(cnet_driver_vxlan::VxlanDriver::new(
+            kernel.clone(),
+            cfg.run_dir.join("netns"),
+            advertise,
+            &underlay,
+        )));
         cluster = Some(handle);
         cluster_events = Some(events);
     } else {
@@ -128,6 +136,12 @@ pub async fn start_controller(cfg: &DaemonConfig) -> anyhow::Result<Arc<Controll
             "overlay",
             "overlay networks need a cluster store: start cnetd with --cluster-store etcd://HOST:PORT and \
              --cluster-advertise ADDR|IFACE"
+                .to_string(),
+        );
+        unavailable.insert(
+            "vxlan",
+            "vxlan links need a cluster store (their VNI is allocated there): start cnetd with --cluster-store \
+             etcd://HOST:PORT and --cluster-advertise ADDR|IFACE"
                 .to_string(),
         );
     }

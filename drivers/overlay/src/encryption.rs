@@ -349,7 +349,7 @@ mod tests {
     fn one_peer_per_host_with_the_network_secret() {
         let ep = |mac: u8, node: &str, key: Option<u8>| RemoteEndpoint {
             mac: [2, 0, 0, 0, 0, mac],
-            ip: format!("10.0.0.{mac}").parse().unwrap(),
+            ip: Some(format!("10.0.0.{mac}").parse().unwrap()),
             ip_v6: None,
             node_address: node.parse().unwrap(),
             node_key: key.map(|k| [k; 32]),

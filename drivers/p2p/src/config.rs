@@ -1,7 +1,7 @@
 //! The p2p driver's options, parsed and checked into a typed value before anything is made.
 
 use cnet_core::options::{self, parse_mtu};
-use cnet_core::{Error, Network, Result};
+use cnet_core::{Endpoint, Error, Network, Result};
 
 const KNOWN: &[&str] = &[options::DRIVER_MTU];
 
@@ -14,19 +14,38 @@ pub struct P2pConfig {
 
 impl P2pConfig {
     pub fn from_network(net: &Network) -> Result<P2pConfig> {
-        options::check_known("p2p", net, KNOWN)?;
-        // A link between two containers has no router on it: a gateway would be an address
-        // nobody answers, and a default route into nowhere.
-        if let Some(pool) = net.pools.iter().find(|p| p.gateway.is_some()) {
-            return Err(Error::invalid(format!(
-                "invalid --gateway {} for the p2p driver: a point-to-point link has no gateway (its two \
-                 ends reach each other directly); pass only --subnet, such as a /31",
-                pool.gateway.expect("found by its gateway")
-            )));
-        }
-        let mtu = net.option(options::DRIVER_MTU).map(|v| parse_mtu(options::DRIVER_MTU, v)).transpose()?;
+        let mtu = check_link_network("p2p", net, KNOWN)?;
         Ok(P2pConfig { mtu })
     }
+}
+
+/// The checks of every point-to-point link driver (p2p, vxlan): no option but `known`, no
+/// gateway; returns the MTU option (`com.docker.network.driver.mtu`), parsed, if given. Errors
+/// name `driver` and the bad value.
+pub fn check_link_network(driver: &str, net: &Network, known: &[&str]) -> Result<Option<u32>> {
+    options::check_known(driver, net, known)?;
+    // A link between two containers has no router on it: a gateway would be an address
+    // nobody answers, and a default route into nowhere.
+    if let Some(pool) = net.pools.iter().find(|p| p.gateway.is_some()) {
+        return Err(Error::invalid(format!(
+            "invalid --gateway {} for the {driver} driver: a point-to-point link has no gateway (its two \
+             ends reach each other directly); pass only --subnet, such as a /31",
+            pool.gateway.expect("found by its gateway")
+        )));
+    }
+    net.option(options::DRIVER_MTU).map(|v| parse_mtu(options::DRIVER_MTU, v)).transpose()
+}
+
+/// A link publishes no ports: an endpoint asking for some is refused (before its link is
+/// touched), naming the network and `driver`.
+pub fn refuse_ports(driver: &str, network: &Network, endpoint: &Endpoint) -> Result<()> {
+    if endpoint.ports.is_empty() {
+        return Ok(());
+    }
+    Err(Error::invalid(format!(
+        "network {} is a {driver} link: it publishes no ports (drop -p/--publish, or publish on another network)",
+        network.name
+    )))
 }
 
 #[cfg(test)]

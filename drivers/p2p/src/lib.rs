@@ -25,8 +25,7 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use cnet_core::{
-    Capabilities, Driver, Endpoint, Error, JoinInfo, Network, PoolPlan, Result, ResultExt, Sandbox, SandboxInterface,
-    Scope,
+    Capabilities, Driver, Endpoint, JoinInfo, Network, PoolPlan, Result, ResultExt, Sandbox, SandboxInterface, Scope,
 };
 use cnet_kernel::{Kernel, NetnsHandle};
 
@@ -89,13 +88,7 @@ impl Driver for P2pDriver {
     async fn create_endpoint(&self, network: &Network, endpoint: &mut Endpoint) -> Result<()> {
         // Refused before the link is touched: the default refusal comes after the join, and undoing
         // a second join means parking its end again.
-        if !endpoint.ports.is_empty() {
-            return Err(Error::invalid(format!(
-                "network {} is a p2p link: it publishes no ports (drop -p/--publish, or publish on another network)",
-                network.name
-            )));
-        }
-        Ok(())
+        config::refuse_ports("p2p", network, endpoint)
     }
 
     async fn join(&self, network: &Network, _endpoint: &Endpoint, _sandbox: &Sandbox) -> Result<JoinInfo> {

@@ -73,11 +73,12 @@ impl Controller {
         cluster.set_local_subnets(subnets).await;
     }
 
-    /// What a driver needs of another node's endpoint (none for a record without a MAC or an
-    /// IPv4 address: nothing can be sent to it). Its IPv6 address comes along where it has one.
+    /// What a driver needs of another node's endpoint (none for a record without a MAC: nothing
+    /// can be sent to it). Its addresses come along where it has them (an endpoint of a vxlan link
+    /// without a subnet has none).
     fn remote_endpoint_of(record: &EndpointRecord) -> Option<RemoteEndpoint> {
         let mac = id::parse_mac(&record.mac)?;
-        let ip: IpAddr = record.ipv4?.ip();
+        let ip = record.ipv4.map(|a| a.ip()).filter(IpAddr::is_ipv4);
         let ip_v6 = record.ipv6.map(|a| a.ip()).filter(IpAddr::is_ipv6);
         let node_key = record.node_key.as_deref().and_then(cnet_cluster::secrets::decode_public_key);
         Some(RemoteEndpoint { mac, ip, ip_v6, node_address: record.vtep, node_key })

@@ -27,10 +27,7 @@ impl Controller {
         let global = self.global_cluster(&network)?;
         // Leases first: they are the cheapest to undo.
         let (ipv4, ipv6) = match global {
-            Some(cluster) => {
-                let (v4, v6) = cluster.lease_addresses(&network, req.ipv4, req.ipv6, &endpoint_id).await?;
-                (Some(v4), v6)
-            }
+            Some(cluster) => cluster.lease_addresses(&network, req.ipv4, req.ipv6, &endpoint_id).await?,
             None if caps.needs_ipam => st.lease(&network, req.ipv4, req.ipv6)?,
             None => (None, None),
         };
@@ -84,9 +81,14 @@ impl Controller {
             release(&mut st, &endpoint).await;
             return Err(Error::internal(e.to_string()));
         }
-        if let Some(cluster) = global
-            && let Err(e) = cluster.register_endpoint(&self.cluster_record(&endpoint)).await
-        {
+        let registered = match (global, driver.max_endpoints()) {
+            (Some(cluster), Some(max)) => {
+                cluster.register_endpoint_limited(&self.cluster_record(&endpoint), &network, max).await
+            }
+            (Some(cluster), None) => cluster.register_endpoint(&self.cluster_record(&endpoint)).await,
+            (None, _) => Ok(()),
+        };
+        if let Err(e) = registered {
             self.detach(&*driver, &network, &sandbox, &endpoint, Leaving::Network).await;
             self.hand_back_default_routes(&st, &sandbox, &endpoint).await;
             let mut batch = Batch::new();

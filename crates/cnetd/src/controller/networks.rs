@@ -76,7 +76,8 @@ impl Controller {
     ) -> Result<Network> {
         let cluster = self.cluster.as_ref().expect("global drivers exist only in a cluster");
         check_ipv6_subnets(&req)?;
-        let pools = st.requested_pools(&req.pools, true)?;
+        let routed = driver.pool_plan() == PoolPlan::Routed;
+        let pools = st.requested_pools(&req.pools, driver.pool_plan(), &|n| self.reserves_subnets(n))?;
         let network = Network {
             id: cnet_core::NetworkId::generate(),
             name: req.name.clone(),
@@ -96,7 +97,13 @@ impl Controller {
             self.kernel.route_destinations().await.internal("listing host routes")?;
         host_taken.extend(st.taken_subnets());
         let network = cluster
-            .create_network(network, &host_taken, |subnet| ipam::build_pool(&PoolRequest::default(), subnet, true))
+            .create_network(
+                network,
+                &host_taken,
+                routed,
+                |n| self.reserves_subnets(n),
+                |subnet| ipam::build_pool(&PoolRequest::default(), subnet, true),
+            )
             .await?;
         self.cache_global_network(st, &network);
         tracing::info!(network = %network.name, id = %network.short_id(), options = ?network.options, "global network created");
@@ -117,6 +124,12 @@ impl Controller {
         st.insert_network(network.clone());
     }
 
+    /// Whether the network's subnets are its own alone: those of every network but a link's
+    /// (`PoolPlan::LinkOnly`), whose addresses are only in its two containers.
+    pub(super) fn reserves_subnets(&self, network: &Network) -> bool {
+        self.drivers.get(network.driver.as_str()).is_none_or(|d| d.pool_plan() == PoolPlan::Routed)
+    }
+
     /// Checks the requested subnets against each other and every existing network, and picks
     /// default subnets where none was given (unless the driver's plan is `LinkOnly`).
     pub(super) async fn plan_pools(
@@ -127,7 +140,7 @@ impl Controller {
         plan: PoolPlan,
     ) -> Result<Vec<cnet_core::IpamPool>> {
         check_ipv6_subnets(req)?;
-        let mut pools = st.requested_pools(&req.pools, plan == PoolPlan::Routed)?;
+        let mut pools = st.requested_pools(&req.pools, plan, &|n| self.reserves_subnets(n))?;
         if plan == PoolPlan::LinkOnly {
             return Ok(pools);
         }

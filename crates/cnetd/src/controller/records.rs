@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use cnet_cluster::EndpointRecord;
-use cnet_core::driver::Capabilities;
+use cnet_core::driver::{Capabilities, PoolPlan};
 use cnet_core::ipam::{self, AddressPool, PoolRequest};
 use cnet_core::{Endpoint, EndpointId, Error, IpamPool, Network, NetworkId, Result, Sandbox, SandboxId, id};
 use ipnetwork::IpNetwork;
@@ -113,9 +113,12 @@ impl Records {
         self.endpoints.values().filter(move |e| e.sandbox_id == sandbox_id)
     }
 
-    /// Refuses a requested subnet that overlaps a network this node knows (local or global).
-    pub(super) fn check_subnet_free(&self, subnet: &IpNetwork) -> Result<()> {
-        match self.networks.values().find(|n| n.pools.iter().any(|q| ipam::overlaps(&q.subnet, subnet))) {
+    /// Refuses a requested subnet that overlaps a network this node knows (local or global) whose
+    /// subnets `reserves` (not a link's: a point-to-point link's subnet is only in its two
+    /// containers, never routed on the host, so links reuse addresses as labs do).
+    pub(super) fn check_subnet_free(&self, subnet: &IpNetwork, reserves: &dyn Fn(&Network) -> bool) -> Result<()> {
+        let overlapping = |n: &&Network| reserves(n) && n.pools.iter().any(|q| ipam::overlaps(&q.subnet, subnet));
+        match self.networks.values().find(overlapping) {
             Some(other) => Err(Error::precondition(format!(
                 "subnet {subnet} overlaps with network {} ({})",
                 other.name,
@@ -128,7 +131,15 @@ impl Records {
     /// The pools a network create asks for, checked: each has a subnet, overlapping neither a
     /// network this node knows nor another subnet of the request, and its gateway, range and aux
     /// addresses fit it. Without `with_gateway`, a pool has a gateway only if the request names one.
-    pub(super) fn requested_pools(&self, requests: &[PoolRequest], with_gateway: bool) -> Result<Vec<IpamPool>> {
+    /// A link's (`PoolPlan::LinkOnly`) subnets are not checked against other networks (see
+    /// [`Records::check_subnet_free`]).
+    pub(super) fn requested_pools(
+        &self,
+        requests: &[PoolRequest],
+        plan: PoolPlan,
+        reserves: &dyn Fn(&Network) -> bool,
+    ) -> Result<Vec<IpamPool>> {
+        let with_gateway = plan == PoolPlan::Routed;
         let mut pools: Vec<IpamPool> = Vec::with_capacity(requests.len());
         for request in requests {
             let Some(subnet) = request.subnet else {
@@ -136,7 +147,9 @@ impl Records {
                     "an IPAM config needs a subnet: pass --subnet with --gateway, --ip-range or --aux-address",
                 ));
             };
-            self.check_subnet_free(&subnet)?;
+            if plan == PoolPlan::Routed {
+                self.check_subnet_free(&subnet, reserves)?;
+            }
             if pools.iter().any(|q| ipam::overlaps(&q.subnet, &subnet)) {
                 return Err(Error::invalid(format!("subnet {subnet} overlaps with another subnet of this request")));
             }
@@ -217,10 +230,15 @@ impl Records {
     /// naming the containers already on it.
     pub(super) fn check_room(&self, network: &Network, max: Option<usize>) -> Result<()> {
         let Some(max) = max else { return Ok(()) };
-        let mut on_it: Vec<&str> = self
+        let mut on_it: Vec<String> = self
             .endpoints_of_network(&network.id)
-            .map(|e| if e.name.is_empty() { id::short(&e.sandbox_id) } else { e.name.as_str() })
+            .map(|e| if e.name.is_empty() { id::short(&e.sandbox_id) } else { e.name.as_str() }.to_string())
             .collect();
+        // A global network's endpoints on other nodes count too (as the watch last reported them).
+        on_it.extend(self.remote.values().filter(|r| r.network_id == network.id).map(|r| {
+            let name = if r.name.is_empty() { id::short(&r.id) } else { r.name.as_str() };
+            format!("{name} (on node {})", r.node)
+        }));
         if on_it.len() < max {
             return Ok(());
         }
@@ -461,12 +479,15 @@ mod tests {
     #[test]
     fn a_subnet_overlapping_a_known_network_is_refused_naming_it() {
         let r = records_with(&[network('1', "lab", &["10.10.0.0/16", "fd00:1::/64"])], &[]);
-        let err = r.check_subnet_free(&"10.10.5.0/24".parse().unwrap()).unwrap_err();
+        let all = |_: &Network| true;
+        let err = r.check_subnet_free(&"10.10.5.0/24".parse().unwrap(), &all).unwrap_err();
         assert!(
             matches!(&err, Error::FailedPrecondition(m) if m.contains("10.10.5.0/24") && m.contains("network lab") && m.contains("10.10.0.0/16")),
             "{err}"
         );
-        assert!(r.check_subnet_free(&"10.11.0.0/16".parse().unwrap()).is_ok());
+        assert!(r.check_subnet_free(&"10.11.0.0/16".parse().unwrap(), &all).is_ok());
+        // A network whose subnets do not count (a link's) is no obstacle.
+        assert!(r.check_subnet_free(&"10.10.5.0/24".parse().unwrap(), &|n: &Network| n.name != "lab").is_ok());
         assert_eq!(r.taken_subnets().len(), 2);
     }
 
@@ -718,12 +739,17 @@ mod tests {
     fn link_only_pools_have_no_gateway_unless_asked() {
         let r = Records::default();
         let req = |subnet: &str, gw: &str| PoolRequest::parse(subnet, gw, "", []).unwrap();
-        let pools = r.requested_pools(&[req("192.0.2.0/31", "")], false).unwrap();
+        let all = |_: &Network| true;
+        let (link, routed) = (PoolPlan::LinkOnly, PoolPlan::Routed);
+        let pools = r.requested_pools(&[req("192.0.2.0/31", "")], link, &all).unwrap();
         assert_eq!(pools[0].gateway, None);
-        assert!(r.requested_pools(&[req("192.0.2.0/31", "")], true).is_err(), "a /31 has no room for a gateway");
-        let pools = r.requested_pools(&[req("192.0.2.0/30", "192.0.2.2")], false).unwrap();
+        assert!(
+            r.requested_pools(&[req("192.0.2.0/31", "")], routed, &all).is_err(),
+            "a /31 has no room for a gateway"
+        );
+        let pools = r.requested_pools(&[req("192.0.2.0/30", "192.0.2.2")], link, &all).unwrap();
         assert_eq!(pools[0].gateway, Some(ip("192.0.2.2")));
-        let pools = r.requested_pools(&[req("192.0.2.0/30", "")], true).unwrap();
+        let pools = r.requested_pools(&[req("192.0.2.0/30", "")], routed, &all).unwrap();
         assert_eq!(pools[0].gateway, Some(ip("192.0.2.1")));
     }
 }
