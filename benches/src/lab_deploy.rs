@@ -26,18 +26,8 @@ pub fn lab_file(extra_link: bool) -> String {
         let _ = writeln!(out, "    n{i}: {{}}");
     }
     out.push_str("  links:\n");
-    let mut k = 0;
-    let mut link = |out: &mut String, a: usize, ai: &str, b: usize, bi: &str| {
-        let _ = writeln!(
-            out,
-            "    - endpoints: [n{a}:{ai}, n{b}:{bi}]\n      ipv4: [10.{}.{}.0/31, 10.{}.{}.1/31]",
-            100 + k / 256,
-            k % 256,
-            100 + k / 256,
-            k % 256
-        );
-        k += 1;
-    };
+    let mut links = cnet_benches::LabLinks::default();
+    let mut link = |out: &mut String, a: usize, ai: &str, b: usize, bi: &str| links.write(out, a, ai, b, bi);
     for i in 1..=NODES {
         link(&mut out, i, "eth1", i % NODES + 1, "eth2");
     }

@@ -42,3 +42,21 @@ pub fn timed(host: &TestHost, args: &[&str]) -> Duration {
     assert!(out.status.success(), "cnet {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     elapsed
 }
+
+/// The links of a benchmark's lab file, each a /31 of its own (10.100.0.0/31 for the first, then
+/// 10.100.1.0/31, …), between nodes named `nN`.
+#[derive(Debug, Default)]
+pub struct LabLinks {
+    written: usize,
+}
+
+impl LabLinks {
+    /// Appends the link `nA:IFACE_A` - `nB:IFACE_B` to `out`, with the next /31.
+    pub fn write(&mut self, out: &mut String, a: usize, a_iface: &str, b: usize, b_iface: &str) {
+        let (x, y) = (100 + self.written / 256, self.written % 256);
+        out.push_str(&format!(
+            "    - endpoints: [n{a}:{a_iface}, n{b}:{b_iface}]\n      ipv4: [10.{x}.{y}.0/31, 10.{x}.{y}.1/31]\n"
+        ));
+        self.written += 1;
+    }
+}

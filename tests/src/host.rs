@@ -144,8 +144,13 @@ impl TestHost {
             .arg("--run-dir")
             .arg(self.run_dir())
             .arg("--state-dir")
-            .arg(self.state_dir())
-            .args(args)
+            .arg(self.state_dir());
+        // cnetd's lab agent runs lab parts with the runtime of this host's containers (stand-in
+        // daemons take no such flag).
+        if cnetd.file_name().is_some_and(|n| n == "cnetd") {
+            cmd.arg("--runtime-root").arg(self.runtime_dir());
+        }
+        cmd.args(args)
             .envs(env.iter().copied())
             .env("RUST_LOG", std::env::var("CNET_TEST_LOG").unwrap_or_else(|_| "info".into()))
             .stdout(log.try_clone().expect("dup cnetd.log"))

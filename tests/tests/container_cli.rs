@@ -1173,7 +1173,11 @@ fn version_and_completion() {
     let version = env!("CARGO_PKG_VERSION");
     assert!(out.starts_with("Client:\n"), "{out}");
     assert!(out.contains(&format!(" Version:           {version}\n")), "{out}");
-    assert!(out.contains("\nServer: cnetd\n") && out.matches(" API version:       1.2\n").count() == 2, "{out}");
+    assert!(
+        out.contains("\nServer: cnetd\n")
+            && out.matches(&format!(" API version:       {}\n", cnet_api::API_VERSION)).count() == 2,
+        "{out}"
+    );
     host.kill_cnetd(SIGKILL);
     let out = host.cnet(&["version"]);
     assert!(!out.status.success(), "{}", describe_output("version without cnetd", &out));

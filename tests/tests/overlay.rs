@@ -912,3 +912,46 @@ async fn rotate_key_refuses_networks_without_a_key_and_stray_wireguard_links_are
         lab.host(1).links_starting("wg-") == ["wg-lan"]
     });
 }
+
+/// cnetd killed between an address's lease in etcd and the endpoint's registration: the restarted
+/// cnetd takes its etcd lease back (so the address key would live on), and its resync releases
+/// the address its records do not have, so the same static address is free again.
+#[tokio::test]
+async fn an_attach_cut_short_by_a_kill_leaves_no_address_leased() {
+    cnet_tests::require_root();
+    let mut lab = Lab::new(1);
+    let mut args = lab.cluster_args(0);
+    args.push("--cluster-ttl".into());
+    args.push("60s".into());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    lab.host_mut(0).start_cnetd_with_env(&args, &[("CNET_TEST_ABORT_AT", "connect:attached")]);
+    let mut api = lab.host(0).api().await;
+    let net = CreateNetworkRequest {
+        ipam: Some(Ipam {
+            driver: String::new(),
+            config: vec![IpamConfig { subnet: "10.51.0.0/24".into(), ..Default::default() }],
+        }),
+        ..overlay("cut")
+    };
+    let net = create(&mut api, net).await;
+    api.create_sandbox("first").await;
+    let static_ip = ConnectRequest {
+        sandbox: "first".into(),
+        network: "cut".into(),
+        ipv4_address: "10.51.0.7".into(),
+        ..Default::default()
+    };
+    assert!(api.sandboxes.connect_network(static_ip.clone()).await.is_err(), "cnetd was to abort in the connect");
+    let leased = lab.etcd().get_prefix(&format!("/cnet/v1/ips/{}/", net.id));
+    assert_eq!(leased.len(), 1, "the abort was to come after the lease: {leased:?}");
+    let _ = lab.host_mut(0).kill_cnetd(SIGKILL);
+    lab.host_mut(0).start_cnetd_with(&args);
+    let mut api = lab.host(0).api().await;
+    eventually(10, "the stale lease released by the resync", async || {
+        lab.etcd().get_prefix(&format!("/cnet/v1/ips/{}/", net.id)).is_empty()
+    })
+    .await;
+    api.create_sandbox("second").await;
+    let ep = api.connect_with(ConnectRequest { sandbox: "second".into(), ..static_ip }).await;
+    assert_eq!(addr_of(&ep.ipv4_address), "10.51.0.7");
+}

@@ -11,6 +11,7 @@ use tonic::transport::Channel;
 use tonic::{Code, Status};
 
 use crate::v1::event_service_client::EventServiceClient;
+use crate::v1::lab_service_client::LabServiceClient;
 use crate::v1::link_service_client::LinkServiceClient;
 use crate::v1::network_service_client::NetworkServiceClient;
 use crate::v1::sandbox_service_client::SandboxServiceClient;
@@ -54,6 +55,10 @@ impl Daemon {
 
     pub fn events(&self) -> EventServiceClient<Channel> {
         EventServiceClient::new(self.channel.clone())
+    }
+
+    pub fn labs(&self) -> LabServiceClient<Channel> {
+        LabServiceClient::new(self.channel.clone())
     }
 
     /// The daemon's answer, or [`Unreachable`] when the failure is the transport's (cnetd went

@@ -16,7 +16,11 @@ pub const DEFAULT_SOCKET: &str = "/run/cnet/cnetd.sock";
 
 /// The version of the API in `proto/cnet/v1`: its major is the package's (`v1`); the minor grows
 /// with each field or call added, which older clients and daemons ignore.
-pub const API_VERSION: &str = "1.2";
+pub const API_VERSION: &str = "1.3";
+
+/// The exit code of `cnet lab part` when the lab's generation it was asked to act on has been
+/// superseded (cnetd's lab agent then reports nothing: the newer generation gets its own part).
+pub const LAB_PART_SUPERSEDED: u8 = 75;
 
 /// A channel to cnetd over its unix socket. The URI is a placeholder that tonic requires;
 /// the connector ignores it and dials the socket.

@@ -12,6 +12,8 @@
 //! | `ips/<id>/<ip>` | endpoint id | the owning node's lease |
 //! | `endpoints/<id>/<endpoint id>` | [`EndpointRecord`](crate::EndpointRecord) | the owning node's lease |
 //! | `secrets/<id>` | [`SecretRecord`](crate::secrets::SecretRecord) (encrypted networks) | persistent, removed with the network |
+//! | `labs/<name>` | [`LabRecord`](crate::labs::LabRecord) (labs over several hosts) | persistent, until the lab is destroyed |
+//! | `labreports/<name>/<host>` | [`LabReport`](crate::labs::LabReport) | persistent, removed with the lab's record |
 //!
 //! Leases and endpoints are tied to the owner's etcd lease, so a host that is gone longer than the
 //! TTL loses them without anybody having to clean up after it.
@@ -53,8 +55,9 @@ pub fn ip(network_id: &str, ip: IpAddr) -> String {
     format!("{ROOT}ips/{network_id}/{ip}")
 }
 pub fn ips(network_id: &str) -> String {
-    format!("{ROOT}ips/{network_id}/")
+    format!("{IPS}{network_id}/")
 }
+pub const IPS: &str = "/cnet/v1/ips/";
 
 pub fn endpoint(network_id: &str, endpoint_id: &str) -> String {
     format!("{ROOT}endpoints/{network_id}/{endpoint_id}")
@@ -66,6 +69,17 @@ pub const ENDPOINTS: &str = "/cnet/v1/endpoints/";
 
 pub fn secret(network_id: &str) -> String {
     format!("{ROOT}secrets/{network_id}")
+}
+
+pub const LABS: &str = "/cnet/v1/labs/";
+pub fn lab(name: &str) -> String {
+    format!("{LABS}{name}")
+}
+pub fn lab_reports(name: &str) -> String {
+    format!("{ROOT}labreports/{name}/")
+}
+pub fn lab_report(name: &str, host: &str) -> String {
+    format!("{}{host}", lab_reports(name))
 }
 
 /// A key of the schema, parsed back (for watch events).

@@ -17,6 +17,7 @@
 
 pub mod alloc;
 pub mod keys;
+pub mod labs;
 pub mod secrets;
 mod session;
 
@@ -694,6 +695,32 @@ impl Cluster {
         }
         self.timed("withdrawing the endpoint", c.txn(Txn::new().and_then(txn_ops))).await?;
         Ok(())
+    }
+
+    /// Releases this host's address leases whose endpoint it does not have: an attach cut short
+    /// between its lease and its registration (cnetd killed), whose address would otherwise stay
+    /// taken as long as this host's etcd lease lives, since a restarted cnetd takes that lease
+    /// back. Each goes only if unchanged since it was read. Returns how many went.
+    pub async fn release_stale_addresses(&self, known_endpoints: &std::collections::HashSet<&str>) -> Result<usize> {
+        let lease = self.lease_id();
+        let mut c = self.client.clone();
+        let resp =
+            self.timed("listing leased addresses", c.get(keys::IPS, Some(GetOptions::new().with_prefix()))).await?;
+        let mut released = 0;
+        for kv in resp.kvs().iter().filter(|kv| lease != 0 && kv.lease() == lease) {
+            let endpoint = String::from_utf8_lossy(kv.value());
+            if known_endpoints.contains(endpoint.as_ref()) {
+                continue;
+            }
+            let txn = Txn::new()
+                .when([Compare::mod_revision(kv.key(), CompareOp::Equal, kv.mod_revision())])
+                .and_then([TxnOp::delete(kv.key(), None)]);
+            if self.timed("releasing a stale address", c.txn(txn)).await?.succeeded() {
+                tracing::info!(key = %String::from_utf8_lossy(kv.key()), endpoint = %cnet_core::id::short(&endpoint), "released an address this host leased for an endpoint it does not have");
+                released += 1;
+            }
+        }
+        Ok(released)
     }
 
     /// Returns an address leased for an endpoint that never came up.

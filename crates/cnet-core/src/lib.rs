@@ -2,6 +2,7 @@
 //! ids, IPAM, option validation, the Driver trait and the error type every layer shares. Anything
 //! that touches the kernel, the firewall or the disk lives in another crate.
 
+pub mod binaries;
 pub mod driver;
 pub mod error;
 pub mod etc;

@@ -68,6 +68,8 @@ pub struct NodeDef {
     #[serde(default)]
     pub labels: BTreeMap<String, serde_yaml_ng::Value>,
     pub mgmt_ipv4: Option<String>,
+    /// cnet: the host the node runs on (a cluster node's name, as `cnet node ls` shows it).
+    pub host: Option<String>,
     pub network_mode: Option<String>,
     #[serde(default)]
     pub networks: Vec<String>,
@@ -303,6 +305,14 @@ pub fn check(file: &str, text: &str, lab: LabFile) -> Result<Lab> {
         if let Some(unknown) = node_networks.iter().find(|n| !lab.networks.contains_key(*n)) {
             return Err(invalid(line, what, format!("network {unknown:?} is not in the lab's networks")));
         }
+        let host = pick(|d| d.host.clone());
+        if let Some(host) = host.as_deref().filter(|h| !valid_name(h)) {
+            return Err(invalid(
+                line,
+                what,
+                format!("host {host:?}: expected a cluster node's name (letters, digits, '_', '.' or '-')"),
+            ));
+        }
         let container = container_name(name);
         nodes.push(Node {
             name: name.clone(),
@@ -318,6 +328,7 @@ pub fn check(file: &str, text: &str, lab: LabFile) -> Result<Lab> {
             binds: list(|d| &d.binds),
             labels,
             mgmt_ipv4: pick(|d| d.mgmt_ipv4.clone()),
+            host,
             networks: node_networks,
         });
     }
@@ -401,7 +412,7 @@ pub fn check(file: &str, text: &str, lab: LabFile) -> Result<Lab> {
                 }
             }
         }
-        let network = format!("{}-{}.{}-{}.{}", lab.name, a.node, a.interface, b.node, b.interface);
+        let network = crate::link_network_name(&lab.name, &a, &b, false);
         if def.mtu == Some(0) {
             return Err(invalid(line, what, "mtu 0: expected a number of bytes".into()));
         }

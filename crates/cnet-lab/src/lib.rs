@@ -97,6 +97,9 @@ pub struct Node {
     pub binds: Vec<String>,
     pub labels: BTreeMap<String, String>,
     pub mgmt_ipv4: Option<String>,
+    /// The host the node runs on (a cluster node's name): `None` until [`Lab::place`], where a
+    /// node the file gives no host runs on the host that deploys the lab.
+    pub host: Option<String>,
     /// User networks the node joins, after its links.
     pub networks: Vec<String>,
 }
@@ -207,6 +210,81 @@ impl Lab {
             self.links.iter().filter_map(|l| l.ends.iter().find(|e| e.node == node).map(|e| (l, e))).collect();
         out.sort_by_key(|(_, end)| natural(&end.interface));
         out
+    }
+}
+
+/// The name of a link's network: `LAB-A.IFACE-B.IFACE`, and `-vx` after it across hosts (so a
+/// link that comes to cross hosts, or stops to, never needs the name its other network still
+/// holds).
+fn link_network_name(lab: &str, a: &End, b: &End, cross_host: bool) -> String {
+    let name = format!("{lab}-{}.{}-{}.{}", a.node, a.interface, b.node, b.interface);
+    if cross_host { format!("{name}-vx") } else { name }
+}
+
+/// The driver of a link whose ends run on one host: a veth pair.
+pub const LOCAL_LINK_DRIVER: &str = "p2p";
+/// The driver of a link whose ends run on two hosts: a VXLAN tunnel between them, its VNI
+/// allocated in the cluster store.
+pub const CROSS_HOST_LINK_DRIVER: &str = "vxlan";
+
+/// Labs over several hosts: which node runs where, and what each host makes of the lab.
+impl Lab {
+    /// Whether any node names a host: such a lab is deployed on every host it names, through the
+    /// cluster store, and needs cnetd to run with the cluster flags.
+    pub fn spans_hosts(&self) -> bool {
+        self.nodes.iter().any(|n| n.host.is_some())
+    }
+
+    /// Node name -> the host it runs on, `local` for nodes that name none.
+    pub fn placement(&self, local: &str) -> BTreeMap<String, String> {
+        self.nodes.iter().map(|n| (n.name.clone(), n.host.clone().unwrap_or_else(|| local.to_string()))).collect()
+    }
+
+    /// Puts every node on its host of `placement` (nodes it does not name keep theirs), and names
+    /// the links' networks accordingly.
+    pub fn place(&mut self, placement: &BTreeMap<String, String>) {
+        for node in &mut self.nodes {
+            if let Some(host) = placement.get(&node.name) {
+                node.host = Some(host.clone());
+            }
+        }
+        for i in 0..self.links.len() {
+            let cross_host = self.crosses_hosts(&self.links[i]);
+            let [a, b] = &self.links[i].ends;
+            self.links[i].network = link_network_name(&self.name, a, b, cross_host);
+        }
+    }
+
+    /// The hosts the lab's nodes run on, sorted.
+    pub fn hosts(&self) -> Vec<String> {
+        let hosts: std::collections::BTreeSet<String> = self.nodes.iter().filter_map(|n| n.host.clone()).collect();
+        hosts.into_iter().collect()
+    }
+
+    fn host_of(&self, node: &str) -> Option<&str> {
+        self.node(node).and_then(|n| n.host.as_deref())
+    }
+
+    /// Whether the link's two ends run on different hosts.
+    pub fn crosses_hosts(&self, link: &Link) -> bool {
+        self.host_of(&link.ends[0].node) != self.host_of(&link.ends[1].node)
+    }
+
+    /// The driver of the link's network: [`CROSS_HOST_LINK_DRIVER`] across hosts, else
+    /// [`LOCAL_LINK_DRIVER`].
+    pub fn link_driver(&self, link: &Link) -> &'static str {
+        if self.crosses_hosts(link) { CROSS_HOST_LINK_DRIVER } else { LOCAL_LINK_DRIVER }
+    }
+
+    /// What `host` makes of a placed lab: its own nodes, and the links with an end on one of them
+    /// (a link across hosts appears in the parts of both its hosts, each connecting its own end).
+    pub fn part(&self, host: &str) -> Lab {
+        let on_host = |node: &str| self.host_of(node) == Some(host);
+        Lab {
+            nodes: self.nodes.iter().filter(|n| on_host(&n.name)).cloned().collect(),
+            links: self.links.iter().filter(|l| l.ends.iter().any(|e| on_host(&e.node))).cloned().collect(),
+            ..self.clone()
+        }
     }
 }
 

@@ -16,7 +16,9 @@ use cnet_core::shaping::Shaping;
 
 use crate::{Lab, Link, Node};
 
-/// The MTU of a link whose file gives none (the p2p driver's, the kernel's veth default).
+/// The MTU of a link on one host whose file gives none (the p2p driver's, the kernel's veth
+/// default). A link across hosts whose file gives none has its driver's (the underlay's, less
+/// the tunnel's headers), which the file cannot know: it is left as it is (an MTU of 0 here).
 pub const DEFAULT_LINK_MTU: u32 = 1500;
 
 /// Label with an object's fingerprint (see [`fingerprint`]).
@@ -43,9 +45,13 @@ impl Lab {
     }
 
     /// A link's fingerprint: what makes its network and interfaces (ends, names, addresses),
-    /// not what can change in place (MTU, shaping).
+    /// not what can change in place (MTU, shaping). A link that comes to cross hosts, or stops
+    /// to, is made again with the other driver.
     pub fn link_fingerprint(&self, link: &Link) -> String {
-        fingerprint(&format!("{:?}|{}", link.ends, link.network))
+        match self.link_driver(link) {
+            crate::LOCAL_LINK_DRIVER => fingerprint(&format!("{:?}|{}", link.ends, link.network)),
+            driver => fingerprint(&format!("{:?}|{}|{driver}", link.ends, link.network)),
+        }
     }
 }
 
@@ -76,10 +82,18 @@ pub struct LiveEnd {
     pub shaping: Shaping,
 }
 
-impl Link {
-    /// What each end of the link should have.
-    pub fn wanted_end(&self) -> LiveEnd {
-        LiveEnd { mtu: self.mtu.unwrap_or(DEFAULT_LINK_MTU), shaping: self.shaping }
+impl Lab {
+    /// What each end of the link should have (an MTU of 0: whatever its driver gave it).
+    pub fn wanted_end(&self, link: &Link) -> LiveEnd {
+        let default = if self.crosses_hosts(link) { 0 } else { DEFAULT_LINK_MTU };
+        LiveEnd { mtu: link.mtu.unwrap_or(default), shaping: link.shaping }
+    }
+}
+
+impl LiveEnd {
+    /// Whether a running end has what `wanted` says.
+    fn has(&self, wanted: &LiveEnd) -> bool {
+        (wanted.mtu == 0 || self.mtu == wanted.mtu) && self.shaping == wanted.shaping
     }
 }
 
@@ -195,12 +209,16 @@ pub fn plan(lab: &Lab, live: &Live) -> Vec<Change> {
                 changes.push(Change::ConnectEnd { key: key.clone(), node: end.node.clone() });
             }
         }
-        let wanted = link.wanted_end();
+        let wanted = lab.wanted_end(link);
         // A kept link is tuned unless both ends have what the file says and stay (an end made
         // now, by a connect or with its node, has the MTU its network was made with and no
-        // shaping); a new link gets its MTU when it is made, and its shaping only after.
+        // shaping); a new link gets its MTU when it is made, and its shaping only after. Only
+        // the lab's own ends count: one host's part of a lab has one end of a link across hosts.
         let tune = if kept {
-            link.ends.iter().any(|end| !node_kept(&end.node) || attached.get(&end.node) != Some(&wanted))
+            link.ends
+                .iter()
+                .filter(|end| wanted_nodes.contains_key(end.node.as_str()))
+                .any(|end| !node_kept(&end.node) || !attached.get(&end.node).is_some_and(|live| live.has(&wanted)))
         } else {
             !link.shaping.is_empty()
         };
@@ -235,7 +253,7 @@ topology:
             live.nodes.insert(n.name.clone(), (n.container.clone(), lab.node_fingerprint(n)));
         }
         for l in &lab.links {
-            let ends = l.ends.iter().map(|e| (e.node.clone(), l.wanted_end())).collect();
+            let ends = l.ends.iter().map(|e| (e.node.clone(), lab.wanted_end(l))).collect();
             live.links.insert(l.key(), LiveLink { network: l.network.clone(), hash: lab.link_fingerprint(l), ends });
         }
         live

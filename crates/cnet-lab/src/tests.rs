@@ -175,3 +175,73 @@ fn shell_words_split_as_a_shell_does() {
     assert!(file::shell_words("echo 'open").is_err());
     assert_eq!(file::shell_words("  ").unwrap(), Vec::<String>::new());
 }
+
+const SPREAD: &str = "\
+name: spread
+topology:
+  defaults: {image: busybox}
+  nodes:
+    a: {host: vm1}
+    b: {host: vm2}
+    c: {}
+  links:
+    - endpoints: [a:eth1, b:eth1]
+    - endpoints: [b:eth2, c:eth1]
+    - endpoints: [a:eth2, c:eth2]
+";
+
+#[test]
+fn nodes_on_hosts_are_placed_and_each_host_gets_its_part() {
+    let mut lab = Lab::parse("spread.yml", SPREAD).unwrap();
+    assert!(lab.spans_hosts());
+    assert!(!Lab::parse("ring.yml", RING).unwrap().spans_hosts());
+    // c names no host: it runs where the lab is deployed from.
+    let placement = lab.placement("vm1");
+    assert_eq!(
+        placement,
+        BTreeMap::from([("a".into(), "vm1".into()), ("b".into(), "vm2".into()), ("c".into(), "vm1".into())])
+    );
+    let mut one_host = lab.clone();
+    one_host.place(&lab.nodes.iter().map(|n| (n.name.clone(), "vm1".to_string())).collect());
+    let one_host_fingerprints: Vec<String> = one_host.links.iter().map(|l| one_host.link_fingerprint(l)).collect();
+    lab.place(&placement);
+    assert_eq!(lab.hosts(), ["vm1", "vm2"]);
+    let drivers: Vec<(String, &str)> = lab.links.iter().map(|l| (l.key(), lab.link_driver(l))).collect();
+    assert_eq!(
+        drivers,
+        [("a:eth1,b:eth1".into(), "vxlan"), ("b:eth2,c:eth1".into(), "vxlan"), ("a:eth2,c:eth2".into(), "p2p")]
+    );
+
+    let networks: Vec<&str> = lab.links.iter().map(|l| l.network.as_str()).collect();
+    assert_eq!(networks, ["spread-a.eth1-b.eth1-vx", "spread-b.eth2-c.eth1-vx", "spread-a.eth2-c.eth2"]);
+    let vm1 = lab.part("vm1");
+    assert_eq!(vm1.nodes.iter().map(|n| n.name.as_str()).collect::<Vec<_>>(), ["a", "c"]);
+    assert_eq!(vm1.links.len(), 3, "vm1 has an end of every link");
+    let vm2 = lab.part("vm2");
+    assert_eq!(vm2.nodes.iter().map(|n| n.name.as_str()).collect::<Vec<_>>(), ["b"]);
+    assert_eq!(vm2.links.iter().map(Link::key).collect::<Vec<_>>(), ["a:eth1,b:eth1", "b:eth2,c:eth1"]);
+    assert!(lab.part("vm3").nodes.is_empty() && lab.part("vm3").links.is_empty());
+    // A part sees a link's driver, and so its fingerprint, as the whole lab does.
+    for part in [&vm1, &vm2] {
+        for link in &part.links {
+            let whole = lab.links.iter().find(|l| l.key() == link.key()).unwrap();
+            assert_eq!(part.link_driver(link), lab.link_driver(whole), "{}", link.key());
+            assert_eq!(part.link_fingerprint(link), lab.link_fingerprint(whole), "{}", link.key());
+        }
+    }
+    // Crossing hosts changes a link's fingerprint (it is made again with the other driver); a
+    // link on one host keeps the fingerprint of a lab on one host.
+    let placed: Vec<String> = lab.links.iter().map(|l| lab.link_fingerprint(l)).collect();
+    assert_ne!(placed[0], one_host_fingerprints[0]);
+    assert_eq!(placed[2], one_host_fingerprints[2]);
+}
+
+#[test]
+fn a_bad_host_is_named() {
+    let e = err("name: t\ntopology:\n  nodes:\n    a: {image: busybox, host: \"vm 1\"}\n");
+    assert!(e.contains("line 4") && e.contains("node a") && e.contains("host \"vm 1\""), "{e}");
+    // The defaults can put every node on one host.
+    let lab = Lab::parse("t.yml", "name: t\ntopology:\n  defaults: {image: busybox, host: vm2}\n  nodes:\n    a: {}\n")
+        .unwrap();
+    assert_eq!(lab.nodes[0].host.as_deref(), Some("vm2"));
+}

@@ -45,16 +45,7 @@ pub const SUPERVISOR_BINARY: &str = "cnet-supervise";
 /// Where the supervisor binary is for the CLI at `cli_exe`: next to it (a build directory, the
 /// package's /usr/bin), else on `PATH` (a CLI copied somewhere on its own).
 pub fn find_supervisor(cli_exe: &std::path::Path) -> Result<std::path::PathBuf> {
-    let sibling = cli_exe.with_file_name(SUPERVISOR_BINARY);
-    if sibling.is_file() {
-        return Ok(sibling);
-    }
-    let on_path = std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
-        .map(|dir| dir.join(SUPERVISOR_BINARY))
-        .find(|candidate| candidate.is_file());
-    on_path.ok_or_else(|| {
+    cnet_core::binaries::find_beside_or_on_path(cli_exe, SUPERVISOR_BINARY).ok_or_else(|| {
         Error::Invalid(format!(
             "the container supervisor {SUPERVISOR_BINARY} is neither next to {} nor on PATH: install it with cnet",
             cli_exe.display()

@@ -29,6 +29,8 @@ use crate::client::{CallError, Daemon};
 use crate::context::Ctx;
 use crate::output::Table;
 
+mod spread;
+
 /// Docker's option naming the interface of an endpoint inside the container.
 const IFNAME_OPT: &str = "com.docker.network.endpoint.ifname";
 
@@ -52,6 +54,9 @@ pub enum LabCommand {
     Exec(LabExecArgs),
     /// Draw a lab: an SVG picture, or DOT or Mermaid text
     Graph(LabGraphArgs),
+    /// This host's part of a lab spread over several hosts (run by cnetd's lab agent)
+    #[command(hide = true)]
+    Part(spread::PartArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -119,14 +124,22 @@ pub async fn run(ctx: &Ctx, args: LabArgs) -> anyhow::Result<ExitCode> {
         LabCommand::Inspect(a) => inspect(ctx, &lab_name(&a)?, &a.format).await,
         LabCommand::Exec(a) => exec(ctx, &a).await,
         LabCommand::Graph(a) => graph(&a),
+        LabCommand::Part(a) => spread::part(ctx, &a).await,
     }
 }
 
 fn read_lab(path: &std::path::Path) -> anyhow::Result<Lab> {
+    Ok(read_lab_and_text(path)?.0)
+}
+
+/// The lab of a file, and the file's text (what a lab spread over hosts stores for them).
+fn read_lab_and_text(path: &std::path::Path) -> anyhow::Result<(Lab, String)> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut lab = Lab::parse(&path.display().to_string(), &text)?;
-    lab.base_dir = path.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
-    Ok(lab)
+    // Absolute, so every host takes relative binds from the same place.
+    let dir = path.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
+    lab.base_dir = if dir.as_os_str().is_empty() { std::env::current_dir()? } else { std::path::absolute(&dir)? };
+    Ok((lab, text))
 }
 
 fn lab_name(args: &LabRefArgs) -> anyhow::Result<String> {
@@ -266,7 +279,10 @@ fn node_spec(lab: &Lab, node: &Node) -> anyhow::Result<ContainerSpec> {
 }
 
 async fn deploy(ctx: &Ctx, args: &LabFileArgs) -> anyhow::Result<ExitCode> {
-    let lab = read_lab(&args.topo)?;
+    let (lab, text) = read_lab_and_text(&args.topo)?;
+    if lab.spans_hosts() {
+        return spread::deploy(ctx, lab, text).await;
+    }
     check_images(ctx, &lab)?;
     if !containers_of(ctx, &lab.name)?.is_empty() {
         bail!("lab {} is deployed already: destroy it first, or apply the file", lab.name);
@@ -276,9 +292,9 @@ async fn deploy(ctx: &Ctx, args: &LabFileArgs) -> anyhow::Result<ExitCode> {
         bail!("lab {} has networks already (a deploy cut short?): destroy it, or apply the file", lab.name);
     }
     let changes = plan::plan(&lab, &Live::default());
-    if let Err(e) = execute(ctx, &daemon, &lab, &changes, false, false).await {
+    if let Err(e) = execute(ctx, &daemon, &lab, &changes, Mode::Whole).await {
         // Nothing half-made: whatever was made goes again.
-        if let Err(cleanup) = destroy_quietly(ctx, &daemon, &lab.name).await {
+        if let Err(cleanup) = destroy_quietly(ctx, &daemon, &lab.name, Mode::Whole).await {
             eprintln!("cnet: removing the half-made lab {}: {cleanup:#}", lab.name);
         }
         return Err(e);
@@ -300,16 +316,19 @@ fn check_images(ctx: &Ctx, lab: &Lab) -> anyhow::Result<()> {
 /// `apply`: the difference between the file and the running lab (read from labels), made; a lab
 /// that does not run is deployed. An apply cut short is finished by the next one.
 async fn apply(ctx: &Ctx, args: &LabApplyArgs) -> anyhow::Result<ExitCode> {
-    let lab = read_lab(&args.file.topo)?;
-    check_images(ctx, &lab)?;
+    let (lab, text) = read_lab_and_text(&args.file.topo)?;
     let daemon = Daemon::connect(&ctx.socket).await?;
+    if lab.spans_hosts() || spread::stored(&daemon, &lab.name).await?.is_some() {
+        return spread::apply(&daemon, lab, text, args.dry_run).await;
+    }
+    check_images(ctx, &lab)?;
     let live = live_lab(ctx, &daemon, &lab.name).await?;
     let changes = plan::plan(&lab, &live);
     if changes.is_empty() {
         println!("lab {}: nothing to change", lab.name);
         return Ok(ExitCode::SUCCESS);
     }
-    execute(ctx, &daemon, &lab, &changes, true, args.dry_run).await?;
+    execute(ctx, &daemon, &lab, &changes, if args.dry_run { Mode::DryRun } else { Mode::Verbose }).await?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -345,15 +364,25 @@ async fn live_lab(ctx: &Ctx, daemon: &Daemon, lab: &str) -> anyhow::Result<Live>
     Ok(live)
 }
 
-/// Makes the changes in order (or, with `dry_run`, only prints them); `verbose` prints each.
-async fn execute(
-    ctx: &Ctx,
-    daemon: &Daemon,
-    lab: &Lab,
-    changes: &[Change],
-    verbose: bool,
-    dry_run: bool,
-) -> anyhow::Result<()> {
+/// How [`execute`] goes about a plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// The whole lab on this host, quietly (a deploy).
+    Whole,
+    /// The whole lab on this host, printing each change (an apply).
+    Verbose,
+    /// Print the changes, make none.
+    DryRun,
+    /// One host's part of a lab spread over several: the links across hosts (global networks)
+    /// are made and removed by the CLI that published the lab; a part connects and disconnects
+    /// its own ends, and tunes only them.
+    Part,
+}
+
+/// Makes the changes in order, as `mode` says.
+async fn execute(ctx: &Ctx, daemon: &Daemon, lab: &Lab, changes: &[Change], mode: Mode) -> anyhow::Result<()> {
+    let (verbose, dry_run) = (matches!(mode, Mode::Verbose | Mode::DryRun), mode == Mode::DryRun);
+    let cross_host = |key: &str| mode == Mode::Part && lab.links.iter().any(|l| l.key() == key && lab.crosses_hosts(l));
     let rt = ctx.runtime()?;
     let mut cnetd = ctx.cnetd().await?;
     let mut nets = daemon.networks();
@@ -373,12 +402,20 @@ async fn execute(
         match change {
             Change::RemoveLink { network, .. } => {
                 let n = nets.inspect_network(NetworkRef { network: network.clone() }).await?.into_inner();
+                let global = n.scope == "global";
                 for e in &n.endpoints {
+                    // A link across hosts has its other end on the other host, that host's part's.
+                    if global && rt.find(&e.sandbox_id).is_err() {
+                        continue;
+                    }
                     // Through the runtime, so the container's /etc/hosts follows.
                     let c = rt.find(&e.sandbox_id)?;
                     lifecycle::disconnect_network(&mut cnetd, &c, &n.id)
                         .await
                         .with_context(|| format!("disconnecting {} from {network}", e.name))?;
+                }
+                if global && mode == Mode::Part {
+                    continue;
                 }
                 nets.remove_network(NetworkRef { network: n.id.clone() })
                     .await
@@ -403,6 +440,7 @@ async fn execute(
                 req.internal = net.internal;
                 nets.create_network(req).await.with_context(|| format!("creating network {}", net.network))?;
             }
+            Change::AddLink { key } if cross_host(key) => {}
             Change::AddLink { key } => {
                 nets.create_network(link_request(lab, link(key)))
                     .await
@@ -428,8 +466,9 @@ async fn execute(
                     .with_context(|| format!("connecting {node} to link {key}"))?;
             }
             Change::TuneLink { key, wanted } => {
-                for end in &link(key).ends {
-                    let container = &lab.node(&end.node).expect("the plan's nodes are the lab's").container;
+                // A part has one end of a link across hosts; the whole lab has both of each.
+                for end in link(key).ends.iter().filter(|end| lab.node(&end.node).is_some()) {
+                    let container = &lab.node(&end.node).expect("filtered on").container;
                     let request = SetLinkRequest {
                         container: container.clone(),
                         interface: end.interface.clone(),
@@ -489,7 +528,7 @@ fn link_request(lab: &Lab, link: &Link) -> CreateNetworkRequest {
     let subnets: Vec<String> = link.subnets().iter().map(|s| s.to_string()).collect();
     let mut labels = lab.link_labels(link);
     labels.insert(LABEL_HASH.into(), lab.link_fingerprint(link));
-    let mut req = network_request(&link.network, "p2p", &subnets, labels);
+    let mut req = network_request(&link.network, lab.link_driver(link), &subnets, labels);
     if let Some(mtu) = link.mtu {
         req.options.insert(cnet_core::options::DRIVER_MTU.into(), mtu.to_string());
     }
@@ -506,7 +545,10 @@ fn exec_in(ctx: &Ctx, container: &str, command: Vec<String>) -> anyhow::Result<i
 /// it and nothing is on it any more.
 async fn destroy(ctx: &Ctx, lab: &str) -> anyhow::Result<ExitCode> {
     let daemon = Daemon::connect(&ctx.socket).await?;
-    let (containers, networks) = destroy_quietly(ctx, &daemon, lab).await?;
+    if let Some(stored) = spread::stored(&daemon, lab).await? {
+        return spread::destroy(&daemon, stored).await;
+    }
+    let (containers, networks) = destroy_quietly(ctx, &daemon, lab, Mode::Whole).await?;
     if containers == 0 && networks == 0 {
         bail!("no lab named {lab} is deployed");
     }
@@ -514,7 +556,9 @@ async fn destroy(ctx: &Ctx, lab: &str) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn destroy_quietly(ctx: &Ctx, daemon: &Daemon, lab: &str) -> anyhow::Result<(usize, usize)> {
+/// Removes the lab's containers and networks on this host; a [`Mode::Part`] leaves the lab's
+/// global networks (its links across hosts) to the CLI that destroys the whole lab.
+async fn destroy_quietly(ctx: &Ctx, daemon: &Daemon, lab: &str, mode: Mode) -> anyhow::Result<(usize, usize)> {
     let rt = ctx.runtime()?;
     let mut cnetd = ctx.cnetd().await?;
     let containers = containers_of(ctx, lab)?;
@@ -525,7 +569,10 @@ async fn destroy_quietly(ctx: &Ctx, daemon: &Daemon, lab: &str) -> anyhow::Resul
         }
         lifecycle::remove(&rt, &mut cnetd, c, true).await.with_context(|| format!("removing {}", c.name()))?;
     }
-    let networks = networks_of(daemon, lab).await?;
+    let mut networks = networks_of(daemon, lab).await?;
+    if mode == Mode::Part {
+        networks.retain(|n| n.scope != "global");
+    }
     let mut nets = daemon.networks();
     for n in &networks {
         nets.remove_network(NetworkRef { network: n.id.clone() })
@@ -549,6 +596,10 @@ async fn destroy_quietly(ctx: &Ctx, daemon: &Daemon, lab: &str) -> anyhow::Resul
 
 async fn inspect(ctx: &Ctx, lab: &str, format: &str) -> anyhow::Result<ExitCode> {
     let daemon = Daemon::connect(&ctx.socket).await?;
+    if let Some(stored) = spread::stored(&daemon, lab).await? {
+        render_nodes(&spread::reported_nodes(&stored)?, format, true)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     if containers_of(ctx, lab)?.is_empty() {
         bail!("no lab named {lab} is deployed");
     }
@@ -557,16 +608,19 @@ async fn inspect(ctx: &Ctx, lab: &str, format: &str) -> anyhow::Result<ExitCode>
 }
 
 /// One node as `inspect` shows it.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct NodeView {
     node: String,
+    /// The host it runs on, for a lab spread over several.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    host: String,
     container: String,
     image: String,
     state: String,
     interfaces: Vec<InterfaceView>,
 }
 
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct InterfaceView {
     name: String,
     network: String,
@@ -575,6 +629,11 @@ struct InterfaceView {
 }
 
 async fn print_nodes(ctx: &Ctx, daemon: &Daemon, lab: &str, format: &str) -> anyhow::Result<()> {
+    render_nodes(&node_views(ctx, daemon, lab, "").await?, format, false)
+}
+
+/// The lab's nodes on this host (`host`: this host's name in a lab spread over several).
+async fn node_views(ctx: &Ctx, daemon: &Daemon, lab: &str, host: &str) -> anyhow::Result<Vec<NodeView>> {
     let mut sandboxes = daemon.sandboxes();
     let mut views = Vec::new();
     for c in containers_of(ctx, lab)? {
@@ -592,18 +651,28 @@ async fn print_nodes(ctx: &Ctx, daemon: &Daemon, lab: &str, format: &str) -> any
         interfaces.sort_by(|a, b| a.name.cmp(&b.name));
         views.push(NodeView {
             node: c.config.labels.get(cnet_lab::LABEL_NODE).cloned().unwrap_or_default(),
+            host: host.to_string(),
             container: c.name().to_string(),
             image: c.config.image.clone(),
             state: c.state.status.as_str().to_string(),
             interfaces,
         });
     }
+    Ok(views)
+}
+
+/// Nodes as a table (with a HOST column when `with_host`) or as JSON.
+fn render_nodes(views: &[NodeView], format: &str, with_host: bool) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     match format {
         "json" => writeln!(out, "{}", serde_json::to_string_pretty(&views)?)?,
         "table" => {
-            let mut table = Table::new(["NODE", "CONTAINER", "IMAGE", "STATE", "INTERFACES"]);
-            for v in &views {
+            let mut headers = vec!["NODE", "CONTAINER", "IMAGE", "STATE", "INTERFACES"];
+            if with_host {
+                headers.insert(1, "HOST");
+            }
+            let mut table = Table::new(headers);
+            for v in views {
                 let ifaces: Vec<String> = v
                     .interfaces
                     .iter()
@@ -615,7 +684,12 @@ async fn print_nodes(ctx: &Ctx, daemon: &Daemon, lab: &str, format: &str) -> any
                         }
                     })
                     .collect();
-                table.row([v.node.clone(), v.container.clone(), v.image.clone(), v.state.clone(), ifaces.join(", ")]);
+                let mut row =
+                    vec![v.node.clone(), v.container.clone(), v.image.clone(), v.state.clone(), ifaces.join(", ")];
+                if with_host {
+                    row.insert(1, v.host.clone());
+                }
+                table.row(row);
             }
             out.write_all(table.render().as_bytes())?;
         }

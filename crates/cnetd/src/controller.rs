@@ -109,9 +109,24 @@ pub struct Controller {
     cluster: Option<Arc<Cluster>>,
     /// What happened, for `cnet events`: each change reports itself here once it is done.
     events: EventBus,
+    /// How many times this node made its records match the cluster store's (see
+    /// [`Controller::resyncs`]).
+    resyncs: tokio::sync::watch::Sender<u64>,
 }
 
 impl Controller {
+    /// The cluster store client, shared, for the tasks that outlive a request (the lab agent).
+    pub fn shared_cluster(&self) -> Option<Arc<Cluster>> {
+        self.cluster.clone()
+    }
+
+    /// Counts this node's resyncs with the cluster store. Until the first, the store may hold
+    /// leases of an attach that a kill cut short, which the resync releases: work that attaches
+    /// on its own (the lab agent) waits for it.
+    pub fn resyncs(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.resyncs.subscribe()
+    }
+
     /// Opens the store, restores every record into the kernel (re-creating what is missing and
     /// removing orphans), and makes the built-in networks on first start.
     pub async fn start(
@@ -127,7 +142,9 @@ impl Controller {
         let dns = crate::dns::Dns::new(&cfg.dns);
         let state = Mutex::new(Records::default());
         let events = EventBus::default();
-        let ctl = Controller { cfg, kernel, store, drivers, state, dns, unavailable, firewall, cluster, events };
+        let resyncs = tokio::sync::watch::Sender::new(0);
+        let ctl =
+            Controller { cfg, kernel, store, drivers, state, dns, unavailable, firewall, cluster, events, resyncs };
         std::fs::create_dir_all(ctl.netns_dir())?;
         cnet_kernel::netns::bind_current(&ctl.host_netns_path())?;
         ctl.restore().await?;

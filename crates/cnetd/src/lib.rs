@@ -5,6 +5,7 @@
 pub mod controller;
 pub mod dns;
 pub mod events;
+pub mod labs;
 pub mod server;
 
 use std::os::unix::fs::PermissionsExt;
@@ -13,9 +14,9 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use cnet_api::v1::{
-    event_service_server::EventServiceServer, link_service_server::LinkServiceServer,
-    network_service_server::NetworkServiceServer, sandbox_service_server::SandboxServiceServer,
-    system_service_server::SystemServiceServer,
+    event_service_server::EventServiceServer, lab_service_server::LabServiceServer,
+    link_service_server::LinkServiceServer, network_service_server::NetworkServiceServer,
+    sandbox_service_server::SandboxServiceServer, system_service_server::SystemServiceServer,
 };
 use cnet_core::Driver;
 
@@ -258,6 +259,7 @@ pub async fn serve(
         .add_service(SandboxServiceServer::new(api.clone()))
         .add_service(LinkServiceServer::new(api.clone()))
         .add_service(EventServiceServer::new(api.clone()))
+        .add_service(LabServiceServer::new(api.clone()))
         .add_service(SystemServiceServer::new(api))
         .serve_with_incoming_shutdown(incoming, signalled);
     tokio::pin!(server);

@@ -39,6 +39,10 @@ struct Args {
     /// TTL of this node's registrations: gone that long, its endpoints are dropped by the others.
     #[arg(long, default_value = "30s", value_parser = cnetd::parse_interval)]
     cluster_ttl: std::time::Duration,
+    /// The runtime root of this host's containers (cnet's --root), where the parts of labs spread
+    /// over several hosts make this host's nodes.
+    #[arg(long, value_name = "DIR", default_value = "/var/lib/cnet/runtime")]
+    runtime_root: PathBuf,
     /// Log filter (tracing env-filter syntax), overridden by RUST_LOG.
     #[arg(long, default_value = "info")]
     log_level: String,
@@ -96,6 +100,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     };
     let listener = cnetd::bind_socket(&cfg.socket)?;
     let ctl = cnetd::start_controller(&cfg).await.context("starting cnetd")?;
+    if let Some(cluster) = ctl.shared_cluster() {
+        let agent = cnetd::labs::AgentConfig { socket: cfg.socket.clone(), runtime_root: args.runtime_root };
+        cnetd::labs::spawn_agent(cluster, ctl.resyncs(), agent);
+    }
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let shutdown = async move {

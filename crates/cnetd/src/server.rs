@@ -13,6 +13,7 @@ use crate::controller::{ConnectRequest, Controller, NetworkRequest, SandboxReque
 use cnet_core::etc;
 
 mod events;
+mod labs;
 mod links;
 
 pub fn status(e: Error) -> Status {
@@ -39,6 +40,15 @@ pub struct Api {
 impl Api {
     pub fn new(ctl: Arc<Controller>) -> Self {
         Api { ctl, host_resolv: Arc::new(|| std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default()) }
+    }
+
+    /// The cluster store client, for calls that need one.
+    fn cluster(&self) -> Result<&cnet_cluster::Cluster, Status> {
+        self.ctl.cluster().ok_or_else(|| {
+            Status::failed_precondition(
+                "this cnetd is not in a cluster: start it with --cluster-store etcd://HOST:PORT and --cluster-advertise ADDR|IFACE",
+            )
+        })
     }
 }
 
@@ -305,11 +315,7 @@ impl pb::system_service_server::SystemService for Api {
     }
 
     async fn list_nodes(&self, _req: Request<pb::ListNodesRequest>) -> Result<Response<pb::ListNodesResponse>, Status> {
-        let cluster = self.ctl.cluster().ok_or_else(|| {
-            Status::failed_precondition(
-                "this cnetd is not in a cluster: start it with --cluster-store etcd://HOST:PORT and --cluster-advertise ADDR|IFACE",
-            )
-        })?;
+        let cluster = self.cluster()?;
         let mut nodes: Vec<pb::Node> = cluster
             .nodes()
             .await

@@ -327,6 +327,12 @@ impl Controller {
                 }
             }
         }
+        // Addresses leased for an attach that a kill cut short before it registered.
+        let known: HashSet<&str> = st.endpoints.keys().map(|id| id.as_str()).collect();
+        if let Err(e) = cluster.release_stale_addresses(&known).await {
+            tracing::warn!(error = %e, "releasing stale address leases");
+        }
+        self.resyncs.send_modify(|n| *n += 1);
         tracing::info!(
             networks = view.networks.len(),
             remote_endpoints = st.remote.len(),
