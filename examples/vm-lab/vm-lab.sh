@@ -519,6 +519,48 @@ cmd_test() {
     check_ipv6 || return 1
     check_netem || return 1
     check_encrypted || return 1
+    check_lab || return 1
+}
+
+# One lab file over the three guests (issue 16): nodes on vm1, vm2 and vm3 (`host:`), a link on
+# vm2 and two across guests (VXLAN tunnels whose VNI etcd allocates), deployed from vm3, pinged
+# over every link, shown whole from vm1, destroyed from vm2: then no container, no lab network and
+# no staging link on any guest, and no key of the lab in etcd (an etcdctl that fails fails it).
+check_lab() {
+    local file=/tmp/vmspread.yml n keys
+    lab_fail() {
+        echo "FAIL: a lab over the guests: $* (left in place; logs: $0 exec vmN cat /var/log/cnetd.log)" >&2
+        return 1
+    }
+    on 2 cnet lab destroy --name vmspread >/dev/null 2>&1 || true
+    on 3 "printf '%s\\n' 'name: vmspread' 'topology:' '  defaults: {image: busybox, cmd: sleep 1000}' \
+        '  nodes:' '    a: {host: vm1}' '    b: {host: vm2}' '    c: {host: vm2}' '    d: {}' '  links:' \
+        '    - endpoints: [b:eth1, c:eth1]' '      ipv4: [10.97.0.0/31, 10.97.0.1/31]' \
+        '    - endpoints: [a:eth1, b:eth2]' '      ipv4: [10.97.1.0/31, 10.97.1.1/31]' \
+        '    - endpoints: [a:eth2, d:eth1]' '      ipv4: [10.97.2.0/31, 10.97.2.1/31]' > $file" ||
+        lab_fail "writing $file on vm3" || return 1
+    echo "vm3# cnet lab deploy -t $file   (a on vm1, b and c on vm2, d on vm3)" >&2
+    on 3 cnet lab deploy -t $file >&2 || lab_fail "deploy from vm3" || return 1
+    echo "vm1# cnet exec clab-vmspread-a ping -c 3 -W 2 10.97.1.1   (b, on vm2)" >&2
+    on 1 cnet exec clab-vmspread-a ping -c 3 -W 2 10.97.1.1 >/dev/null || lab_fail "a on vm1 -> b on vm2" || return 1
+    echo "vm3# cnet exec clab-vmspread-d ping -c 3 -W 2 10.97.2.0   (a, on vm1)" >&2
+    on 3 cnet exec clab-vmspread-d ping -c 3 -W 2 10.97.2.0 >/dev/null || lab_fail "d on vm3 -> a on vm1" || return 1
+    on 2 cnet exec clab-vmspread-b ping -c 3 -W 2 10.97.0.1 >/dev/null || lab_fail "b -> c on vm2" || return 1
+    n=$(on 1 cnet lab inspect --name vmspread | grep -c '^[abcd] ') || true
+    [ "$n" = 4 ] || lab_fail "vm1 shows $n of the lab's 4 nodes" || return 1
+    echo "vm2# cnet lab destroy --name vmspread" >&2
+    on 2 cnet lab destroy --name vmspread >&2 || lab_fail "destroy from vm2" || return 1
+    for n in 1 2 3; do
+        [ -z "$(on "$n" cnet ps -aq)" ] || lab_fail "containers left on vm$n" || return 1
+        [ -z "$(on "$n" cnet network ls -q --filter label=cnet.lab=vmspread)" ] ||
+            lab_fail "networks of the lab left on vm$n" || return 1
+        ! on "$n" "ip -o link show | grep -q ' vxl'" || lab_fail "a vxl staging link left on vm$n" || return 1
+    done
+    keys=$(on 1 "ETCDCTL_API=3 etcdctl --endpoints http://$NET.1:2379 get --prefix --keys-only /cnet/v1/lab") ||
+        lab_fail "reading etcd" || return 1
+    [ -z "$keys" ] || lab_fail "keys of the lab left in etcd: $keys" || return 1
+    echo "PASS: one lab over the three guests: deployed from vm3, links across guests carry traffic," \
+        "shown whole from vm1, destroyed from vm2 without a trace"
 }
 
 # IPv6 on an overlay network (issue 16): a dual-stack network made on vm1, a container on vm2 and
