@@ -352,20 +352,26 @@ cmd_up() {
     say "booting $COUNT guest(s): kernel $KVER, ${MEM} MiB each, accel $ACCEL; cnet from $BIN_DIR"
     local boot0=$SECONDS
     for n in $(seq "$COUNT"); do start_guest "$n"; done
+    say "etcd on vm1 ($NET.1:2379), and cnetd on every guest: --cluster-store etcd://$NET.1:2379" \
+        "--cluster-advertise $NET.N --node-name vmN"
+    # Each guest's services start as soon as it answers, etcd with vm1's cnetd: a cnetd connects
+    # to its cluster store lazily and keeps trying until it answers.
     for n in $(seq "$COUNT"); do
         wait_agent "$n" 180
         echo "  vm$n: answers ($((SECONDS - boot0)) s after boot)" >&2
+        [ "$n" != 1 ] || launch_etcd
+        start_cnetd "$n"
     done
-    # etcd and the cnetds start together: a cnetd connects to its cluster store lazily and keeps
-    # trying until it answers.
-    say "etcd on vm1 ($NET.1:2379), and cnetd on every guest: --cluster-store etcd://$NET.1:2379" \
-        "--cluster-advertise $NET.N --node-name vmN"
-    launch_etcd
-    for n in $(seq "$COUNT"); do start_cnetd "$n"; done
-    wait_etcd
-    for n in $(seq "$COUNT"); do wait_cnetd "$n"; done
-    wait_on 1 60 "all $COUNT nodes in 'cnet node ls' on vm1" \
-        "[ \$(cnet node ls -q | wc -l) -eq $COUNT ]"
+    # Every node listed on vm1 means etcd serves and every cnetd registered: one wait, not one per
+    # service (each probe is a process start under emulation, a good part of a second).
+    if ! wait_on 1 90 "all $COUNT nodes in 'cnet node ls' on vm1" "[ \$(cnet node ls -q 2>/dev/null | wc -l) -eq $COUNT ]"; then
+        on 1 tail -n 20 /var/log/etcd.log >&2 || true
+        for n in $(seq "$COUNT"); do
+            echo "--- vm$n: /var/log/cnetd.log" >&2
+            on "$n" tail -n 20 /var/log/cnetd.log >&2 || true
+        done
+        die "the lab did not come up"
+    fi
     trap - EXIT
     on 1 cnet node ls
     echo "lab up: $COUNT guest(s) ready in $((SECONDS - boot0)) s from boot ($((SECONDS - t0)) s in all)"
