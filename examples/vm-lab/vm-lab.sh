@@ -127,7 +127,9 @@ vm_exec() {
         return 125
     fi
     if [ -z "$rc" ]; then
-        echo "vm-lab.sh: no answer from guest $n within ${timeout}s" >&2
+        # The console is all that can tell why (a hung task, an oops): the lab may be gone soon.
+        echo "vm-lab.sh: no answer from guest $n within ${timeout}s; the end of its console:" >&2
+        tail -n 40 "$STATE/vm$n.console" >&2
         return 124
     fi
     printf '%s' "$o" | base64 -d
