@@ -1244,3 +1244,41 @@ fn volumes_bind_host_paths() {
     }
     assert_eq!(host.container_dirs(), Vec::<String>::new());
 }
+
+/// Issue 17: cnetd killed in the middle of an `rm -f` of many containers. The removals it cut
+/// short fail; cnetd started again, a second `rm -f` of what is left finishes, and nothing of any
+/// container is left (netns, veth, sandbox, lease, directory, name).
+#[test]
+fn rm_f_of_many_containers_with_cnetd_killed_midway_leaves_nothing() {
+    let mut host = TestHost::with_cnetd();
+    host.cnet_ok(&["network", "create", "many"]);
+    let names: Vec<String> = (0..40).map(|i| format!("m{i}")).collect();
+    for name in &names {
+        host.cnet_ok(&["run", "-d", "--network", "many", "--name", name, "busybox", "sleep", "1000"]);
+    }
+    let mut args = vec!["rm", "-f"];
+    args.extend(names.iter().map(String::as_str));
+    let rm = host.cnet_command(60, &args).spawn().expect("start rm -f");
+    // Killed as soon as the first container is gone: the others are in the middle of it.
+    wait_for("rm -f to remove its first container", Duration::from_secs(20), || {
+        host.container_dirs().len() < names.len()
+    });
+    host.kill_cnetd(SIGKILL);
+    let first = rm.wait_with_output().expect("wait for rm -f");
+    host.start_cnetd();
+    let left: Vec<String> = host.cnet_ok(&["ps", "-aq"]).lines().map(str::to_string).collect();
+    if !left.is_empty() {
+        let mut again = vec!["rm", "-f"];
+        again.extend(left.iter().map(String::as_str));
+        host.cnet_ok(&again);
+    }
+    // The kill came while the first rm -f was removing (else this test tests nothing).
+    assert!(
+        !first.status.success() && !left.is_empty(),
+        "{} left {}",
+        describe_output("the first rm -f", &first),
+        left.len()
+    );
+    host.assert_nothing_left("many");
+    host.cnet_ok(&["network", "rm", "many"]);
+}
