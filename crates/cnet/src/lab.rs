@@ -318,8 +318,9 @@ fn check_images(ctx: &Ctx, lab: &Lab) -> anyhow::Result<()> {
 async fn apply(ctx: &Ctx, args: &LabApplyArgs) -> anyhow::Result<ExitCode> {
     let (lab, text) = read_lab_and_text(&args.file.topo)?;
     let daemon = Daemon::connect(&ctx.socket).await?;
-    if lab.spans_hosts() || spread::stored(&daemon, &lab.name).await?.is_some() {
-        return spread::apply(&daemon, lab, text, args.dry_run).await;
+    let stored = spread::stored(&daemon, &lab.name).await?;
+    if lab.spans_hosts() || stored.is_some() {
+        return spread::apply(&daemon, lab, text, stored, args.dry_run).await;
     }
     check_images(ctx, &lab)?;
     let live = live_lab(ctx, &daemon, &lab.name).await?;
@@ -404,12 +405,13 @@ async fn execute(ctx: &Ctx, daemon: &Daemon, lab: &Lab, changes: &[Change], mode
                 let n = nets.inspect_network(NetworkRef { network: network.clone() }).await?.into_inner();
                 let global = n.scope == "global";
                 for e in &n.endpoints {
-                    // A link across hosts has its other end on the other host, that host's part's.
-                    if global && rt.find(&e.sandbox_id).is_err() {
-                        continue;
-                    }
                     // Through the runtime, so the container's /etc/hosts follows.
-                    let c = rt.find(&e.sandbox_id)?;
+                    let c = match rt.find(&e.sandbox_id) {
+                        Ok(c) => c,
+                        // A link across hosts has its other end on the other host, that host's part's.
+                        Err(_) if global => continue,
+                        Err(err) => return Err(err.into()),
+                    };
                     lifecycle::disconnect_network(&mut cnetd, &c, &n.id)
                         .await
                         .with_context(|| format!("disconnecting {} from {network}", e.name))?;
@@ -467,8 +469,8 @@ async fn execute(ctx: &Ctx, daemon: &Daemon, lab: &Lab, changes: &[Change], mode
             }
             Change::TuneLink { key, wanted } => {
                 // A part has one end of a link across hosts; the whole lab has both of each.
-                for end in link(key).ends.iter().filter(|end| lab.node(&end.node).is_some()) {
-                    let container = &lab.node(&end.node).expect("filtered on").container;
+                for (end, node) in link(key).ends.iter().filter_map(|end| Some((end, lab.node(&end.node)?))) {
+                    let container = &node.container;
                     let request = SetLinkRequest {
                         container: container.clone(),
                         interface: end.interface.clone(),

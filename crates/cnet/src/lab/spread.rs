@@ -170,27 +170,28 @@ async fn remove_cross_links(
     Ok(removed)
 }
 
-async fn publish(
-    daemon: &Daemon,
-    lab: &Lab,
-    text: &str,
-    placement: &BTreeMap<String, String>,
-    action: &str,
-) -> anyhow::Result<LabState> {
-    let request = PublishLabRequest {
+/// The generation that asks the lab's hosts to apply `lab` (`text`, placed as `placement`).
+fn apply_request(lab: &Lab, text: &str, placement: &BTreeMap<String, String>) -> PublishLabRequest {
+    PublishLabRequest {
         name: lab.name.clone(),
-        action: action.to_string(),
+        action: ACTION_APPLY.to_string(),
         file: text.to_string(),
         base_dir: lab.base_dir.display().to_string(),
         placement: placement.clone().into_iter().collect(),
-    };
-    Ok(daemon
+    }
+}
+
+/// Stores `request` as the lab's next generation, and waits for every host's report on it.
+async fn publish_and_wait(daemon: &Daemon, request: PublishLabRequest) -> anyhow::Result<LabState> {
+    let name = request.name.clone();
+    let published = daemon
         .labs()
         .publish_lab(request)
         .await
         .map_err(|s| daemon.error(s))
-        .with_context(|| format!("storing lab {} in the cluster", lab.name))?
-        .into_inner())
+        .with_context(|| format!("storing lab {name} in the cluster"))?
+        .into_inner();
+    wait_for_hosts(daemon, &published).await
 }
 
 /// Waits until every host of `published` has reported on its generation; the state with the
@@ -290,7 +291,7 @@ pub(super) async fn deploy(ctx: &Ctx, mut lab: Lab, text: String) -> anyhow::Res
     let deployed = async {
         // The links across hosts first: each host's part connects its ends to them by name.
         make_cross_links(&daemon, &lab, &BTreeMap::new()).await?;
-        let state = wait_for_hosts(&daemon, &publish(&daemon, &lab, &text, &placement, ACTION_APPLY).await?).await?;
+        let state = publish_and_wait(&daemon, apply_request(&lab, &text, &placement)).await?;
         match failures(&state) {
             Some(failed) => bail!("lab {} could not be deployed:\n{failed}", lab.name),
             None => Ok(state),
@@ -301,7 +302,8 @@ pub(super) async fn deploy(ctx: &Ctx, mut lab: Lab, text: String) -> anyhow::Res
         Ok(state) => state,
         Err(e) => {
             // Nothing half-made: every host removes its part, then the links and the record go.
-            if let Err(cleanup) = tear_down(&daemon, &lab.name).await {
+            let torn_down = async { tear_down(&daemon, &lab.name, stored(&daemon, &lab.name).await?).await };
+            if let Err(cleanup) = torn_down.await {
                 eprintln!("cnet: removing the half-made lab {}: {cleanup:#}", lab.name);
             }
             return Err(e);
@@ -311,9 +313,15 @@ pub(super) async fn deploy(ctx: &Ctx, mut lab: Lab, text: String) -> anyhow::Res
     Ok(ExitCode::SUCCESS)
 }
 
-pub(super) async fn apply(daemon: &Daemon, mut lab: Lab, text: String, dry_run: bool) -> anyhow::Result<ExitCode> {
+/// `before`: the lab as the cluster store keeps it, if it does.
+pub(super) async fn apply(
+    daemon: &Daemon,
+    mut lab: Lab,
+    text: String,
+    before: Option<LabState>,
+    dry_run: bool,
+) -> anyhow::Result<ExitCode> {
     let me = this_host(daemon, &lab).await?;
-    let before = stored(daemon, &lab.name).await?;
     // A node the file puts on no host stays where it runs; a new one comes here.
     let mut placement = lab.placement(&me);
     if let Some(before) = &before {
@@ -340,7 +348,7 @@ pub(super) async fn apply(daemon: &Daemon, mut lab: Lab, text: String, dry_run: 
         return Ok(ExitCode::SUCCESS);
     }
     make_cross_links(daemon, &lab, &existing).await?;
-    let state = wait_for_hosts(daemon, &publish(daemon, &lab, &text, &placement, ACTION_APPLY).await?).await?;
+    let state = publish_and_wait(daemon, apply_request(&lab, &text, &placement)).await?;
     if let Some(failed) = failures(&state) {
         bail!("lab {} was applied only in part (apply it again to finish):\n{failed}", lab.name);
     }
@@ -351,20 +359,25 @@ pub(super) async fn apply(daemon: &Daemon, mut lab: Lab, text: String, dry_run: 
 }
 
 pub(super) async fn destroy(daemon: &Daemon, stored: LabState) -> anyhow::Result<ExitCode> {
-    let hosts = tear_down(daemon, &stored.name).await?;
-    println!("lab {}: removed from {}", stored.name, hosts.join(", "));
+    let name = stored.name.clone();
+    let hosts = tear_down(daemon, &name, Some(stored)).await?;
+    println!("lab {name}: removed from {}", hosts.join(", "));
     Ok(ExitCode::SUCCESS)
 }
 
-/// Every host removes its part of the stored lab, then the links across hosts and the stored lab
-/// go; the hosts that acted. A host that fails keeps the record, so a second destroy finishes.
-async fn tear_down(daemon: &Daemon, name: &str) -> anyhow::Result<Vec<String>> {
-    if let Some(before) = stored(daemon, name).await? {
-        let mut lab = Lab::parse(&format!("lab {name} (stored)"), &before.file)?;
-        lab.base_dir = before.base_dir.clone().into();
-        let placement: BTreeMap<String, String> = before.placement.clone().into_iter().collect();
-        let state =
-            wait_for_hosts(daemon, &publish(daemon, &lab, &before.file, &placement, ACTION_DESTROY).await?).await?;
+/// Every host removes its part of the stored lab (`before`), then the links across hosts and the
+/// stored lab go; the hosts that acted. A host that fails keeps the record, so a second destroy
+/// finishes.
+async fn tear_down(daemon: &Daemon, name: &str, before: Option<LabState>) -> anyhow::Result<Vec<String>> {
+    if let Some(before) = before {
+        let request = PublishLabRequest {
+            name: before.name,
+            action: ACTION_DESTROY.to_string(),
+            file: before.file,
+            base_dir: before.base_dir,
+            placement: before.placement,
+        };
+        let state = publish_and_wait(daemon, request).await?;
         if let Some(failed) = failures(&state) {
             bail!("lab {name} could not be removed everywhere (destroy it again):\n{failed}");
         }
