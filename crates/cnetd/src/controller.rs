@@ -115,11 +115,6 @@ pub struct Controller {
 }
 
 impl Controller {
-    /// The cluster store client, shared, for the tasks that outlive a request (the lab agent).
-    pub fn shared_cluster(&self) -> Option<Arc<Cluster>> {
-        self.cluster.clone()
-    }
-
     /// Counts this node's resyncs with the cluster store. Until the first, the store may hold
     /// leases of an attach that a kill cut short, which the resync releases: work that attaches
     /// on its own (the lab agent) waits for it.

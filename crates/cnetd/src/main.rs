@@ -100,7 +100,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     };
     let listener = cnetd::bind_socket(&cfg.socket)?;
     let ctl = cnetd::start_controller(&cfg).await.context("starting cnetd")?;
-    if let Some(cluster) = ctl.shared_cluster() {
+    if let Some(cluster) = ctl.cluster().cloned() {
         let agent = cnetd::labs::AgentConfig { socket: cfg.socket.clone(), runtime_root: args.runtime_root };
         cnetd::labs::spawn_agent(cluster, ctl.resyncs(), agent);
     }

@@ -43,7 +43,7 @@ impl Api {
     }
 
     /// The cluster store client, for calls that need one.
-    fn cluster(&self) -> Result<&cnet_cluster::Cluster, Status> {
+    fn cluster(&self) -> Result<&Arc<cnet_cluster::Cluster>, Status> {
         self.ctl.cluster().ok_or_else(|| {
             Status::failed_precondition(
                 "this cnetd is not in a cluster: start it with --cluster-store etcd://HOST:PORT and --cluster-advertise ADDR|IFACE",

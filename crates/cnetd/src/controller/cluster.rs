@@ -42,8 +42,10 @@ impl Controller {
         }
     }
 
-    pub fn cluster(&self) -> Option<&Cluster> {
-        self.cluster.as_deref()
+    /// The cluster store client, when cnetd joined a cluster (shared: tasks that outlive a
+    /// request, such as the lab agent, keep a clone).
+    pub fn cluster(&self) -> Option<&Arc<Cluster>> {
+        self.cluster.as_ref()
     }
 
     /// Why a local endpoint is not registered in the cluster, if it is not.
