@@ -6,7 +6,8 @@
 //! atomic nft transaction. Rule *rendering* ([`render`]) is pure and unit-tested against expected JSON;
 //! rule *application* ([`Firewall`]) sends one rendered batch per call. It never lists, flushes or
 //! edits another program's tables (it never even runs `nft list ruleset`), and it depends on no other
-//! cnet crate.
+//! cnet crate. It listens to nf_tables' netlink notifications ([`TableWatch`]) to hear its table
+//! deleted behind its back; it never changes anything that way.
 //!
 //! The table has a fixed set of base chains and rules; a network is nothing but elements of named
 //! sets keyed by bridge name and subnet, so adding or removing one costs the same however many exist
@@ -16,10 +17,12 @@ mod error;
 mod firewall;
 pub mod render;
 mod rules;
+mod watch;
 
 pub use error::{Error, Result};
 pub use firewall::{Applied, Firewall};
 pub use rules::{GatewayMode, NetworkRules, PortRule, Proto};
+pub use watch::{TableEvent, TableWatch};
 
 /// The table cnetd uses (`table inet cnet`); tests pass their own name to [`Firewall::new`].
 pub const DEFAULT_TABLE: &str = "cnet";

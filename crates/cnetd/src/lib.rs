@@ -173,16 +173,43 @@ pub async fn start_controller(cfg: &DaemonConfig) -> anyhow::Result<Arc<Controll
 
 /// Every `interval`, checks that cnet's nftables table exists and, if someone deleted it, rebuilds
 /// it exactly (networks and published ports) in one transaction.
+/// Keeps the nftables table in place: rebuilt as soon as nf_tables announces its deletion, and
+/// checked every `interval` besides (notifications can be lost; deferred removals are retried
+/// there). `0` turns both off. Without the notifications (a kernel or sandbox refusing the
+/// subscription) the interval alone remains.
 fn spawn_firewall_watcher(firewall: Arc<cnet_firewall::Firewall>, interval: std::time::Duration) {
     if interval.is_zero() {
         return;
     }
+    let mut watch = match cnet_firewall::TableWatch::new(firewall.table()) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::warn!(error = %e, ?interval, "cannot hear nftables notifications: checking the table on a timer only");
+            None
+        }
+    };
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await;
         loop {
-            tick.tick().await;
+            let heard = async {
+                match watch.as_mut() {
+                    Some(w) => Some(w.next().await),
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = tick.tick() => {}
+                event = heard => match event {
+                    Some(Ok(event)) => tracing::debug!(?event, "nftables notification"),
+                    Some(Err(e)) => {
+                        tracing::warn!(error = %e, "nftables notifications failed: checking the table on a timer only");
+                        watch = None;
+                    }
+                    None => {}
+                },
+            }
             match firewall.repair().await {
                 Ok(true) => tracing::warn!("the nftables table was deleted behind cnetd's back: rebuilt it"),
                 Ok(false) => {}

@@ -21,8 +21,9 @@ struct Args {
     /// The nftables table (family inet) cnet owns.
     #[arg(long, default_value = "cnet")]
     nft_table: String,
-    /// How often to check that the nftables table exists, rebuilding it if it was deleted (0: never).
-    #[arg(long, default_value = "2s", value_parser = cnetd::parse_interval)]
+    /// How often to check that the nftables table exists, rebuilding it if it was deleted, beside
+    /// rebuilding it as soon as nftables announces its deletion (0: neither).
+    #[arg(long, default_value = "30s", value_parser = cnetd::parse_interval)]
     firewall_check_interval: std::time::Duration,
     /// Upstream DNS server of the embedded resolver (repeatable); default: the host's resolv.conf.
     #[arg(long = "dns", value_name = "IP")]
