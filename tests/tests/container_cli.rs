@@ -1099,6 +1099,19 @@ fn cnetd_crashes_in_rm_disconnect_and_network_verbs_leak_nothing() {
     let err = host.cnet_err(&["network", "inspect", "n3"]);
     assert!(err.contains("n3"), "the network of the cut-short create exists: {err}");
 
+    // Recorded, its firewall rules maybe not in the table yet (they go in off the reply path):
+    // the next start puts them in.
+    let mut host = TestHost::new();
+    host.start_cnetd_with_env(&[], &[("CNET_TEST_ABORT_AT", "network:recorded")]);
+    let out = host.cnet(&["network", "create", "--subnet", "10.77.0.0/24", "n6"]);
+    restart(&mut host, "network:recorded", &out);
+    host.cnet_ok(&["network", "inspect", "n6"]);
+    let table = host.nft_table();
+    assert!(table.contains("10.77.0.0/24"), "the rules of n6 are not in the table after the restart:\n{table}");
+    host.cnet_ok(&["network", "rm", "n6"]);
+    assert!(!host.nft_table().contains("10.77.0.0/24"), "the rules of n6 are left after its rm");
+    assert_eq!(host.links_starting("br-"), Vec::<String>::new(), "the bridge of n6 is left");
+
     let mut host = TestHost::new();
     host.start_cnetd_with_env(&[], &[("CNET_TEST_ABORT_AT", "network:unmade")]);
     host.cnet_ok(&["create", "n4"]);

@@ -26,6 +26,10 @@ struct Desired {
     /// table: taken out in one transaction by the background flush or, first, by the next call
     /// that reaches nft, so every later change sees them gone.
     removals: Vec<NetworkRules>,
+    /// Networks added with [`Firewall::add_network_later`] whose elements are not in the table
+    /// yet (they are in `networks`): put in by the same transaction as the removals, before any
+    /// endpoint joins ([`Firewall::flush`]).
+    additions: Vec<NetworkRules>,
     /// A deferred removal failed: the table may hold more than it must, until a rebuild.
     stale: bool,
 }
@@ -36,6 +40,24 @@ impl Desired {
     }
     fn ports(&self) -> Vec<PortRule> {
         self.ports.iter().cloned().collect()
+    }
+    fn pending(&self) -> usize {
+        self.removals.len() + self.additions.len()
+    }
+
+    /// Takes `net` out: out of the desired state, and out of the table by the next transaction
+    /// (during a restore there is nothing to remove: the restore's rebuild leaves it out).
+    fn forget(&mut self, net: &NetworkRules) {
+        self.networks.remove(&net.id);
+        if self.restoring {
+            return;
+        }
+        // Never in the table: forgetting the addition is the whole removal.
+        let before = self.additions.len();
+        self.additions.retain(|n| n.id != net.id);
+        if self.additions.len() == before {
+            self.removals.push(net.clone());
+        }
     }
 }
 
@@ -52,10 +74,23 @@ pub struct Firewall {
     table: String,
     lock: Mutex<Desired>,
     backend: Backend,
-    /// How many deferred removals wait (mirrors `Desired::removals`, readable without the lock).
+    /// How many deferred changes wait in `Desired` (mirrors `Desired::pending`, readable
+    /// without the lock); [`Firewall::pending`] adds those still in `late`.
     pending: AtomicUsize,
+    /// Deferred changes not in `Desired` yet: [`Firewall::add_network_later`] and
+    /// [`Firewall::remove_network_later`] leave them here rather than wait for the lock, which
+    /// a transaction holds for as long as nft runs (a removal's commit takes some 10 ms). The
+    /// next holder of the lock takes them in first, in order.
+    late: std::sync::Mutex<Vec<Change>>,
     /// Wakes the background flush ([`Firewall::flush_in_background`]).
     wake: Notify,
+}
+
+/// A change left for later (see `Firewall::late`).
+#[derive(Debug)]
+enum Change {
+    Add(NetworkRules),
+    Remove(NetworkRules),
 }
 
 /// Where transactions go: the kernel through `nft`, or a table in memory that records them (for
@@ -88,6 +123,7 @@ impl Firewall {
             lock: Mutex::new(Desired::default()),
             backend: Backend::Nft,
             pending: AtomicUsize::new(0),
+            late: std::sync::Mutex::new(Vec::new()),
             wake: Notify::new(),
         }
     }
@@ -101,6 +137,7 @@ impl Firewall {
             lock: Mutex::new(Desired::default()),
             backend: Backend::Memory(std::sync::Mutex::new(MemoryTable::default())),
             pending: AtomicUsize::new(0),
+            late: std::sync::Mutex::new(Vec::new()),
             wake: Notify::new(),
         }
     }
@@ -124,7 +161,7 @@ impl Firewall {
     /// every change (drivers re-adding their networks and ports, in any order) only shapes it;
     /// nothing reaches the table meanwhile.
     pub async fn begin_restore(&self) {
-        let mut desired = self.lock.lock().await;
+        let mut desired = self.desired().await;
         // The restore's rebuild replaces the table whole: deferred removals have nothing to do.
         *desired = Desired { restoring: true, ..Desired::default() };
         self.pending.store(0, Ordering::Relaxed);
@@ -133,7 +170,7 @@ impl Firewall {
     /// Ends a restore: the table becomes exactly what every driver added since
     /// [`Firewall::begin_restore`], in one transaction (no duplicates, no leftovers).
     pub async fn finish_restore(&self) -> Result<()> {
-        let mut desired = self.lock.lock().await;
+        let mut desired = self.desired().await;
         let (nets, ports) = (desired.networks(), desired.ports());
         self.replace(&mut desired, &nets, &ports).await
     }
@@ -145,8 +182,8 @@ impl Firewall {
     /// Creates the table with its sets and base chains if missing (with everything it must hold, if
     /// it was deleted behind our back); never flushes an existing one.
     pub async fn ensure_table(&self) -> Result<()> {
-        let mut desired = self.lock.lock().await;
-        self.apply_removals(&mut desired).await?;
+        let mut desired = self.desired().await;
+        self.apply_pending(&mut desired).await?;
         if desired.restoring || self.exists().await? {
             return Ok(());
         }
@@ -170,23 +207,26 @@ impl Firewall {
     /// Fails with [`Error::TableMissing`] if the table is gone.
     pub async fn add_network(&self, net: &NetworkRules) -> Result<()> {
         net.validate()?;
-        let mut desired = self.lock.lock().await;
+        let mut desired = self.desired().await;
         if desired.restoring {
             desired.networks.insert(net.id.clone(), net.clone());
             return Ok(());
         }
-        // Removals waiting (of the same bridge or subnets, maybe) go first, in the same
+        // Changes waiting (a removal of the same bridge or subnets, maybe) go first, in the same
         // transaction: a network made right after one was removed costs one run of nft.
-        if !desired.removals.is_empty() {
-            let batch = render::remove_networks_then_add(&self.table, &desired.removals, net);
+        if desired.pending() > 0 {
+            let mut additions = desired.additions.clone();
+            additions.push(net.clone());
+            let batch = render::pending(&self.table, &desired.removals, &additions);
             if self.apply("remove networks and add one", batch).await.is_ok() {
                 desired.removals.clear();
+                desired.additions.clear();
                 self.pending.store(0, Ordering::Relaxed);
                 desired.networks.insert(net.id.clone(), net.clone());
                 return Ok(());
             }
             // Nothing of it was applied: each part alone, to learn which one fails.
-            self.apply_removals(&mut desired).await?;
+            self.apply_pending(&mut desired).await?;
         }
         tracing::debug!(table = %self.table, network = net.short_id(), bridge = %net.bridge, "adding network rules");
         match self.apply("add a network", render::add_network(&self.table, net)).await {
@@ -199,6 +239,18 @@ impl Firewall {
         }
     }
 
+    /// Adds one network's rules off the caller's path: the network is in the desired state at once,
+    /// and its elements reach the table in the background ([`Firewall::flush_in_background`],
+    /// with the removals waiting, in one transaction) or by the next call that reaches nft,
+    /// whichever comes first. The caller must [`Firewall::flush`] before anything may depend on
+    /// them (an endpoint joining the network). A crash in between loses nothing: a start
+    /// rebuilds the table from the records.
+    pub async fn add_network_later(&self, net: &NetworkRules) -> Result<()> {
+        net.validate()?;
+        self.later(Change::Add(net.clone()));
+        Ok(())
+    }
+
     /// Removes one network's rules (one transaction); rules or a table that are missing are no error.
     /// `net` must be what was added (same bridge, subnets and flags).
     pub async fn remove_network(&self, net: &NetworkRules) -> Result<()> {
@@ -206,7 +258,7 @@ impl Firewall {
         // The table's existence is checked only after a failure: a check first would cost a run
         // of nft on every removal, for a case (the table deleted by hand) that is rare and only
         // makes nft print its error to our log.
-        self.apply_removals(&mut desired).await
+        self.apply_pending(&mut desired).await
     }
 
     /// Removes one network's rules off the caller's path: the network is out of the desired state
@@ -216,36 +268,72 @@ impl Firewall {
     /// that are gone. A crash in between loses nothing either, since a start rebuilds the table
     /// from the records.
     pub async fn remove_network_later(&self, net: &NetworkRules) -> Result<()> {
-        drop(self.queue_removal(net).await?);
-        self.wake.notify_one();
+        net.validate()?;
+        self.later(Change::Remove(net.clone()));
         Ok(())
+    }
+
+    /// Takes `change` into the desired state if the lock is free, else leaves it in `late` for
+    /// the lock's next holder (never waits for a transaction); wakes the background flush.
+    fn later(&self, change: Change) {
+        match self.lock.try_lock() {
+            Ok(mut desired) => {
+                self.take_in(&mut desired, std::iter::once(change));
+                self.pending.store(desired.pending(), Ordering::Relaxed);
+            }
+            Err(_) => self.late.lock().expect("late changes lock").push(change),
+        }
+        self.wake.notify_one();
+    }
+
+    fn take_in(&self, desired: &mut Desired, changes: impl IntoIterator<Item = Change>) {
+        for change in changes {
+            match change {
+                Change::Add(net) => {
+                    let known = desired.networks.insert(net.id.clone(), net.clone());
+                    if desired.restoring || known.as_ref() == Some(&net) {
+                        continue;
+                    }
+                    desired.additions.retain(|n| n.id != net.id);
+                    desired.additions.push(net);
+                }
+                Change::Remove(net) => desired.forget(&net),
+            }
+        }
+    }
+
+    /// The lock on the desired state, with the changes left for later taken in.
+    async fn desired(&self) -> tokio::sync::MutexGuard<'_, Desired> {
+        let mut desired = self.lock.lock().await;
+        let late = std::mem::take(&mut *self.late.lock().expect("late changes lock"));
+        self.take_in(&mut desired, late);
+        self.pending.store(desired.pending(), Ordering::Relaxed);
+        desired
     }
 
     /// Takes `net` out of the desired state and queues the removal of its elements (during a
     /// restore there is nothing to remove: the restore's rebuild leaves it out); returns the lock.
     async fn queue_removal(&self, net: &NetworkRules) -> Result<tokio::sync::MutexGuard<'_, Desired>> {
         net.validate()?;
-        let mut desired = self.lock.lock().await;
-        desired.networks.remove(&net.id);
-        if !desired.restoring {
-            desired.removals.push(net.clone());
-            self.pending.store(desired.removals.len(), Ordering::Relaxed);
-        }
+        let mut desired = self.desired().await;
+        desired.forget(net);
+        self.pending.store(desired.pending(), Ordering::Relaxed);
         Ok(desired)
     }
 
-    /// How many deferred removals have not reached the table yet.
+    /// How many deferred changes (removals, additions) have not reached the table yet.
     pub fn pending(&self) -> usize {
-        self.pending.load(Ordering::Relaxed)
+        self.late.lock().expect("late changes lock").len() + self.pending.load(Ordering::Relaxed)
     }
 
-    /// Applies the deferred removals now.
+    /// Applies the deferred changes now.
     pub async fn flush(&self) -> Result<()> {
-        let mut desired = self.lock.lock().await;
-        self.apply_removals(&mut desired).await
+        let mut desired = self.desired().await;
+        self.apply_pending(&mut desired).await
     }
 
-    /// The background half of [`Firewall::remove_network_later`]; runs until the process ends.
+    /// The background half of [`Firewall::remove_network_later`] and
+    /// [`Firewall::add_network_later`]; runs until the process ends.
     /// A failure is logged and leaves the table stale, which the next [`Firewall::repair`]
     /// rebuilds.
     pub async fn flush_in_background(self: Arc<Self>) {
@@ -255,24 +343,35 @@ impl Firewall {
             // transaction, and an addition that finds some waiting takes them along).
             self.wake.notified().await;
             if let Err(e) = self.flush().await {
-                tracing::warn!(table = %self.table, error = %e, "deferred firewall removals failed: the table is rebuilt");
+                tracing::warn!(table = %self.table, error = %e, "deferred firewall changes failed: the table is rebuilt");
             }
         }
     }
 
-    /// Takes the deferred removals out of the table in one transaction. On failure the table is
-    /// marked stale (a rebuild from the desired state makes it exact) and the error returned.
-    async fn apply_removals(&self, desired: &mut Desired) -> Result<()> {
-        if desired.removals.is_empty() {
+    /// Takes the deferred removals out of the table and puts the deferred additions in, in one
+    /// transaction. A table found gone is rebuilt when additions wait (nothing is left to remove
+    /// from it otherwise). On failure the table is marked stale (a rebuild from the desired state
+    /// makes it exact) and the error returned.
+    async fn apply_pending(&self, desired: &mut Desired) -> Result<()> {
+        if desired.pending() == 0 {
             return Ok(());
         }
         let removals = std::mem::take(&mut desired.removals);
+        let additions = std::mem::take(&mut desired.additions);
         self.pending.store(0, Ordering::Relaxed);
-        tracing::debug!(table = %self.table, networks = removals.len(), "removing network rules");
-        match self.apply("remove networks", render::remove_networks(&self.table, &removals)).await {
+        tracing::debug!(table = %self.table, removed = removals.len(), added = additions.len(), "applying deferred network rules");
+        let action = if additions.is_empty() { "remove networks" } else { "apply deferred network changes" };
+        match self.apply(action, render::pending(&self.table, &removals, &additions)).await {
             Ok(()) => Ok(()),
-            // The table is gone (deleted by hand): nothing of theirs is left in it.
-            Err(_) if !self.exists().await? => Ok(()),
+            Err(_) if !self.exists().await? => {
+                if additions.is_empty() {
+                    // The table is gone (deleted by hand): nothing of theirs is left in it.
+                    return Ok(());
+                }
+                tracing::warn!(table = %self.table, "nftables table is gone: rebuilding it");
+                let batch = render::sync(&self.table, &desired.networks(), &desired.ports());
+                self.apply("rebuild the table", batch).await.inspect_err(|_| desired.stale = true)
+            }
             Err(e) => {
                 desired.stale = true;
                 Err(e)
@@ -284,7 +383,7 @@ impl Firewall {
     /// transaction (at start-up, and when the table was deleted by hand): no duplicates, no
     /// leftovers, whatever was there before.
     pub async fn sync(&self, nets: &[NetworkRules], ports: &[PortRule]) -> Result<()> {
-        let mut desired = self.lock.lock().await;
+        let mut desired = self.desired().await;
         self.replace(&mut desired, nets, ports).await
     }
 
@@ -300,6 +399,7 @@ impl Firewall {
         desired.restoring = false;
         // The rebuild made the table exact.
         desired.removals.clear();
+        desired.additions.clear();
         desired.stale = false;
         self.pending.store(0, Ordering::Relaxed);
         Ok(())
@@ -313,12 +413,12 @@ impl Firewall {
             return Ok(());
         }
         validate_ports(ports)?;
-        let mut desired = self.lock.lock().await;
+        let mut desired = self.desired().await;
         if desired.restoring {
             desired.ports.extend(ports.iter().cloned());
             return Ok(());
         }
-        self.apply_removals(&mut desired).await?;
+        self.apply_pending(&mut desired).await?;
         tracing::debug!(table = %self.table, ports = ports.len(), "publishing ports");
         match self.apply("publish ports", render::add_ports(&self.table, ports)).await {
             Ok(()) => {}
@@ -340,14 +440,14 @@ impl Firewall {
         if ports.is_empty() {
             return Ok(());
         }
-        let mut desired = self.lock.lock().await;
+        let mut desired = self.desired().await;
         for p in ports {
             desired.ports.remove(p);
         }
         if desired.restoring || !self.exists().await? {
             return Ok(());
         }
-        self.apply_removals(&mut desired).await?;
+        self.apply_pending(&mut desired).await?;
         tracing::debug!(table = %self.table, ports = ports.len(), "unpublishing ports");
         match self.apply("unpublish ports", render::remove_ports(&self.table, ports, &desired.ports())).await {
             Err(_) if !self.exists().await? => Ok(()),
@@ -358,12 +458,12 @@ impl Firewall {
     /// If the table is gone (deleted by hand), rebuilds it with everything it must hold, in one
     /// transaction. Returns whether it had to.
     pub async fn repair(&self) -> Result<bool> {
-        let mut desired = self.lock.lock().await;
+        let mut desired = self.desired().await;
         if desired.restoring {
             return Ok(false);
         }
-        if !desired.removals.is_empty() && self.apply_removals(&mut desired).await.is_err() {
-            tracing::warn!(table = %self.table, "deferred firewall removals failed");
+        if desired.pending() > 0 && self.apply_pending(&mut desired).await.is_err() {
+            tracing::warn!(table = %self.table, "deferred firewall changes failed");
         }
         if desired.stale {
             tracing::warn!(table = %self.table, "a deferred removal failed: rebuilding the table");
@@ -386,14 +486,14 @@ impl Firewall {
     }
 
     pub async fn table_exists(&self) -> Result<bool> {
-        let mut desired = self.lock.lock().await;
-        self.apply_removals(&mut desired).await?;
+        let mut desired = self.desired().await;
+        self.apply_pending(&mut desired).await?;
         self.exists().await
     }
 
     /// Deletes the table and everything in it; a missing table is no error.
     pub async fn delete_table(&self) -> Result<()> {
-        let mut desired = self.lock.lock().await;
+        let mut desired = self.desired().await;
         *desired = Desired::default();
         self.pending.store(0, Ordering::Relaxed);
         tracing::info!(table = %self.table, "deleting nftables table");
@@ -403,8 +503,8 @@ impl Firewall {
     /// The table as nft lists it (`nft -j list table inet <table>`; never the whole ruleset, which
     /// may hold other programs' objects that the `nftables` crate cannot parse).
     pub async fn ruleset(&self) -> Result<Nftables<'static>> {
-        let mut desired = self.lock.lock().await;
-        self.apply_removals(&mut desired).await?;
+        let mut desired = self.desired().await;
+        self.apply_pending(&mut desired).await?;
         let args = ["list", "table", "inet", self.table.as_str()];
         helper::get_current_ruleset_with_args_async(DEFAULT_NFT, &args)
             .await
@@ -537,6 +637,77 @@ mod tests {
         assert!(json.contains("br-bbbbbbbbbbbb") && json.contains("8080"), "{json}");
         assert!(!fw.repair().await.unwrap());
         assert_eq!(actions(&fw), ["create the table", "add a network", "publish ports", "rebuild the table"]);
+    }
+
+    #[tokio::test]
+    async fn deferred_additions_share_one_transaction_and_a_removal_before_it_cancels_one() {
+        let fw = Firewall::in_memory("t");
+        fw.ensure_table().await.unwrap();
+        let (a, b, c) = (
+            net('a', "br-aaaaaaaaaaaa", "172.18.0.0/16"),
+            net('b', "br-bbbbbbbbbbbb", "172.19.0.0/16"),
+            net('c', "br-cccccccccccc", "172.20.0.0/16"),
+        );
+        fw.add_network(&a).await.unwrap();
+        fw.add_network_later(&b).await.unwrap();
+        fw.add_network_later(&c).await.unwrap();
+        fw.add_network_later(&c).await.unwrap();
+        assert_eq!(fw.pending(), 2, "c twice is one addition");
+        // a's removal and b's and c's additions: one transaction, removals first.
+        fw.remove_network_later(&a).await.unwrap();
+        assert_eq!(actions(&fw), ["create the table", "add a network"], "nothing applied yet");
+        fw.flush().await.unwrap();
+        assert_eq!(fw.pending(), 0);
+        assert_eq!(actions(&fw)[2..], ["apply deferred network changes"]);
+        let text = fw.applied()[2].json.to_string();
+        assert!(["br-aaaaaaaaaaaa", "br-bbbbbbbbbbbb", "br-cccccccccccc"].iter().all(|b| text.contains(b)), "{text}");
+
+        // Removed before it reached the table: no transaction at all, and a rebuild leaves it out.
+        let d = net('d', "br-dddddddddddd", "172.21.0.0/16");
+        fw.add_network_later(&d).await.unwrap();
+        fw.remove_network_later(&d).await.unwrap();
+        assert_eq!(fw.pending(), 0);
+        fw.flush().await.unwrap();
+        assert_eq!(actions(&fw).len(), 3, "{:?}", actions(&fw));
+        fw.forget_table();
+        assert!(fw.repair().await.unwrap());
+        let rebuilt = fw.applied().last().unwrap().json.to_string();
+        assert!(!rebuilt.contains("br-dddddddddddd") && !rebuilt.contains("br-aaaaaaaaaaaa"), "{rebuilt}");
+        assert!(rebuilt.contains("br-bbbbbbbbbbbb") && rebuilt.contains("br-cccccccccccc"), "{rebuilt}");
+    }
+
+    #[tokio::test]
+    async fn changes_for_later_never_wait_for_a_transaction_under_way() {
+        let fw = Firewall::in_memory("t");
+        fw.ensure_table().await.unwrap();
+        let (f, g) = (net('f', "br-ffffffffffff", "172.23.0.0/16"), net('g', "br-000000000000", "172.24.0.0/16"));
+        fw.add_network(&g).await.unwrap();
+        // A transaction holds the lock (as nft runs); the calls return at once all the same.
+        let under_way = fw.lock.lock().await;
+        tokio::time::timeout(std::time::Duration::from_secs(1), async {
+            fw.add_network_later(&f).await.unwrap();
+            fw.remove_network_later(&g).await.unwrap();
+        })
+        .await
+        .expect("a change for later waited for the lock");
+        assert_eq!(fw.pending(), 2);
+        drop(under_way);
+        fw.flush().await.unwrap();
+        assert_eq!(fw.pending(), 0);
+        let text = fw.applied().last().unwrap().json.to_string();
+        assert!(text.contains("br-ffffffffffff") && text.contains("br-000000000000"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn a_deferred_addition_finding_the_table_gone_rebuilds_it() {
+        let fw = Firewall::in_memory("t");
+        fw.ensure_table().await.unwrap();
+        fw.forget_table();
+        let e = net('e', "br-eeeeeeeeeeee", "172.22.0.0/16");
+        fw.add_network_later(&e).await.unwrap();
+        fw.flush().await.unwrap();
+        assert_eq!(actions(&fw).last(), Some(&"rebuild the table"));
+        assert!(fw.applied().last().unwrap().json.to_string().contains("br-eeeeeeeeeeee"));
     }
 
     #[tokio::test]

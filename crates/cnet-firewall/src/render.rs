@@ -233,10 +233,12 @@ pub fn remove_networks(table: &str, nets: &[NetworkRules]) -> Batch<'static> {
     batch
 }
 
-/// [`remove_networks`] and then [`add_network`], in one transaction.
-pub fn remove_networks_then_add(table: &str, removed: &[NetworkRules], added: &NetworkRules) -> Batch<'static> {
+/// [`remove_networks`] and then [`add_network`] of each of `added`, in one transaction.
+pub fn pending(table: &str, removed: &[NetworkRules], added: &[NetworkRules]) -> Batch<'static> {
     let mut batch = remove_networks(table, removed);
-    add_network_elements(&mut batch, table, added);
+    for net in added {
+        add_network_elements(&mut batch, table, net);
+    }
     batch
 }
 

@@ -115,6 +115,7 @@ impl Driver for BridgeDriver {
             .driver_data
             .get(HOST_VETH)
             .ok_or_else(|| cnet_core::Error::internal(format!("endpoint {} has no host veth recorded", endpoint.id)))?;
+        steps::rules_in_place(&self.firewall, network).await?;
         let (gateway_v4, gateway_v6) = steps::default_gateways(network);
         Ok(JoinInfo {
             interface: Some(SandboxInterface::VethOnBridge { host: host.clone(), bridge: cfg.device }),

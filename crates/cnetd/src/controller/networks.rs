@@ -60,6 +60,10 @@ impl Controller {
             let _ = driver.delete_network(&network).await;
             return Err(Error::internal(e.to_string()));
         }
+        if !builtin {
+            // Recorded, its firewall rules maybe still queued (see bridge's `setup_firewall`).
+            crate::checkpoint("network:recorded");
+        }
         st.insert_network(network.clone());
         tracing::info!(network = %network.name, id = %network.short_id(), driver = %network.driver, "network created");
         Ok(network)
