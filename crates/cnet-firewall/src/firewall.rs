@@ -14,6 +14,9 @@ use tokio::sync::{Mutex, Notify};
 use crate::rules::{validate_all, validate_ports};
 use crate::{Error, NetworkRules, PortRule, Result, render};
 
+/// The longest the background flush waits for a quiet moment.
+const LONGEST_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// What the table must hold: everything added and not removed since the last [`Firewall::sync`].
 #[derive(Debug, Default)]
 struct Desired {
@@ -332,16 +335,36 @@ impl Firewall {
         self.apply_pending(&mut desired).await
     }
 
+    /// Applies the deferred changes now if the rules of network `id` are among them (with every
+    /// other change waiting: a removal of the same bridge or subnets must go first); else
+    /// nothing, so an endpoint joining a network whose rules are in place never pays for the
+    /// removals of others.
+    pub async fn flush_network(&self, id: &str) -> Result<()> {
+        let mut desired = self.desired().await;
+        if !desired.additions.iter().any(|n| n.id == id) {
+            return Ok(());
+        }
+        self.apply_pending(&mut desired).await
+    }
+
     /// The background half of [`Firewall::remove_network_later`] and
     /// [`Firewall::add_network_later`]; runs until the process ends.
     /// A failure is logged and leaves the table stale, which the next [`Firewall::repair`]
     /// rebuilds.
-    pub async fn flush_in_background(self: Arc<Self>) {
+    ///
+    /// `until_quiet` tells how long to wait yet before a transaction (`None`: now; 500 ms at
+    /// most): a commit costs the kernel some 4-10 ms of a core, better spent after a burst of
+    /// commands than during one (changes that pile up meanwhile share the transaction).
+    pub async fn flush_in_background(self: Arc<Self>, until_quiet: impl Fn() -> Option<std::time::Duration>) {
         loop {
-            // At once: a deletion's commit costs the kernel some 10 ms, better spent before the
-            // next command arrives than by it (removals that pile up meanwhile share the next
-            // transaction, and an addition that finds some waiting takes them along).
             self.wake.notified().await;
+            let woken = tokio::time::Instant::now();
+            while let Some(wait) = until_quiet() {
+                if woken.elapsed() >= LONGEST_WAIT {
+                    break;
+                }
+                tokio::time::sleep(wait).await;
+            }
             if let Err(e) = self.flush().await {
                 tracing::warn!(table = %self.table, error = %e, "deferred firewall changes failed: the table is rebuilt");
             }
@@ -696,6 +719,33 @@ mod tests {
         assert_eq!(fw.pending(), 0);
         let text = fw.applied().last().unwrap().json.to_string();
         assert!(text.contains("br-ffffffffffff") && text.contains("br-000000000000"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn a_join_applies_the_queue_only_when_its_network_waits_in_it() {
+        let fw = Firewall::in_memory("t");
+        fw.ensure_table().await.unwrap();
+        let (h, i) = (net('h', "br-111111111111", "172.25.0.0/16"), net('i', "br-222222222222", "172.26.0.0/16"));
+        fw.add_network(&h).await.unwrap();
+        fw.remove_network_later(&h).await.unwrap();
+        fw.flush_network(&"i".repeat(64)).await.unwrap();
+        assert_eq!(fw.pending(), 1, "h's removal waits: a join on a network in place pays nothing");
+        fw.add_network_later(&i).await.unwrap();
+        fw.flush_network(&i.id).await.unwrap();
+        assert_eq!(fw.pending(), 0, "i's rules are in, and h's removal went first");
+        assert_eq!(actions(&fw).last(), Some(&"apply deferred network changes"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_background_flush_waits_for_quiet_but_not_for_ever() {
+        let fw = Arc::new(Firewall::in_memory("t"));
+        fw.ensure_table().await.unwrap();
+        tokio::spawn(fw.clone().flush_in_background(|| Some(std::time::Duration::from_millis(10))));
+        fw.add_network_later(&net('j', "br-333333333333", "172.27.0.0/16")).await.unwrap();
+        tokio::time::sleep(LONGEST_WAIT / 2).await;
+        assert_eq!(fw.pending(), 1, "never quiet: the change waits");
+        tokio::time::sleep(LONGEST_WAIT).await;
+        assert_eq!(fw.pending(), 0, "but no longer than LONGEST_WAIT");
     }
 
     #[tokio::test]

@@ -9,6 +9,13 @@
 //! `RTM_DELLINK` of that group), which the kernel unregisters together, with one wait for the
 //! batch instead of one per link.
 //!
+//! A batch waits for a quiet moment: no kernel work of the daemon's under way (see
+//! [`Deleter::busy`]) and none for [`QUIET`], or [`LONGEST_WAIT`] at most. `unregister_netdevice`
+//! holds the RTNL lock for part of its tens of milliseconds, so a deletion that overlaps a
+//! `network create` or a container's attach makes that command wait for it; done in the gap after
+//! it, the deletion costs nobody anything. A caller that needs a link gone ([`Deleter::wait_gone`],
+//! [`Deleter::wait_idle`]) does not wait for the quiet.
+//!
 //! A crash loses the queue, not the links: they carry cnet's names or mark, and the daemon's
 //! start-up deletes such links that no record claims.
 
@@ -16,6 +23,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::os::fd::AsFd;
 use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
 
 use nix::libc;
 use rtnetlink::LinkUnspec;
@@ -28,6 +36,11 @@ use crate::{Error, Result, link::check_ifname};
 /// The link group doomed links are moved to before their batch is deleted: a number no other
 /// program is likely to use ("cnet" in ASCII).
 pub const DOOMED_GROUP: u32 = 0x636e_6574;
+
+/// How long the daemon must have done no kernel work before a batch is deleted.
+pub const QUIET: Duration = Duration::from_millis(20);
+/// The longest a batch waits for a quiet moment.
+pub const LONGEST_WAIT: Duration = Duration::from_millis(500);
 
 /// A queue of links to delete, served by a thread of its own (see the module's text). Clones
 /// share it.
@@ -42,13 +55,40 @@ struct Shared {
     pending: Mutex<BTreeMap<String, usize>>,
     /// Woken whenever a batch is done.
     done: Notify,
+    activity: Mutex<Activity>,
+}
+
+/// The daemon's kernel work, as [`Busy`] guards tell it.
+#[derive(Default)]
+struct Activity {
+    under_way: usize,
+    last_end: Option<Instant>,
+    /// Someone waits for a deletion: the next batch goes at once.
+    hurry: bool,
+}
+
+/// Kernel work under way (see [`Deleter::busy`]); its drop ends it.
+pub struct Busy {
+    shared: Arc<Shared>,
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        let mut activity = self.shared.activity.lock().expect("deleter lock");
+        activity.under_way -= 1;
+        activity.last_end = Some(Instant::now());
+    }
 }
 
 impl Deleter {
     /// Starts the thread, in the namespace `ns` (the daemon's).
     pub(crate) fn start(ns: Arc<File>) -> Result<Deleter> {
         let (queue, work) = mpsc::channel::<String>();
-        let shared = Arc::new(Shared { pending: Mutex::new(BTreeMap::new()), done: Notify::new() });
+        let shared = Arc::new(Shared {
+            pending: Mutex::new(BTreeMap::new()),
+            done: Notify::new(),
+            activity: Mutex::new(Activity::default()),
+        });
         let (ready_tx, ready_rx) = mpsc::channel::<std::io::Result<()>>();
         let thread_shared = shared.clone();
         std::thread::Builder::new()
@@ -74,6 +114,24 @@ impl Deleter {
         Ok(())
     }
 
+    /// Marks kernel work under way (a network's bridge being made, a container's attach) until
+    /// the guard is dropped: deletions wait for it to end, and for [`QUIET`] after.
+    pub fn busy(&self) -> Busy {
+        self.shared.activity.lock().expect("deleter lock").under_way += 1;
+        Busy { shared: self.shared.clone() }
+    }
+
+    /// How long until the daemon has been quiet for [`QUIET`] (`None`: it is): for other work
+    /// best done between commands.
+    pub fn until_quiet(&self) -> Option<Duration> {
+        let activity = self.shared.activity.lock().expect("deleter lock");
+        activity.until_quiet(Instant::now())
+    }
+
+    fn hurry(&self) {
+        self.shared.activity.lock().expect("deleter lock").hurry = true;
+    }
+
     /// How many links wait to be deleted.
     pub fn pending(&self) -> usize {
         self.shared.pending.lock().expect("deleter lock").values().sum()
@@ -82,6 +140,9 @@ impl Deleter {
     /// Waits until no deletion of `name` is queued or under way (so a link of that name made now
     /// is not deleted by an older request).
     pub async fn wait_gone(&self, name: &str) {
+        if self.shared.pending.lock().expect("deleter lock").contains_key(name) {
+            self.hurry();
+        }
         loop {
             let done = self.shared.done.notified();
             if !self.shared.pending.lock().expect("deleter lock").contains_key(name) {
@@ -93,6 +154,9 @@ impl Deleter {
 
     /// Waits until the queue is empty.
     pub async fn wait_idle(&self) {
+        if self.pending() > 0 {
+            self.hurry();
+        }
         loop {
             let done = self.shared.done.notified();
             if self.pending() == 0 {
@@ -121,6 +185,26 @@ impl Shared {
         drop(pending);
         self.done.notify_waiters();
     }
+
+    /// How long a batch queued at `queued` should wait yet for a quiet moment; `None`: go now.
+    fn wait_for_quiet(&self, queued: Instant) -> Option<Duration> {
+        let mut activity = self.activity.lock().expect("deleter lock");
+        let now = Instant::now();
+        if std::mem::take(&mut activity.hurry) || now >= queued + LONGEST_WAIT {
+            return None;
+        }
+        activity.until_quiet(now)
+    }
+}
+
+impl Activity {
+    fn until_quiet(&self, now: Instant) -> Option<Duration> {
+        if self.under_way > 0 {
+            return Some(Duration::from_millis(5));
+        }
+        let quiet_for = self.last_end.map_or(QUIET, |end| now.saturating_duration_since(end));
+        QUIET.checked_sub(quiet_for).filter(|left| !left.is_zero())
+    }
 }
 
 /// The thread: a runtime and a connection of its own, then batches until the last sender goes.
@@ -148,6 +232,11 @@ fn serve(ns: Arc<File>, work: mpsc::Receiver<String>, shared: Arc<Shared>, ready
     };
     while let Ok(first) = work.recv() {
         let mut batch = vec![first];
+        let queued = Instant::now();
+        while let Some(wait) = shared.wait_for_quiet(queued) {
+            // Polled, not signalled: a wait happens only with deletions queued, and is short.
+            std::thread::sleep(wait.min(Duration::from_millis(5)));
+        }
         batch.extend(work.try_iter());
         runtime.block_on(delete_batch(&handle, &batch));
         shared.finished(&batch);
@@ -191,4 +280,37 @@ async fn delete_batch(handle: &rtnetlink::Handle, batch: &[String]) {
         tracing::warn!(links = doomed, error = %e, "cannot delete a batch of links");
     }
     tracing::debug!(links = doomed, "deleted a batch of links");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shared() -> Shared {
+        Shared { pending: Mutex::new(BTreeMap::new()), done: Notify::new(), activity: Mutex::new(Activity::default()) }
+    }
+
+    #[test]
+    fn quiet_means_nothing_under_way_and_nothing_for_a_while() {
+        let now = Instant::now();
+        assert_eq!(Activity::default().until_quiet(now), None, "a daemon that did nothing yet is quiet");
+        let busy = Activity { under_way: 1, last_end: None, hurry: false };
+        assert!(busy.until_quiet(now).is_some());
+        let just_done = Activity { under_way: 0, last_end: Some(now), hurry: false };
+        assert_eq!(just_done.until_quiet(now), Some(QUIET));
+        let done_long_ago = Activity { under_way: 0, last_end: Some(now), hurry: false };
+        assert_eq!(done_long_ago.until_quiet(now + QUIET), None);
+    }
+
+    #[test]
+    fn a_batch_waits_for_quiet_unless_hurried_or_queued_too_long() {
+        let shared = shared();
+        let queued = Instant::now();
+        shared.activity.lock().unwrap().under_way = 1;
+        assert!(shared.wait_for_quiet(queued).is_some(), "work under way holds the batch");
+        assert_eq!(shared.wait_for_quiet(queued - LONGEST_WAIT), None, "but not for longer than LONGEST_WAIT");
+        shared.activity.lock().unwrap().hurry = true;
+        assert_eq!(shared.wait_for_quiet(queued), None, "a waiter hurries it");
+        assert!(shared.wait_for_quiet(queued).is_some(), "once");
+    }
 }

@@ -35,7 +35,7 @@ mod sysctl;
 mod vxlan;
 mod wireguard;
 
-pub use deleter::{DOOMED_GROUP, Deleter};
+pub use deleter::{Busy, DOOMED_GROUP, Deleter};
 pub use error::{Error, Result};
 pub use kernel::Kernel;
 pub use link::{InterfaceConfig, Link, format_mac, parse_mac, random_mac};

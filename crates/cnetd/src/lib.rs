@@ -146,6 +146,7 @@ pub async fn start_controller(cfg: &DaemonConfig) -> anyhow::Result<Arc<Controll
                 .to_string(),
         );
     }
+    let deleter = kernel.deleter().clone();
     let ctl = Controller::start(
         controller::Config { run_dir: cfg.run_dir.clone(), state_dir: cfg.state_dir.clone(), dns: cfg.dns.clone() },
         kernel,
@@ -155,7 +156,8 @@ pub async fn start_controller(cfg: &DaemonConfig) -> anyhow::Result<Arc<Controll
         cluster,
     )
     .await?;
-    tokio::spawn(firewall.clone().flush_in_background());
+    // Firewall transactions wait for a quiet moment, as link deletions do.
+    tokio::spawn(firewall.clone().flush_in_background(move || deleter.until_quiet()));
     spawn_firewall_watcher(firewall, cfg.firewall_check_interval);
     let ctl = Arc::new(ctl);
     if let Some(mut events) = cluster_events {

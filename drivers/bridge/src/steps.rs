@@ -254,7 +254,10 @@ pub async fn setup_firewall(firewall: &Firewall, cfg: &BridgeConfig, network: &N
 /// Puts queued firewall changes in the table before an endpoint joins: a container must never be
 /// on a bridge whose isolation, NAT or internal-ness is not in force yet.
 pub async fn rules_in_place(firewall: &Firewall, network: &Network) -> Result<()> {
-    firewall.flush().await.internal(format!("putting the firewall rules of network {} in place", network.name))
+    firewall
+        .flush_network(network.id.as_ref())
+        .await
+        .internal(format!("putting the firewall rules of network {} in place", network.name))
 }
 
 /// The rules go off the reply path (a run of nft and the kernel's commit, some 10-20 ms): nothing

@@ -260,6 +260,8 @@ impl OverlayDriver {
             steps::setup_gateway_addresses(&self.kernel, &cfg, network).await?;
             steps::setup_forwarding(&cfg, network)?;
             steps::setup_firewall(&self.firewall, &cfg, network).await?;
+            // Brought up for a joining endpoint: its rules must be in force before it is.
+            steps::rules_in_place(&self.firewall, network).await?;
             for peer in peers.values() {
                 self.program(&vx, peer).await?;
             }

@@ -5,6 +5,8 @@ use super::*;
 
 impl Controller {
     pub async fn connect(&self, req: ConnectRequest) -> Result<(Endpoint, Network)> {
+        // Link deletions wait for the attach to end (see cnet_kernel's deleter).
+        let _busy = self.kernel.deleter().busy();
         let mut st = self.state.lock().await;
         let started = std::time::Instant::now();
         let sandbox = st.find_sandbox(&req.sandbox)?.clone();
@@ -345,6 +347,7 @@ impl Controller {
     }
 
     pub async fn disconnect(&self, sandbox: &str, network: &str) -> Result<()> {
+        let _busy = self.kernel.deleter().busy();
         let mut st = self.state.lock().await;
         let sandbox = st.find_sandbox(sandbox)?.clone();
         let network = st.find_network(network)?.clone();

@@ -4,6 +4,7 @@ use super::*;
 
 impl Controller {
     pub async fn create_network(&self, req: NetworkRequest) -> Result<Network> {
+        let _busy = self.kernel.deleter().busy();
         let network = self.create_network_inner(req, false).await?;
         self.events.publish(Event::network("create", &network));
         if network.scope == Scope::Local {
@@ -184,6 +185,7 @@ impl Controller {
     }
 
     pub async fn remove_network(&self, reference: &str) -> Result<Network> {
+        let _busy = self.kernel.deleter().busy();
         let mut st = self.state.lock().await;
         let network = st.find_network(reference)?.clone();
         self.remove_network_locked(&mut st, &network).await?;

@@ -5,6 +5,7 @@ use super::*;
 
 impl Controller {
     pub async fn create_sandbox(&self, req: SandboxRequest) -> Result<Sandbox> {
+        let _busy = self.kernel.deleter().busy();
         let id = if req.container_id.is_empty() {
             id::new_id()
         } else if req.container_id.len() == 64 && id::looks_like_id_prefix(&req.container_id) {
@@ -99,6 +100,7 @@ impl Controller {
     }
 
     pub async fn remove_sandbox(&self, reference: &str) -> Result<()> {
+        let _busy = self.kernel.deleter().busy();
         let mut st = self.state.lock().await;
         let sandbox = st.find_sandbox(reference)?.clone();
         self.remove_sandbox_locked(&mut st, &sandbox).await
