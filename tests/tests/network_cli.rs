@@ -505,6 +505,29 @@ fn run_with_a_static_ip_and_its_refusals() {
 
 // ------------------------------------------------------------------------------------ IPv6
 
+/// An interface of an IPv4-only network has no IPv6 address, not even a link-local one: it sends
+/// no DAD, router solicitation or MLD report for its bridge to flood to every other port (with
+/// 1000 containers on a bridge that chatter doubled a connect). One of an IPv6 network has both.
+#[test]
+fn ipv4_only_interfaces_have_no_ipv6_address_and_ipv6_ones_have_a_link_local() {
+    let host = TestHost::with_cnetd();
+    host.cnet_ok(&["network", "create", "four"]);
+    host.cnet_ok(&["network", "create", "--ipv6", "--subnet", "fd00:c0de:9::/64", "sixes"]);
+    sleeper(&host, "c4", &["--network", "four"]);
+    sleeper(&host, "c6", &["--network", "sixes"]);
+    // /proc/net/if_inet6: one line per address, the interface's name last (tentative ones too).
+    let addresses = |c: &str| host.cnet_ok(&["exec", c, "cat", "/proc/net/if_inet6"]);
+    let on_eth0 = |text: &str| text.lines().filter(|l| l.ends_with(" eth0")).map(str::to_string).collect::<Vec<_>>();
+    std::thread::sleep(Duration::from_millis(300));
+    let four = addresses("c4");
+    assert_eq!(on_eth0(&four), Vec::<String>::new(), "c4's eth0 has IPv6 addresses:\n{four}");
+    assert!(four.lines().any(|l| l.ends_with(" lo")), "c4 has no ::1 on lo:\n{four}");
+    let six = addresses("c6");
+    let six_eth0 = on_eth0(&six);
+    assert!(six_eth0.iter().any(|l| l.starts_with("fe80")), "c6's eth0 has no link-local address:\n{six}");
+    assert!(six_eth0.iter().any(|l| l.starts_with("fd00c0de0009")), "c6's eth0 has no fd00:c0de:9:: address:\n{six}");
+}
+
 #[test]
 fn ipv6_networks_give_containers_v6_addresses_and_names() {
     let host = TestHost::with_cnetd();

@@ -26,7 +26,6 @@ use rtnetlink::{
     sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE},
 };
 
-use crate::sysctl;
 use crate::{Error, Result};
 
 /// The calling thread's own network namespace.
@@ -50,11 +49,6 @@ pub fn create(path: &Path) -> Result<()> {
     let result = run_on_thread(path, move || -> Result<()> {
         unshare(CloneFlags::CLONE_NEWNET).map_err(|e| Error::netns(&target, "unshare(CLONE_NEWNET)", e))?;
         set_loopback_up().map_err(|e| Error::netns(&target, "set lo up", e))?;
-        // Interfaces made here start with IPv6 off (as Docker does for containers without IPv6):
-        // otherwise each one's link-local address, DAD and MLD chatter is flooded by the bridge
-        // to every other port. `configure_interface` turns it on for IPv6 endpoints. A kernel
-        // without IPv6 has no such file, and needs nothing turned off.
-        let _ = sysctl::set_sysctl("net.ipv6.conf.default.disable_ipv6", "1");
         mount(Some(THREAD_SELF_NS), &target, None::<&str>, MsFlags::MS_BIND, None::<&str>)
             .map_err(|e| Error::netns(&target, "bind mount", e))
     })

@@ -101,12 +101,15 @@ impl NetnsHandle {
         let name = cfg.name.as_str();
         if cfg.uses_ipv6() {
             let ifname = name.to_string();
-            self.run(move || -> Result<()> {
-                // Sandboxes start with IPv6 off on new interfaces (see netns::create).
-                sysctl::set_interface_sysctl("ipv6", &ifname, "disable_ipv6", "0")?;
-                sysctl::set_interface_sysctl("ipv6", &ifname, "accept_dad", "0")
-            })
-            .await??;
+            self.run(move || -> Result<()> { sysctl::set_interface_sysctl("ipv6", &ifname, "accept_dad", "0") })
+                .await??;
+        } else {
+            // An IPv4-only interface gets no IPv6 address of its own, so it sends no DAD, router
+            // solicitation or MLD report for a bridge to flood to every other port; set before it
+            // comes up, when the kernel would make its link-local address.
+            self.nl
+                .set_link(name, crate::link::without_ipv6_addresses(index), format!("set link {name} addrgenmode none"))
+                .await?;
         }
         for addr in &cfg.addresses {
             self.nl.add_address_index(index, name, *addr).await?;
