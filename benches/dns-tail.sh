@@ -12,26 +12,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 R=$PWD/target/release
 ROUNDS=${1:-3}; EXTRA=${2:-0}; RATE=${3:-10000}; DUR=${4:-10}
-B=$(mktemp -d /tmp/cnet-dns-tail.XXXXXX)
-export CNET_SOCKET=$B/run/cnetd.sock CNET_ROOT=$B/runtime
-mkdir -p "$B"/{run,state,runtime}
+source benches/cnetd.sh
 echo_pid=""
 cleanup() {
-    [ -n "$echo_pid" ] && kill "$echo_pid" 2>/dev/null
-    "$R/cnet" rm -f $("$R/cnet" ps -aq 2>/dev/null) >/dev/null 2>&1 || true
-    "$R/cnet" network rm dnstail >/dev/null 2>&1 || true
-    kill "$CNETD" 2>/dev/null || true
-    wait "$CNETD" 2>/dev/null || true
-    ip link del cnet0 2>/dev/null || true
-    nft delete table inet cnetdnstail 2>/dev/null || true
-    for f in "$B"/run/netns/*; do umount -l "$f" 2>/dev/null || true; done
-    rm -rf "$B"
+    if [ -n "$echo_pid" ]; then kill "$echo_pid" 2>/dev/null || true; fi
+    bench_cnetd_stop
 }
-"$R/cnetd" --socket "$CNET_SOCKET" --run-dir "$B/run" --state-dir "$B/state" --nft-table cnetdnstail \
-    > "$B/cnetd.log" 2>&1 &
-CNETD=$!
 trap cleanup EXIT
-for _ in $(seq 50); do [ -S "$CNET_SOCKET" ] && break; sleep 0.1; done
+B=$(mktemp -d /tmp/cnet-dns-tail.XXXXXX)
+bench_cnetd_start "$B" cnetdnstail
 "$R/cnet" network create dnstail >/dev/null
 "$R/cnet" run -d --name dns-a --network dnstail busybox sleep 100000 >/dev/null
 "$R/cnet" run -d --name dns-b --network dnstail busybox sleep 100000 >/dev/null

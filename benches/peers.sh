@@ -16,22 +16,7 @@ export CNET_BENCH_DIR=${CNET_BENCH_DIR:-/tmp/cnet-peerbench}
 export PEER_ENGINES=$REPO/benches/engines
 ENGINES=${1:-"cnet podman docker"}
 
-mkdir -p "$CNET_BENCH_DIR"/{run,state,runtime}
-"$REPO/target/release/cnetd" --socket "$CNET_BENCH_DIR/run/cnetd.sock" --run-dir "$CNET_BENCH_DIR/run" \
-    --state-dir "$CNET_BENCH_DIR/state" > "$CNET_BENCH_DIR/cnetd.log" 2>&1 &
-CNETD=$!
-cleanup() {
-    local cli="$REPO/target/release/cnet -H $CNET_BENCH_DIR/run/cnetd.sock --root $CNET_BENCH_DIR/runtime"
-    $cli rm -f $($cli ps -aq 2>/dev/null) >/dev/null 2>&1 || true
-    $cli network prune -f >/dev/null 2>&1 || true
-    kill "$CNETD" 2>/dev/null || true
-    wait "$CNETD" 2>/dev/null || true
-    # cnetd keeps network state when it stops (containers outlive it); a benchmark host wants none.
-    ip link del cnet0 2>/dev/null || true
-    nft delete table inet cnet 2>/dev/null || true
-    for f in "$CNET_BENCH_DIR"/run/netns/*; do umount -l "$f" 2>/dev/null || true; done
-    rm -rf "$CNET_BENCH_DIR"
-}
-trap cleanup EXIT
-for _ in $(seq 50); do [ -S "$CNET_BENCH_DIR/run/cnetd.sock" ] && break; sleep 0.1; done
+source "$REPO/benches/cnetd.sh"
+trap bench_cnetd_stop EXIT
+bench_cnetd_start "$CNET_BENCH_DIR" cnet
 bash "$PEERS/run-all.sh" "$ENGINES"

@@ -31,7 +31,7 @@ struct Desired {
     removals: Vec<NetworkRules>,
     /// Networks added with [`Firewall::add_network_later`] whose elements are not in the table
     /// yet (they are in `networks`): put in by the same transaction as the removals, before any
-    /// endpoint joins ([`Firewall::flush`]).
+    /// endpoint joins ([`Firewall::flush_network`]).
     additions: Vec<NetworkRules>,
     /// A deferred removal failed: the table may hold more than it must, until a rebuild.
     stale: bool,

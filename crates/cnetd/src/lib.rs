@@ -173,12 +173,10 @@ pub async fn start_controller(cfg: &DaemonConfig) -> anyhow::Result<Arc<Controll
     Ok(ctl)
 }
 
-/// Every `interval`, checks that cnet's nftables table exists and, if someone deleted it, rebuilds
-/// it exactly (networks and published ports) in one transaction.
-/// Keeps the nftables table in place: rebuilt as soon as nf_tables announces its deletion, and
-/// checked every `interval` besides (notifications can be lost; deferred removals are retried
-/// there). `0` turns both off. Without the notifications (a kernel or sandbox refusing the
-/// subscription) the interval alone remains.
+/// Keeps the nftables table in place, rebuilt exactly (networks and published ports) in one
+/// transaction: as soon as nf_tables announces its deletion, and checked every `interval` besides
+/// (notifications can be lost; deferred removals are retried there). `0` turns both off. Without
+/// the notifications (a kernel or sandbox refusing the subscription) the interval alone remains.
 fn spawn_firewall_watcher(firewall: Arc<cnet_firewall::Firewall>, interval: std::time::Duration) {
     if interval.is_zero() {
         return;
