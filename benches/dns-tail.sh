@@ -8,9 +8,12 @@
 #
 #   cargo build --release --bins
 #   bash benches/dns-tail.sh [ROUNDS=3] [EXTRA=0] [RATE=10000] [DUR=10]
+#
+# DNS_CLIENT_CPU=N pins dnsperf to CPU N (benches/dns-client-pin.sh says why); unset, it runs unpinned.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 R=$PWD/target/release
+source benches/dns-client-pin.sh
 ROUNDS=${1:-3}; EXTRA=${2:-0}; RATE=${3:-10000}; DUR=${4:-10}
 source benches/cnetd.sh
 echo_pid=""
@@ -39,7 +42,7 @@ pick = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] * 1e6
 print(f"n={len(lat)} p50={pick(.5):.0f}us p99={pick(.99):.0f}us p99.9={pick(.999):.0f}us max={lat[-1]*1e6:.0f}us")
 PY
 }
-echo "# dns-tail $(date -u +%FT%TZ) rate=$RATE dur=${DUR}s containers=$((EXTRA + 2))"
+echo "# dns-tail $(date -u +%FT%TZ) rate=$RATE dur=${DUR}s containers=$((EXTRA + 2)) client on CPU ${DNS_CLIENT_CPU:-any}"
 for round in $(seq "$ROUNDS"); do
     for target in "cnetd 127.0.0.11" "dns-echo 127.0.0.12"; do
         set -- $target

@@ -7,6 +7,9 @@
 #   cargo build --release --bins
 #   PEERS_OUT=/tmp/peers-out bash ../shared/peers/setup.sh          # once: docker, podman, tools
 #   BENCHES="run" bash benches/peers.sh "cnet podman docker"
+#
+# DNS_CLIENT_CPU=N pins dnsperf's fixed-rate runs (-Q) to CPU N for every engine alike (see
+# benches/dns-client-pin.sh for why); unset, the peer benches run as they are.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
@@ -15,6 +18,7 @@ export PEERS_OUT=${PEERS_OUT:-/tmp/peers-out}
 export CNET_BENCH_DIR=${CNET_BENCH_DIR:-/tmp/cnet-peerbench}
 export PEER_ENGINES=$REPO/benches/engines
 ENGINES=${1:-"cnet podman docker"}
+source "$REPO/benches/dns-client-pin.sh"
 
 source "$REPO/benches/cnetd.sh"
 trap bench_cnetd_stop EXIT
