@@ -14,9 +14,6 @@ use tokio::sync::{Mutex, Notify};
 use crate::rules::{validate_all, validate_ports};
 use crate::{Error, NetworkRules, PortRule, Result, render};
 
-/// The longest the background flush waits for a quiet moment.
-const LONGEST_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
-
 /// What the table must hold: everything added and not removed since the last [`Firewall::sync`].
 #[derive(Debug, Default)]
 struct Desired {
@@ -352,17 +349,18 @@ impl Firewall {
     /// A failure is logged and leaves the table stale, which the next [`Firewall::repair`]
     /// rebuilds.
     ///
-    /// `until_quiet` tells how long to wait yet before a transaction (`None`: now; 500 ms at
-    /// most): a commit costs the kernel some 4-10 ms of a core, better spent after a burst of
-    /// commands than during one (changes that pile up meanwhile share the transaction).
-    pub async fn flush_in_background(self: Arc<Self>, until_quiet: impl Fn() -> Option<std::time::Duration>) {
+    /// `until_quiet(woken)` tells how long a flush woken at `woken` should wait yet (`None`:
+    /// now), and bounds that wait itself (cnetd passes `Deleter::until_quiet`): a commit costs the
+    /// kernel some 4-10 ms of a core, better spent after a burst of commands than during one
+    /// (changes that pile up meanwhile share the transaction).
+    pub async fn flush_in_background(
+        self: Arc<Self>,
+        until_quiet: impl Fn(std::time::Instant) -> Option<std::time::Duration>,
+    ) {
         loop {
             self.wake.notified().await;
-            let woken = tokio::time::Instant::now();
-            while let Some(wait) = until_quiet() {
-                if woken.elapsed() >= LONGEST_WAIT {
-                    break;
-                }
+            let woken = std::time::Instant::now();
+            while let Some(wait) = until_quiet(woken) {
                 tokio::time::sleep(wait).await;
             }
             if let Err(e) = self.flush().await {
@@ -737,15 +735,19 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn the_background_flush_waits_for_quiet_but_not_for_ever() {
+    async fn the_background_flush_waits_while_told_to() {
         let fw = Arc::new(Firewall::in_memory("t"));
         fw.ensure_table().await.unwrap();
-        tokio::spawn(fw.clone().flush_in_background(|| Some(std::time::Duration::from_millis(10))));
+        let quiet = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let told = quiet.clone();
+        let until_quiet = move |_woken| (!told.load(Ordering::Relaxed)).then_some(std::time::Duration::from_millis(10));
+        tokio::spawn(fw.clone().flush_in_background(until_quiet));
         fw.add_network_later(&net('j', "br-333333333333", "172.27.0.0/16")).await.unwrap();
-        tokio::time::sleep(LONGEST_WAIT / 2).await;
-        assert_eq!(fw.pending(), 1, "never quiet: the change waits");
-        tokio::time::sleep(LONGEST_WAIT).await;
-        assert_eq!(fw.pending(), 0, "but no longer than LONGEST_WAIT");
+        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+        assert_eq!(fw.pending(), 1, "not quiet: the change waits");
+        quiet.store(true, Ordering::Relaxed);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        assert_eq!(fw.pending(), 0, "and goes in once quiet");
     }
 
     #[tokio::test]

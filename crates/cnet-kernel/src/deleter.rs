@@ -121,11 +121,12 @@ impl Deleter {
         Busy { shared: self.shared.clone() }
     }
 
-    /// How long until the daemon has been quiet for [`QUIET`] (`None`: it is): for other work
-    /// best done between commands.
-    pub fn until_quiet(&self) -> Option<Duration> {
+    /// How long work waiting since `waiting_since` should wait yet for the daemon to have been
+    /// quiet for [`QUIET`] (`None`: go now; never past [`LONGEST_WAIT`]): for other work best done
+    /// between commands, bounded like the deletions' own.
+    pub fn until_quiet(&self, waiting_since: Instant) -> Option<Duration> {
         let activity = self.shared.activity.lock().expect("deleter lock");
-        activity.until_quiet(Instant::now())
+        activity.until_quiet_within(waiting_since, Instant::now())
     }
 
     fn hurry(&self) {
@@ -189,15 +190,23 @@ impl Shared {
     /// How long a batch queued at `queued` should wait yet for a quiet moment; `None`: go now.
     fn wait_for_quiet(&self, queued: Instant) -> Option<Duration> {
         let mut activity = self.activity.lock().expect("deleter lock");
-        let now = Instant::now();
-        if std::mem::take(&mut activity.hurry) || now >= queued + LONGEST_WAIT {
+        if std::mem::take(&mut activity.hurry) {
             return None;
         }
-        activity.until_quiet(now)
+        activity.until_quiet_within(queued, Instant::now())
     }
 }
 
 impl Activity {
+    /// [`Activity::until_quiet`] for work waiting since `since`, which waits no longer than
+    /// [`LONGEST_WAIT`] in all.
+    fn until_quiet_within(&self, since: Instant, now: Instant) -> Option<Duration> {
+        if now >= since + LONGEST_WAIT {
+            return None;
+        }
+        self.until_quiet(now)
+    }
+
     fn until_quiet(&self, now: Instant) -> Option<Duration> {
         if self.under_way > 0 {
             return Some(Duration::from_millis(5));
@@ -312,5 +321,15 @@ mod tests {
         shared.activity.lock().unwrap().hurry = true;
         assert_eq!(shared.wait_for_quiet(queued), None, "a waiter hurries it");
         assert!(shared.wait_for_quiet(queued).is_some(), "once");
+    }
+
+    #[test]
+    fn other_work_waits_for_quiet_but_not_past_the_longest_wait() {
+        let now = Instant::now();
+        let busy = Activity { under_way: 1, last_end: None, hurry: true };
+        assert!(busy.until_quiet_within(now, now).is_some(), "work under way holds it (a hurry is the deletions' own)");
+        assert_eq!(busy.until_quiet_within(now - LONGEST_WAIT, now), None, "but not for longer than LONGEST_WAIT");
+        let just_done = Activity { under_way: 0, last_end: Some(now), hurry: false };
+        assert_eq!(just_done.until_quiet_within(now, now), Some(QUIET));
     }
 }

@@ -157,7 +157,7 @@ pub async fn start_controller(cfg: &DaemonConfig) -> anyhow::Result<Arc<Controll
     )
     .await?;
     // Firewall transactions wait for a quiet moment, as link deletions do.
-    tokio::spawn(firewall.clone().flush_in_background(move || deleter.until_quiet()));
+    tokio::spawn(firewall.clone().flush_in_background(move |woken| deleter.until_quiet(woken)));
     spawn_firewall_watcher(firewall, cfg.firewall_check_interval);
     let ctl = Arc::new(ctl);
     if let Some(mut events) = cluster_events {
