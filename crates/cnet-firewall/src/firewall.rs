@@ -547,9 +547,8 @@ impl Firewall {
     }
 
     async fn apply(&self, action: &'static str, batch: Batch<'_>) -> Result<()> {
-        let nftables = batch.to_nftables();
+        let json = render::nft_json(&batch.to_nftables());
         if tracing::enabled!(tracing::Level::TRACE) {
-            let json = serde_json::to_string(&nftables).unwrap_or_default();
             tracing::trace!(table = %self.table, action, %json, "nft transaction");
         }
         if let Backend::Memory(table) = &self.backend {
@@ -560,15 +559,18 @@ impl Firewall {
                 return Err(Error::TableMissing { table: self.table.clone() });
             }
             table.exists = action != "delete the table";
-            let json = serde_json::to_value(&nftables).expect("an nft batch is JSON");
             table.applied.push(Applied { action, json });
             return Ok(());
         }
-        helper::apply_ruleset_async(&nftables).await.map_err(|source| {
-            let error = self.nft_error(action, source);
-            tracing::warn!(table = %self.table, error = ?error, "nft transaction failed");
-            error
-        })
+        let no_args: [&str; 0] = [];
+        match helper::apply_ruleset_raw_async(&json.to_string(), DEFAULT_NFT, no_args).await {
+            Ok(_) => Ok(()),
+            Err(source) => {
+                let error = self.nft_error(action, source);
+                tracing::warn!(table = %self.table, error = ?error, "nft transaction failed");
+                Err(error)
+            }
+        }
     }
 
     fn nft_error(&self, action: &'static str, source: NftablesError) -> Error {

@@ -21,6 +21,7 @@ mod watch;
 
 pub use error::{Error, Result};
 pub use firewall::{Applied, Firewall};
+pub use render::VXLAN_PORT;
 pub use rules::{GatewayMode, NetworkRules, PortRule, Proto};
 pub use watch::{TableEvent, TableWatch};
 

@@ -274,3 +274,32 @@ fn routed_mode_and_trusted_interfaces() {
         fw.delete_table().await.unwrap();
     });
 }
+
+/// The conntrack entries of the calling thread's namespace, one line each (fails the test when
+/// they cannot be read: an unreadable table is not an empty one).
+fn conntrack_entries() -> Vec<String> {
+    let text = std::fs::read_to_string("/proc/thread-self/net/nf_conntrack")
+        .expect("/proc/thread-self/net/nf_conntrack (a kernel with nf_conntrack's procfs)");
+    text.lines().map(str::to_string).collect()
+}
+
+#[test]
+fn vxlan_packets_are_not_tracked_both_ways() {
+    in_netns(|| async {
+        let outside = outside();
+        let fw = Firewall::new(TABLE);
+        fw.sync(&[], &[]).await.unwrap();
+        // In: from the outside to the host's VXLAN port, and to the port above it as the control.
+        outside.sh("bash -c 'echo x > /dev/udp/192.0.2.1/4789; echo x > /dev/udp/192.0.2.1/4790'");
+        // Out: from the host itself.
+        let sock = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+        sock.send_to(b"x", (OUTSIDE, cnet_firewall::VXLAN_PORT)).unwrap();
+        sock.send_to(b"x", (OUTSIDE, 4791)).unwrap();
+        let entries = conntrack_entries();
+        let tracked =
+            |dport: u16| entries.iter().any(|e| e.contains(" udp ") && e.contains(&format!(" dport={dport} ")));
+        assert!(tracked(4790) && tracked(4791), "the controls are tracked (conntrack is on here): {entries:#?}");
+        assert!(!tracked(4789), "VXLAN packets are not tracked, in or out: {entries:#?}");
+        fw.delete_table().await.unwrap();
+    });
+}

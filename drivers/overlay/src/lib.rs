@@ -53,8 +53,8 @@ use cnet_kernel::{Kernel, Link, VxlanSpec};
 use cnet_ports::PublishedPorts;
 use tokio::sync::Mutex;
 
-/// IANA's VXLAN port.
-pub const VXLAN_PORT: u16 = 4789;
+/// IANA's VXLAN port, which cnet's firewall keeps out of connection tracking.
+pub const VXLAN_PORT: u16 = cnet_firewall::VXLAN_PORT;
 /// Outer Ethernet + IP + UDP + VXLAN headers.
 pub const VXLAN_OVERHEAD: u32 = 50;
 pub const ENCRYPTED_OPTION: &str = options::OVERLAY_ENCRYPTED;

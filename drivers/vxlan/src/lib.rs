@@ -54,8 +54,8 @@ use tokio::sync::Mutex;
 
 pub use config::VxlanConfig;
 
-/// IANA's VXLAN port (as overlay networks).
-pub const VXLAN_PORT: u16 = 4789;
+/// IANA's VXLAN port (as overlay networks), which cnet's firewall keeps out of connection tracking.
+pub const VXLAN_PORT: u16 = cnet_firewall::VXLAN_PORT;
 /// Outer Ethernet + IP + UDP + VXLAN headers.
 pub const VXLAN_OVERHEAD: u32 = 50;
 

@@ -6,8 +6,16 @@ use serde_json::{Value, json};
 use super::*;
 use crate::Proto;
 
+/// `udp dport 4789 notrack`, as nft's JSON has it.
+fn notrack_vxlan() -> Value {
+    json!([
+        { "match": { "op": "==", "left": { "payload": { "protocol": "udp", "field": "dport" } }, "right": 4789 } },
+        { "notrack": null }
+    ])
+}
+
 fn to_json(batch: Batch<'_>) -> Value {
-    serde_json::to_value(batch.to_nftables()).unwrap()
+    nft_json(&batch.to_nftables())
 }
 
 /// `{"nftables": [...]}` with the given commands.
@@ -139,6 +147,7 @@ fn expected_layout() -> Vec<Value> {
         chain("prerouting", "nat", "prerouting", -100),
         chain("output", "nat", "output", -100),
         chain("raw_prerouting", "filter", "prerouting", -300),
+        chain("raw_output", "filter", "output", -300),
         rule(
             "raw_prerouting",
             json!([
@@ -157,6 +166,8 @@ fn expected_layout() -> Vec<Value> {
             ]),
             "loopback destinations only from lo (IPv6)",
         ),
+        rule("raw_prerouting", notrack_vxlan(), "VXLAN tunnels: no connection tracking"),
+        rule("raw_output", notrack_vxlan(), "VXLAN tunnels: no connection tracking"),
         rule(
             "forward",
             json!([lookup(iif_oif(), "icc_off"), { "drop": null }]),
@@ -617,4 +628,14 @@ fn port_rules_are_validated() {
 #[test]
 fn delete_table_tolerates_a_missing_table() {
     assert_eq!(to_json(delete_table("t")), doc(vec![table("add"), table("delete")]));
+}
+
+#[test]
+fn only_rule_statements_become_nfts_notrack_object() {
+    let named_notrack = NetworkRules { bridge: "notrack".into(), ..web() };
+    let json = to_json(add_network("t", &named_notrack)).to_string();
+    assert!(json.contains(r#""val":"notrack""#), "an interface named notrack stays a string: {json}");
+    assert!(json.contains(r#""concat":["notrack","notrack"]"#), "in a concatenation too: {json}");
+    assert!(!json.contains(r#"{"notrack":null}"#), "{json}");
+    assert!(to_json(create_table("t")).to_string().contains(r#"{"notrack":null}"#));
 }
