@@ -78,8 +78,9 @@
 //! VXLAN's UDP packets (overlay networks, links across hosts) are left out of connection tracking
 //! both ways, as Cilium does for its tunnels: a tunnel packet is never NATed and no rule asks its
 //! state, yet each tunnelled flow (the outer source port is a hash of the inner flow) would cost a
-//! conntrack entry, and every packet a lookup in it on each host. One iperf3 stream between
-//! containers on two simulated hosts gains about a point against the underlay (benches/results.md).
+//! conntrack entry in a table of bounded size, and every packet a lookup in it on each host (the
+//! throughput effect, 1-2 points of the underlay in A/B pairs, is within the spread of the
+//! vxlan-link bench: benches/results.md).
 //! A port published as `4789/udp` would not be DNATed; on a host that is a VXLAN endpoint that
 //! port is the tunnels' own.
 //!
