@@ -11,6 +11,9 @@
 # least a UDP server can do) shows as much as any resolver. A program's own lookups (libc's
 # resolver) send and receive on one thread. Saturation runs (no -Q) are left unpinned: there the
 # client needs both CPUs.
+#
+# A call put in the background (`nsenter ... &`) runs the function in a subshell, and `$!` is
+# that subshell, not the program: start background programs with `command nsenter` instead.
 if [ -n "${DNS_CLIENT_CPU:-}" ]; then
     nsenter() {
         if [[ " $* " == *" dnsperf "* && " $* " == *" -Q "* ]]; then

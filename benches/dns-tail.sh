@@ -29,7 +29,8 @@ bench_cnetd_start "$B" cnetdnstail
 "$R/cnet" run -d --name dns-b --network dnstail busybox sleep 100000 >/dev/null
 for i in $(seq "$EXTRA"); do "$R/cnet" run -d --name "x$i" --network dnstail busybox sleep 100000 >/dev/null; done
 P=$("$R/cnet" inspect dns-a | jq -r '.[0].State.Pid')
-nsenter -t "$P" -n "$R/dns-echo" 127.0.0.12 &
+# `command`: past the pinning function of dns-client-pin.sh, so that $! is dns-echo itself.
+command nsenter -t "$P" -n "$R/dns-echo" 127.0.0.12 &
 echo_pid=$!
 echo "dns-b A" > "$B/query"
 sleep 2
