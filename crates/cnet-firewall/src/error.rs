@@ -9,6 +9,10 @@ pub enum Error {
     #[error("invalid firewall rules for network {network:?}: {reason}")]
     Invalid { network: String, reason: String },
 
+    /// The VXLAN guard was rejected before anything was sent to the kernel.
+    #[error("invalid VXLAN guard: {0}")]
+    InvalidVxlanGuard(String),
+
     /// The table is gone (deleted by hand?); [`crate::Firewall::sync`] rebuilds it.
     #[error("nftables table inet {table} does not exist; call ensure_table or sync")]
     TableMissing { table: String },

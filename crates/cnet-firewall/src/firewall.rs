@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::{Mutex, Notify};
 
 use crate::rules::{validate_all, validate_ports};
-use crate::{Error, NetworkRules, PortRule, Result, render};
+use crate::{Error, NetworkRules, PortRule, Result, VxlanGuard, render};
 
 /// What the table must hold: everything added and not removed since the last [`Firewall::sync`].
 #[derive(Debug, Default)]
@@ -32,6 +32,8 @@ struct Desired {
     additions: Vec<NetworkRules>,
     /// A deferred removal failed: the table may hold more than it must, until a rebuild.
     stale: bool,
+    /// Who may send VXLAN packets for cnet's VNIs ([`Firewall::set_vxlan_guard`]).
+    vxlan: VxlanGuard,
 }
 
 impl Desired {
@@ -187,9 +189,9 @@ impl Firewall {
         if desired.restoring || self.exists().await? {
             return Ok(());
         }
-        if !desired.networks.is_empty() || !desired.ports.is_empty() {
+        if !desired.networks.is_empty() || !desired.ports.is_empty() || desired.vxlan != VxlanGuard::default() {
             tracing::warn!(table = %self.table, "nftables table is gone: rebuilding it");
-            let batch = render::sync(&self.table, &desired.networks(), &desired.ports());
+            let batch = render::sync(&self.table, &desired.networks(), &desired.ports(), &desired.vxlan);
             return self.apply("rebuild the table", batch).await;
         }
         tracing::info!(table = %self.table, "creating nftables table");
@@ -390,7 +392,7 @@ impl Firewall {
                     return Ok(());
                 }
                 tracing::warn!(table = %self.table, "nftables table is gone: rebuilding it");
-                let batch = render::sync(&self.table, &desired.networks(), &desired.ports());
+                let batch = render::sync(&self.table, &desired.networks(), &desired.ports(), &desired.vxlan);
                 self.apply("rebuild the table", batch).await.inspect_err(|_| desired.stale = true)
             }
             Err(e) => {
@@ -414,7 +416,7 @@ impl Firewall {
         validate_all(nets)?;
         validate_ports(ports)?;
         tracing::info!(table = %self.table, networks = nets.len(), ports = ports.len(), "rebuilding nftables table");
-        self.apply("rebuild the table", render::sync(&self.table, nets, ports)).await?;
+        self.apply("rebuild the table", render::sync(&self.table, nets, ports, &desired.vxlan)).await?;
         desired.networks = nets.iter().map(|n| (n.id.clone(), n.clone())).collect();
         desired.ports = ports.iter().cloned().collect();
         desired.restoring = false;
@@ -423,6 +425,34 @@ impl Firewall {
         desired.additions.clear();
         desired.stale = false;
         self.pending.store(0, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Makes the VXLAN guard exactly `guard` (one transaction; none if it is what the table
+    /// holds already). During a restore it only shapes what the restore's rebuild makes. If the
+    /// table is gone it is rebuilt with everything it must hold, this guard included.
+    pub async fn set_vxlan_guard(&self, guard: VxlanGuard) -> Result<()> {
+        guard.validate()?;
+        let mut desired = self.desired().await;
+        if desired.restoring {
+            desired.vxlan = guard;
+            return Ok(());
+        }
+        if desired.vxlan == guard {
+            return Ok(());
+        }
+        self.apply_pending(&mut desired).await?;
+        tracing::debug!(table = %self.table, vnis = guard.vnis.len(), peers = guard.peers.len(), "setting the VXLAN guard");
+        match self.apply("set the VXLAN guard", render::vxlan_guard(&self.table, &guard)).await {
+            Ok(()) => {}
+            Err(_) if !self.exists().await? => {
+                tracing::warn!(table = %self.table, "nftables table is gone: rebuilding it");
+                let batch = render::sync(&self.table, &desired.networks(), &desired.ports(), &guard);
+                self.apply("rebuild the table", batch).await?;
+            }
+            Err(e) => return Err(e),
+        }
+        desired.vxlan = guard;
         Ok(())
     }
 
@@ -448,7 +478,8 @@ impl Firewall {
                 let mut all = desired.ports();
                 all.extend(ports.iter().cloned());
                 validate_ports(&all)?;
-                self.apply("rebuild the table", render::sync(&self.table, &desired.networks(), &all)).await?;
+                self.apply("rebuild the table", render::sync(&self.table, &desired.networks(), &all, &desired.vxlan))
+                    .await?;
             }
             Err(e) => return Err(e),
         }
@@ -501,7 +532,7 @@ impl Firewall {
             ports = desired.ports.len(),
             "nftables table is gone: rebuilding it"
         );
-        let batch = render::sync(&self.table, &desired.networks(), &desired.ports());
+        let batch = render::sync(&self.table, &desired.networks(), &desired.ports(), &desired.vxlan);
         self.apply("rebuild the table", batch).await?;
         Ok(true)
     }

@@ -11,7 +11,8 @@
 //!
 //! The table has a fixed set of base chains and rules; a network is nothing but elements of named
 //! sets keyed by bridge name and subnet, so adding or removing one costs the same however many exist
-//! (see [`render`] for the layout).
+//! (see [`render`] for the layout). It also guards cnet's VXLAN port: only the cluster's hosts may
+//! send packets for cnet's VNIs ([`VxlanGuard`]).
 
 mod error;
 mod firewall;
@@ -22,7 +23,7 @@ mod watch;
 pub use error::{Error, Result};
 pub use firewall::{Applied, Firewall};
 pub use render::VXLAN_PORT;
-pub use rules::{GatewayMode, NetworkRules, PortRule, Proto};
+pub use rules::{GatewayMode, MAX_VNI, NetworkRules, PortRule, Proto, VxlanGuard};
 pub use watch::{TableEvent, TableWatch};
 
 /// The table cnetd uses (`table inet cnet`); tests pass their own name to [`Firewall::new`].

@@ -21,6 +21,8 @@
 //!     set trusted     { type ifname . ifname; }                    # trusted host interface . bridge
 //!     set published4  { type ipv4_addr . inet_proto . inet_service; } # every published container
 //!     set published6  { type ipv6_addr . inet_proto . inet_service; } #   address . protocol . port
+//!     set vxlan_peers4 { type ipv4_addr; }                         # the other hosts' VTEPs
+//!     set vxlan_peers6 { type ipv6_addr; }
 //!     # published ports, one pair of maps per kind (nft 1.0.6 cannot do concatenated map data):
 //!     map dnat4_addr     { type ipv4_addr . inet_proto . inet_service : ipv4_addr; }    # on one host address
 //!     map dnat4_port     { type ipv4_addr . inet_proto . inet_service : inet_service; }
@@ -66,14 +68,36 @@
 //!         type filter hook prerouting priority raw; policy accept;
 //!         iifname != "lo" ip daddr 127.0.0.0/8 drop                # a neighbour's forged loopback
 //!         iifname != "lo" ip6 daddr ::1 drop                       #   destination, before any DNAT
+//!         udp dport 4789 jump vxlan_plaintext                      # the VXLAN guard
+//!         udp dport 4789 ip saddr != @vxlan_peers4 fib daddr type local jump vxlan_strangers
+//!         udp dport 4789 ip6 saddr != @vxlan_peers6 fib daddr type local jump vxlan_strangers
 //!         udp dport 4789 notrack                                   # VXLAN tunnels: not tracked
 //!     }
 //!     chain raw_output {
 //!         type filter hook output priority raw; policy accept;
 //!         udp dport 4789 notrack
 //!     }
+//!     chain vxlan_strangers {                                      # rewritten when the VNIs change:
+//!         @th,96,24 4096 drop                                      #   one rule per cnet VNI
+//!     }
+//!     chain vxlan_plaintext {
+//!         @th,96,24 4097 iifname != "wg-0123456789ab" drop         #   one per encrypted network's VNI
+//!     }
 //! }
 //! ```
+//!
+//! **The VXLAN guard.** The kernel's VXLAN device takes a packet from any source that names its
+//! VNI: a neighbour on the underlay could put frames onto an overlay segment or a cross-host link,
+//! past every rule of the networks (Docker leaves port 4789 to the user's firewall, and its
+//! encrypted overlays got the plaintext check only after CVE-2023-28840). So a packet that names
+//! one of cnet's VNIs must come from another host of the cluster (`vxlan_peers*`: the VTEPs of the
+//! other nodes' endpoints) and, for an encrypted network, through its WireGuard link (a peer's
+//! address is easily forged on the underlay; WireGuard's is not). Packets for other VNIs, another
+//! program's tunnels on the same port, pass untouched, as do packets routed through the host.
+//! nft 1.0.6 cannot declare a set keyed by a raw payload in JSON (`typeof @th,96,24` exists only in
+//! its text syntax), so the VNIs are rules in two chains of their own, flushed and refilled with
+//! the peer sets in one transaction ([`vxlan_guard`]); the tunnels' own packets, from peers, cost
+//! a set lookup and a jump into a chain that holds the encrypted VNIs only.
 //!
 //! VXLAN's UDP packets (overlay networks, links across hosts) are left out of connection tracking
 //! both ways, as Cilium does for its tunnels: a tunnel packet is never NATed and no rule asks its
@@ -84,7 +108,8 @@
 //! A port published as `4789/udp` would not be DNATed; on a host that is a VXLAN endpoint that
 //! port is the tunnels' own.
 //!
-//! The chains and rules never change after the table is made. A network is only set elements
+//! The chains and rules never change after the table is made (but for the VXLAN guard's two
+//! chains, above). A network is only set elements
 //! (labelled with a comment holding its short id), so adding or removing one is a constant number of
 //! element commands whatever the number of networks, and each packet costs a few hash lookups.
 //! Verdict maps (`iifname vmap @…` to per-network chains) were the other candidate, but the
@@ -108,20 +133,21 @@
 
 use std::borrow::Cow;
 use std::collections::HashSet;
+use std::net::IpAddr;
 
 use ipnetwork::IpNetwork;
 use nftables::batch::Batch;
 use nftables::expr::{
     CT, Elem, Expression, Fib, FibFlag, FibResult, Map as ExprMap, Meta, MetaKey, NamedExpression, Payload,
-    PayloadField, Prefix,
+    PayloadBase, PayloadField, PayloadRaw, Prefix,
 };
 use nftables::schema::{
-    Chain, Element, Map, NfCmd, NfListObject, Nftables, Rule, Set, SetFlag, SetType, SetTypeValue, Table,
+    Chain, Element, FlushObject, Map, NfCmd, NfListObject, Nftables, Rule, Set, SetFlag, SetType, SetTypeValue, Table,
 };
-use nftables::stmt::{Match, NAT, NATFamily, Operator, Statement};
+use nftables::stmt::{JumpTarget, Match, NAT, NATFamily, Operator, Statement};
 use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
 
-use crate::{GatewayMode, NetworkRules, PortRule};
+use crate::{GatewayMode, NetworkRules, PortRule, VxlanGuard};
 
 pub const SET_BRIDGES: &str = "bridges";
 pub const SET_BRIDGE_SELF: &str = "bridge_self";
@@ -140,6 +166,8 @@ pub const SET_ROUTED6: &str = "routed6";
 pub const SET_TRUSTED: &str = "trusted";
 pub const SET_PUBLISHED4: &str = "published4";
 pub const SET_PUBLISHED6: &str = "published6";
+pub const SET_VXLAN_PEERS4: &str = "vxlan_peers4";
+pub const SET_VXLAN_PEERS6: &str = "vxlan_peers6";
 
 pub const MAP_DNAT4_ADDR: &str = "dnat4_addr";
 pub const MAP_DNAT4_PORT: &str = "dnat4_port";
@@ -159,6 +187,10 @@ pub const CHAIN_OUTPUT: &str = "output";
 pub const CHAIN_RAW_PREROUTING: &str = "raw_prerouting";
 /// Before conntrack, for the host's own packets: what conntrack should not see.
 pub const CHAIN_RAW_OUTPUT: &str = "raw_output";
+/// Regular chains, rewritten whole when cnet's VNIs change: a VXLAN packet for one of them from
+/// a source that is not a peer, or in plaintext for an encrypted network, is dropped here.
+pub const CHAIN_VXLAN_STRANGERS: &str = "vxlan_strangers";
+pub const CHAIN_VXLAN_PLAINTEXT: &str = "vxlan_plaintext";
 
 /// The UDP port of cnet's VXLAN tunnels (IANA's), whose packets conntrack skips.
 pub const VXLAN_PORT: u16 = 4789;
@@ -175,7 +207,7 @@ struct SetSpec {
     interval: bool,
 }
 
-const SETS: [SetSpec; 17] = [
+const SETS: [SetSpec; 19] = [
     SetSpec { name: SET_BRIDGES, key: &[SetType::Ifname], interval: false },
     SetSpec { name: SET_BRIDGE_SELF, key: &[SetType::Ifname, SetType::Ifname], interval: false },
     SetSpec { name: SET_ICC_OFF, key: &[SetType::Ifname, SetType::Ifname], interval: false },
@@ -193,6 +225,8 @@ const SETS: [SetSpec; 17] = [
     SetSpec { name: SET_TRUSTED, key: &[SetType::Ifname, SetType::Ifname], interval: false },
     SetSpec { name: SET_PUBLISHED4, key: ADDR4_PROTO_PORT, interval: false },
     SetSpec { name: SET_PUBLISHED6, key: ADDR6_PROTO_PORT, interval: false },
+    SetSpec { name: SET_VXLAN_PEERS4, key: &[SetType::Ipv4Addr], interval: false },
+    SetSpec { name: SET_VXLAN_PEERS6, key: &[SetType::Ipv6Addr], interval: false },
 ];
 
 struct MapSpec {
@@ -264,9 +298,10 @@ pub fn pending(table: &str, removed: &[NetworkRules], added: &[NetworkRules]) ->
     batch
 }
 
-/// Replaces the table by exactly these networks and published ports: delete it (added first, so a
-/// missing table is no error) and create it again with all elements, in one transaction.
-pub fn sync(table: &str, nets: &[NetworkRules], ports: &[PortRule]) -> Batch<'static> {
+/// Replaces the table by exactly these networks, published ports and VXLAN guard: delete it
+/// (added first, so a missing table is no error) and create it again with all elements, in one
+/// transaction.
+pub fn sync(table: &str, nets: &[NetworkRules], ports: &[PortRule], guard: &VxlanGuard) -> Batch<'static> {
     let mut batch = delete_table(table);
     batch.add(NfListObject::Table(table_obj(table)));
     for obj in layout(table) {
@@ -278,7 +313,69 @@ pub fn sync(table: &str, nets: &[NetworkRules], ports: &[PortRule]) -> Batch<'st
     if !ports.is_empty() {
         batch.add_all(add_ports(table, ports).to_nftables().objects.into_owned());
     }
+    for obj in vxlan_guard_objects(table, guard) {
+        batch.add(obj);
+    }
     batch
+}
+
+/// Makes the VXLAN guard exactly `guard`, in one transaction: the peer sets and the two VNI
+/// chains are flushed and filled again (a few elements and rules, whatever changed).
+pub fn vxlan_guard(table: &str, guard: &VxlanGuard) -> Batch<'static> {
+    let mut batch = Batch::new();
+    for name in [SET_VXLAN_PEERS4, SET_VXLAN_PEERS6] {
+        let spec = SETS.iter().find(|spec| spec.name == name).expect("a set of the layout");
+        batch.add_cmd(NfCmd::Flush(FlushObject::Set(Box::new(set(table, spec)))));
+    }
+    for name in [CHAIN_VXLAN_STRANGERS, CHAIN_VXLAN_PLAINTEXT] {
+        let NfListObject::Chain(chain) = regular_chain(table, name) else { unreachable!("a chain") };
+        batch.add_cmd(NfCmd::Flush(FlushObject::Chain(chain)));
+    }
+    for obj in vxlan_guard_objects(table, guard) {
+        batch.add(obj);
+    }
+    batch
+}
+
+/// The guard's set elements and VNI rules (added to the layout's empty sets and chains).
+fn vxlan_guard_objects(table: &str, guard: &VxlanGuard) -> Vec<NfListObject<'static>> {
+    let mut objs = vec![];
+    let (v4, v6): (Vec<IpAddr>, Vec<IpAddr>) = guard.peers.iter().partition(|a| a.is_ipv4());
+    for (set, peers) in [(SET_VXLAN_PEERS4, v4), (SET_VXLAN_PEERS6, v6)] {
+        if !peers.is_empty() {
+            objs.push(element(table, set, peers.iter().map(|a| string(&a.to_string())).collect()));
+        }
+    }
+    for (&vni, tunnel) in &guard.vnis {
+        let names_vni = Statement::Match(Match { left: vni_field(), right: Expression::Number(vni), op: Operator::EQ });
+        objs.push(rule_owned(
+            table,
+            CHAIN_VXLAN_STRANGERS,
+            vec![names_vni.clone(), drop()],
+            format!("VNI {vni}: only from the cluster's hosts"),
+        ));
+        if let Some(tunnel) = tunnel {
+            let not_through_tunnel =
+                Statement::Match(Match { left: meta(MetaKey::Iifname), right: string(tunnel), op: Operator::NEQ });
+            objs.push(rule_owned(
+                table,
+                CHAIN_VXLAN_PLAINTEXT,
+                vec![names_vni, not_through_tunnel, drop()],
+                format!("VNI {vni} is encrypted: only through {tunnel}"),
+            ));
+        }
+    }
+    objs
+}
+
+/// The VNI of a VXLAN packet: the 24 bits after the UDP header (8 bytes) and VXLAN's flags (1
+/// byte) and reserved bits (3 bytes).
+fn vni_field() -> Expression<'static> {
+    Expression::Named(NamedExpression::Payload(Payload::PayloadRaw(PayloadRaw {
+        base: PayloadBase::TH,
+        offset: 96,
+        len: 24,
+    })))
 }
 
 /// Publishes ports: one element in the address map and one in the port map for each, labelled
@@ -377,6 +474,8 @@ pub fn layout(table: &str) -> Vec<NfListObject<'static>> {
         chain(table, CHAIN_OUTPUT, NfChainType::NAT, NfHook::Output, PRIO_DSTNAT),
         chain(table, CHAIN_RAW_PREROUTING, NfChainType::Filter, NfHook::Prerouting, PRIO_RAW),
         chain(table, CHAIN_RAW_OUTPUT, NfChainType::Filter, NfHook::Output, PRIO_RAW),
+        regular_chain(table, CHAIN_VXLAN_STRANGERS),
+        regular_chain(table, CHAIN_VXLAN_PLAINTEXT),
     ]);
     // A packet for a loopback address that did not come in by `lo` is a neighbour's forgery: the
     // kernel's martian check would drop it, but only after the DNAT of prerouting sent it to a
@@ -404,13 +503,40 @@ pub fn layout(table: &str) -> Vec<NfListObject<'static>> {
             comment,
         ));
     }
-    for chain in [CHAIN_RAW_PREROUTING, CHAIN_RAW_OUTPUT] {
-        let vxlan = Statement::Match(Match {
+    let vxlan = || {
+        Statement::Match(Match {
             left: payload("udp", "dport"),
             right: Expression::Number(u32::from(VXLAN_PORT)),
             op: Operator::EQ,
-        });
-        objs.push(rule(table, chain, vec![vxlan, Statement::Notrack], "VXLAN tunnels: no connection tracking"));
+        })
+    };
+    let jump = |chain: &str| Statement::Jump(JumpTarget { target: owned(chain) });
+    // The VXLAN guard, before conntrack (a dropped forgery costs no entry). The plaintext check
+    // comes first: a peer's address is easily forged on the underlay.
+    objs.push(rule(
+        table,
+        CHAIN_RAW_PREROUTING,
+        vec![vxlan(), jump(CHAIN_VXLAN_PLAINTEXT)],
+        "VXLAN of encrypted networks only through their tunnel",
+    ));
+    for (ip, peers, comment) in [
+        ("ip", SET_VXLAN_PEERS4, "VXLAN for cnet's VNIs only from the cluster's hosts (IPv4)"),
+        ("ip6", SET_VXLAN_PEERS6, "VXLAN for cnet's VNIs only from the cluster's hosts (IPv6)"),
+    ] {
+        objs.push(rule(
+            table,
+            CHAIN_RAW_PREROUTING,
+            vec![
+                vxlan(),
+                Statement::Match(Match { left: payload(ip, "saddr"), right: set_ref(peers), op: Operator::NEQ }),
+                fib_daddr_is_local(),
+                jump(CHAIN_VXLAN_STRANGERS),
+            ],
+            comment,
+        ));
+    }
+    for chain in [CHAIN_RAW_PREROUTING, CHAIN_RAW_OUTPUT] {
+        objs.push(rule(table, chain, vec![vxlan(), Statement::Notrack], "VXLAN tunnels: no connection tracking"));
     }
     let iif_oif = || concat(vec![meta(MetaKey::Iifname), meta(MetaKey::Oifname)]);
     let forward = [
@@ -582,14 +708,7 @@ fn dnat_rule(
             right: string(if ip == "ip" { "ipv4" } else { "ipv6" }),
             op: Operator::EQ,
         }),
-        Statement::Match(Match {
-            left: Expression::Named(NamedExpression::Fib(Fib {
-                result: FibResult::Type,
-                flags: HashSet::from([FibFlag::Daddr]),
-            })),
-            right: string("local"),
-            op: Operator::EQ,
-        }),
+        fib_daddr_is_local(),
         Statement::DNAT(Some(NAT {
             addr: Some(lookup(addr_map)),
             family: Some(family),
@@ -597,6 +716,18 @@ fn dnat_rule(
             flags: None,
         })),
     ]
+}
+
+/// `fib daddr type local`: the packet is for this host.
+fn fib_daddr_is_local() -> Statement<'static> {
+    Statement::Match(Match {
+        left: Expression::Named(NamedExpression::Fib(Fib {
+            result: FibResult::Type,
+            flags: HashSet::from([FibFlag::Daddr]),
+        })),
+        right: string("local"),
+        op: Operator::EQ,
+    })
 }
 
 /// `ct status dnat`
@@ -731,11 +862,36 @@ fn chain(table: &str, name: &'static str, kind: NfChainType, hook: NfHook, prio:
     })
 }
 
+/// A chain with no hook, entered only by a jump.
+fn regular_chain(table: &str, name: &'static str) -> NfListObject<'static> {
+    NfListObject::Chain(Chain {
+        family: NfFamily::INet,
+        table: owned(table),
+        name: Cow::Borrowed(name),
+        newname: None,
+        handle: None,
+        _type: None,
+        hook: None,
+        prio: None,
+        dev: None,
+        policy: None,
+    })
+}
+
 fn rule(
     table: &str,
     chain: &'static str,
     expr: Vec<Statement<'static>>,
     comment: &'static str,
+) -> NfListObject<'static> {
+    rule_owned(table, chain, expr, comment)
+}
+
+fn rule_owned(
+    table: &str,
+    chain: &'static str,
+    expr: Vec<Statement<'static>>,
+    comment: impl Into<Cow<'static, str>>,
 ) -> NfListObject<'static> {
     NfListObject::Rule(Rule {
         family: NfFamily::INet,
@@ -744,7 +900,7 @@ fn rule(
         expr: Cow::Owned(expr),
         handle: None,
         index: None,
-        comment: Some(Cow::Borrowed(comment)),
+        comment: Some(comment.into()),
     })
 }
 

@@ -1,6 +1,6 @@
 //! What the firewall must know about one network, and its validation.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::net::IpAddr;
 
 use ipnetwork::IpNetwork;
@@ -143,6 +143,39 @@ impl NetworkRules {
         for (i, a) in nets.iter().enumerate() {
             if let Some(b) = nets[i + 1..].iter().find(|b| overlap(a, b)) {
                 return Err(invalid(format!("subnets {a} and {b} overlap")));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The largest VXLAN network identifier (24 bits).
+pub const MAX_VNI: u32 = (1 << 24) - 1;
+
+/// Who may send this host VXLAN packets for cnet's VNIs (see [`crate::render`]).
+///
+/// The kernel's VXLAN devices take a packet from any source that names their VNI, so without
+/// this a neighbour on the underlay could put frames onto an overlay segment. Packets for other
+/// VNIs (another program's tunnels on the same port) are not this table's business.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VxlanGuard {
+    /// cnet's VNIs, each with the link its packets must come in by when its network is encrypted
+    /// (its WireGuard link): a plaintext packet naming that VNI is a forgery, whoever sent it.
+    pub vnis: BTreeMap<u32, Option<String>>,
+    /// The other hosts' VTEPs: the only sources whose packets may name cnet's VNIs.
+    pub peers: BTreeSet<IpAddr>,
+}
+
+impl VxlanGuard {
+    pub fn validate(&self) -> Result<()> {
+        for (vni, tunnel) in &self.vnis {
+            if !(1..=MAX_VNI).contains(vni) {
+                return Err(Error::InvalidVxlanGuard(format!("VNI {vni} is not between 1 and {MAX_VNI}")));
+            }
+            if let Some(name) = tunnel.as_deref().filter(|name| !valid_ifname(name)) {
+                return Err(Error::InvalidVxlanGuard(format!(
+                    "VNI {vni}: tunnel link {name:?} must be 1 to {MAX_IFNAME} characters of [A-Za-z0-9._-]"
+                )));
             }
         }
         Ok(())

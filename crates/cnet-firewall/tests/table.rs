@@ -51,8 +51,20 @@ fn assert_web_and_backend(l: &Value) {
 }
 
 fn assert_base_layout(l: &Value) {
-    assert_eq!(chains(l), ["forward", "output", "postrouting", "prerouting", "raw_output", "raw_prerouting"]);
-    assert_eq!(rules(l, "raw_prerouting").len(), 3, "{l:#}");
+    assert_eq!(
+        chains(l),
+        [
+            "forward",
+            "output",
+            "postrouting",
+            "prerouting",
+            "raw_output",
+            "raw_prerouting",
+            "vxlan_plaintext",
+            "vxlan_strangers"
+        ]
+    );
+    assert_eq!(rules(l, "raw_prerouting").len(), 6, "{l:#}");
     assert_eq!(rules(l, "raw_output").len(), 1, "{l:#}");
     assert_eq!(rules(l, "forward").len(), 15, "{l:#}");
     assert_eq!(rules(l, "postrouting").len(), 5, "{l:#}");

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cnet_firewall::{Firewall, GatewayMode, NetworkRules, PortRule, Proto};
+use cnet_firewall::{Firewall, GatewayMode, NetworkRules, PortRule, Proto, VxlanGuard};
 use common::{in_netns, net, sh};
 
 const TABLE: &str = "cnettraffic";
@@ -300,6 +300,111 @@ fn vxlan_packets_are_not_tracked_both_ways() {
             |dport: u16| entries.iter().any(|e| e.contains(" udp ") && e.contains(&format!(" dport={dport} ")));
         assert!(tracked(4790) && tracked(4791), "the controls are tracked (conntrack is on here): {entries:#?}");
         assert!(!tracked(4789), "VXLAN packets are not tracked, in or out: {entries:#?}");
+        fw.delete_table().await.unwrap();
+    });
+}
+
+/// A VXLAN packet's UDP payload: the header (flag I, the VNI) and an inner broadcast frame.
+fn vxlan_packet(vni: u32) -> Vec<u8> {
+    let mut packet = vec![0x08, 0, 0, 0];
+    packet.extend_from_slice(&(vni << 8).to_be_bytes());
+    packet.extend_from_slice(&[0xff; 6]); // to everyone
+    packet.extend_from_slice(&[0x02, 0, 0, 0, 0, 0x99]); // from a made-up MAC
+    packet.extend_from_slice(&[0x08, 0x06]); // ARP
+    packet.extend_from_slice(&[0; 28]);
+    packet
+}
+
+/// Sends one VXLAN packet for `vni` from `src`, an address of `ns`, to the host: at 192.0.2.1
+/// by up0, or from 198.51.100.0/24 at 198.51.100.1 by wg-guardtest.
+fn send_vxlan(ns: &Netns, src: &str, vni: u32) {
+    let dst = if src.starts_with("198.51.100.") { "198.51.100.1" } else { "192.0.2.1" };
+    let netns = std::fs::File::open(format!("/proc/{}/ns/net", ns.pid())).unwrap();
+    let src: std::net::IpAddr = src.parse().unwrap();
+    std::thread::spawn(move || {
+        nix::sched::setns(&netns, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+        let sock = std::net::UdpSocket::bind((src, 0)).unwrap();
+        sock.send_to(&vxlan_packet(vni), (dst, cnet_firewall::VXLAN_PORT)).unwrap();
+    })
+    .join()
+    .unwrap();
+}
+
+/// Packets received by `dev` (of the calling thread's namespace).
+fn rx_packets(dev: &str) -> u64 {
+    let dev_stats = std::fs::read_to_string("/proc/thread-self/net/dev").unwrap();
+    let line = dev_stats
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix(&format!("{dev}:")))
+        .unwrap_or_else(|| panic!("no {dev} in /proc/thread-self/net/dev:\n{dev_stats}"));
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// Waits until `dev` has received `count` packets, and a moment more for any that should not
+/// have come.
+fn received(dev: &str, count: u64) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while rx_packets(dev) < count && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    rx_packets(dev)
+}
+
+#[test]
+fn vxlan_for_cnets_vnis_only_from_peers_and_encrypted_ones_only_through_their_tunnel() {
+    in_netns(|| async {
+        // The outside holds a stranger (192.0.2.2) and a peer (192.0.2.3) on up0, and the peer
+        // 198.51.100.2 and a stranger (.3) behind a link named as an encrypted network's tunnel.
+        let outside = outside();
+        outside.sh("ip addr add 192.0.2.3/24 dev up0p");
+        sh(&format!(
+            "ip link add wg-guardtest type veth peer name tunp && ip link set tunp netns {} && \
+             ip addr add 198.51.100.1/24 dev wg-guardtest && ip link set wg-guardtest up",
+            outside.pid()
+        ));
+        outside
+            .sh("ip addr add 198.51.100.2/24 dev tunp && ip addr add 198.51.100.3/24 dev tunp && ip link set tunp up");
+        // cnet's VNIs 4096 and 4097 (encrypted), and 5000, another program's tunnel.
+        for (dev, vni) in [("vxplain", 4096), ("vxsecret", 4097), ("vxtheirs", 5000)] {
+            sh(&format!(
+                "ip link add {dev} type vxlan id {vni} dstport 4789 local 192.0.2.1 nolearning && ip link set {dev} up"
+            ));
+        }
+        let fw = Firewall::new(TABLE);
+        fw.sync(&[], &[]).await.unwrap();
+
+        // Without a guard the kernel takes a stranger's frame: what this test must see stopped.
+        send_vxlan(&outside, "192.0.2.2", 4096);
+        assert_eq!(received("vxplain", 1), 1, "a VXLAN device takes any source's packets");
+
+        let guard = VxlanGuard {
+            vnis: [(4096, None), (4097, Some("wg-guardtest".to_string()))].into(),
+            peers: ["192.0.2.3".parse().unwrap(), "198.51.100.2".parse().unwrap()].into(),
+        };
+        fw.set_vxlan_guard(guard.clone()).await.unwrap();
+        // The stranger's packet first, then the peer's: only the second arrives.
+        send_vxlan(&outside, "192.0.2.2", 4096);
+        send_vxlan(&outside, "192.0.2.3", 4096);
+        assert_eq!(received("vxplain", 2), 2, "only the peer's packet reached VNI 4096");
+        // Another program's VNI is not cnet's business.
+        send_vxlan(&outside, "192.0.2.2", 5000);
+        assert_eq!(received("vxtheirs", 1), 1, "a VNI that is not cnet's takes anyone's packets");
+        // The encrypted network's VNI: a peer's address in plaintext on the underlay is refused,
+        // the same through the tunnel link is taken.
+        send_vxlan(&outside, "192.0.2.3", 4097);
+        send_vxlan(&outside, "198.51.100.2", 4097);
+        assert_eq!(received("vxsecret", 1), 1, "VNI 4097 only through wg-guardtest");
+        // A stranger through the tunnel link is a stranger still.
+        send_vxlan(&outside, "198.51.100.3", 4097);
+        assert_eq!(received("vxsecret", 1), 1, "VNI 4097 only from a peer");
+
+        // The guard is replaced whole: without VNIs nothing is dropped any more.
+        fw.set_vxlan_guard(VxlanGuard::default()).await.unwrap();
+        send_vxlan(&outside, "192.0.2.2", 4096);
+        send_vxlan(&outside, "192.0.2.3", 4097);
+        assert_eq!(received("vxplain", 3), 3, "an empty guard drops nothing");
+        assert_eq!(received("vxsecret", 2), 2, "an empty guard drops nothing");
         fw.delete_table().await.unwrap();
     });
 }

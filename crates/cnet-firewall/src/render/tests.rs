@@ -8,10 +8,24 @@ use crate::Proto;
 
 /// `udp dport 4789 notrack`, as nft's JSON has it.
 fn notrack_vxlan() -> Value {
-    json!([
-        { "match": { "op": "==", "left": { "payload": { "protocol": "udp", "field": "dport" } }, "right": 4789 } },
-        { "notrack": null }
-    ])
+    json!([vxlan_dport(), { "notrack": null }])
+}
+
+fn vxlan_dport() -> Value {
+    json!({ "match": { "op": "==", "left": { "payload": { "protocol": "udp", "field": "dport" } }, "right": 4789 } })
+}
+
+fn fib_local() -> Value {
+    json!({ "match": { "op": "==", "left": { "fib": { "result": "type", "flags": ["daddr"] } }, "right": "local" } })
+}
+
+/// `@th,96,24 <vni>`: a VXLAN packet's VNI.
+fn names_vni(vni: u32) -> Value {
+    json!({ "match": { "op": "==", "left": { "payload": { "base": "th", "offset": 96, "len": 24 } }, "right": vni } })
+}
+
+fn regular_chain(name: &str) -> Value {
+    json!({ "add": { "chain": { "family": "inet", "table": "t", "name": name } } })
 }
 
 fn to_json(batch: Batch<'_>) -> Value {
@@ -134,6 +148,8 @@ fn expected_layout() -> Vec<Value> {
         set("trusted", json!(["ifname", "ifname"]), false),
         set("published4", json!(["ipv4_addr", "inet_proto", "inet_service"]), false),
         set("published6", json!(["ipv6_addr", "inet_proto", "inet_service"]), false),
+        set("vxlan_peers4", json!("ipv4_addr"), false),
+        set("vxlan_peers6", json!("ipv6_addr"), false),
         map("dnat4_addr", json!(["ipv4_addr", "inet_proto", "inet_service"]), "ipv4_addr"),
         map("dnat4_port", json!(["ipv4_addr", "inet_proto", "inet_service"]), "inet_service"),
         map("dnat4_any_addr", json!(["inet_proto", "inet_service"]), "ipv4_addr"),
@@ -148,6 +164,8 @@ fn expected_layout() -> Vec<Value> {
         chain("output", "nat", "output", -100),
         chain("raw_prerouting", "filter", "prerouting", -300),
         chain("raw_output", "filter", "output", -300),
+        regular_chain("vxlan_strangers"),
+        regular_chain("vxlan_plaintext"),
         rule(
             "raw_prerouting",
             json!([
@@ -165,6 +183,31 @@ fn expected_layout() -> Vec<Value> {
                 { "drop": null }
             ]),
             "loopback destinations only from lo (IPv6)",
+        ),
+        rule(
+            "raw_prerouting",
+            json!([vxlan_dport(), { "jump": { "target": "vxlan_plaintext" } }]),
+            "VXLAN of encrypted networks only through their tunnel",
+        ),
+        rule(
+            "raw_prerouting",
+            json!([
+                vxlan_dport(),
+                { "match": { "op": "!=", "left": { "payload": { "protocol": "ip", "field": "saddr" } }, "right": "@vxlan_peers4" } },
+                fib_local(),
+                { "jump": { "target": "vxlan_strangers" } }
+            ]),
+            "VXLAN for cnet's VNIs only from the cluster's hosts (IPv4)",
+        ),
+        rule(
+            "raw_prerouting",
+            json!([
+                vxlan_dport(),
+                { "match": { "op": "!=", "left": { "payload": { "protocol": "ip6", "field": "saddr" } }, "right": "@vxlan_peers6" } },
+                fib_local(),
+                { "jump": { "target": "vxlan_strangers" } }
+            ]),
+            "VXLAN for cnet's VNIs only from the cluster's hosts (IPv6)",
         ),
         rule("raw_prerouting", notrack_vxlan(), "VXLAN tunnels: no connection tracking"),
         rule("raw_output", notrack_vxlan(), "VXLAN tunnels: no connection tracking"),
@@ -453,14 +496,76 @@ fn sync_replaces_the_table_with_exactly_the_given_networks() {
     expected.extend(expected_layout());
     expected.extend(adds(web_elements(), "0123456789ab"));
     expected.extend(adds(backend_elements(), "fedcba987654"));
-    assert_eq!(to_json(sync("t", &[web(), backend()], &[])), doc(expected));
+    assert_eq!(to_json(sync("t", &[web(), backend()], &[], &VxlanGuard::default())), doc(expected));
 
     let mut empty = vec![table("add"), table("delete"), table("add")];
     empty.extend(expected_layout());
-    assert_eq!(to_json(sync("t", &[], &[])), doc(empty.clone()));
+    assert_eq!(to_json(sync("t", &[], &[], &VxlanGuard::default())), doc(empty.clone()));
 
     empty.extend(to_json(add_ports("t", &ports()))["nftables"].as_array().unwrap().iter().cloned());
-    assert_eq!(to_json(sync("t", &[], &ports())), doc(empty));
+    assert_eq!(to_json(sync("t", &[], &ports(), &VxlanGuard::default())), doc(empty.clone()));
+
+    empty.extend(guard_adds());
+    assert_eq!(to_json(sync("t", &[], &ports(), &guard())), doc(empty));
+}
+
+/// Two VNIs, the second of an encrypted network, and a peer of each family.
+fn guard() -> VxlanGuard {
+    VxlanGuard {
+        vnis: [(4096, None), (4097, Some("wg-0123456789ab".to_string()))].into(),
+        peers: ["192.0.2.7".parse().unwrap(), "2001:db8::7".parse().unwrap(), "192.0.2.3".parse().unwrap()].into(),
+    }
+}
+
+/// What [`guard`] adds to the layout's empty sets and chains.
+fn guard_adds() -> Vec<Value> {
+    vec![
+        json!({ "add": { "element": { "family": "inet", "table": "t", "name": "vxlan_peers4", "elem": ["192.0.2.3", "192.0.2.7"] } } }),
+        json!({ "add": { "element": { "family": "inet", "table": "t", "name": "vxlan_peers6", "elem": ["2001:db8::7"] } } }),
+        rule("vxlan_strangers", json!([names_vni(4096), { "drop": null }]), "VNI 4096: only from the cluster's hosts"),
+        rule("vxlan_strangers", json!([names_vni(4097), { "drop": null }]), "VNI 4097: only from the cluster's hosts"),
+        rule(
+            "vxlan_plaintext",
+            json!([
+                names_vni(4097),
+                { "match": { "op": "!=", "left": meta("iifname"), "right": "wg-0123456789ab" } },
+                { "drop": null }
+            ]),
+            "VNI 4097 is encrypted: only through wg-0123456789ab",
+        ),
+    ]
+}
+
+#[test]
+fn the_vxlan_guard_is_replaced_whole_in_one_transaction() {
+    let flush_set = |name: &str, ty: &str| json!({ "flush": { "set": { "family": "inet", "table": "t", "name": name, "type": ty } } });
+    let flush_chain = |name: &str| json!({ "flush": { "chain": { "family": "inet", "table": "t", "name": name } } });
+    let flushes = vec![
+        flush_set("vxlan_peers4", "ipv4_addr"),
+        flush_set("vxlan_peers6", "ipv6_addr"),
+        flush_chain("vxlan_strangers"),
+        flush_chain("vxlan_plaintext"),
+    ];
+    let mut expected = flushes.clone();
+    expected.extend(guard_adds());
+    assert_eq!(to_json(vxlan_guard("t", &guard())), doc(expected));
+    // An empty guard empties both sets and both chains: nothing is dropped any more.
+    assert_eq!(to_json(vxlan_guard("t", &VxlanGuard::default())), doc(flushes));
+}
+
+#[test]
+fn a_vxlan_guard_with_a_bad_vni_or_tunnel_name_is_refused_naming_it() {
+    for (vni, tunnel, named) in [
+        (0, None, "VNI 0"),
+        (1 << 24, None, "VNI 16777216"),
+        (4096, Some("wg-0123456789abcdef"), "wg-0123456789abcdef"),
+        (4096, Some("wg 1"), "wg 1"),
+    ] {
+        let guard = VxlanGuard { vnis: [(vni, tunnel.map(str::to_string))].into(), peers: Default::default() };
+        let err = guard.validate().unwrap_err().to_string();
+        assert!(err.contains(named), "{err}");
+    }
+    guard().validate().unwrap();
 }
 
 fn ports() -> Vec<PortRule> {
