@@ -955,3 +955,55 @@ async fn an_attach_cut_short_by_a_kill_leaves_no_address_leased() {
     let ep = api.connect_with(ConnectRequest { sandbox: "second".into(), ..static_ip }).await;
     assert_eq!(addr_of(&ep.ipv4_address), "10.51.0.7");
 }
+
+/// Sends, with bash from `ns`'s own address, one VXLAN packet for `vni` to `dst`'s VXLAN port,
+/// carrying a broadcast ARP frame from a made-up MAC.
+fn send_vxlan_from(ns: &cnet_tests::Ns, dst: &str, vni: u32) {
+    let mut packet = vec![0x08, 0, 0, 0];
+    packet.extend((vni << 8).to_be_bytes());
+    packet.extend([0xff; 6]);
+    packet.extend([0x02, 0, 0, 0, 0, 0x99, 0x08, 0x06]);
+    packet.extend([0; 28]);
+    let escaped: String = packet.iter().map(|b| format!("\\x{b:02x}")).collect();
+    ns.run_ok(&format!("bash -c \"printf '{escaped}' > /dev/udp/{dst}/4789\""));
+}
+
+/// Packets `dev` of `ns` has received (`/proc/net/dev` there).
+fn rx_packets(ns: &cnet_tests::Ns, dev: &str) -> u64 {
+    let stats = ns.run_ok("cat /proc/net/dev");
+    let line = stats
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix(&format!("{dev}:")))
+        .unwrap_or_else(|| panic!("no {dev} in /proc/net/dev:\n{stats}"));
+    line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{line}"))
+}
+
+#[tokio::test]
+async fn a_stranger_on_the_underlay_cannot_put_frames_on_an_overlay() {
+    cnet_tests::require_root();
+    let mut lab = Lab::new(2);
+    lab.start_cnetd(0);
+    lab.start_cnetd(1);
+    let mut apis = vec![lab.host(0).api().await, lab.host(1).api().await];
+    let net = create_everywhere(&mut apis, overlay("ov")).await;
+    let vni: u32 = net.options["com.docker.network.driver.overlay.vxlanid_list"].parse().unwrap();
+    let mut boxes = Vec::new();
+    for (i, api) in apis.iter_mut().enumerate() {
+        let sandbox = api.create_sandbox(&format!("c{}", i + 1)).await;
+        let ep = api.connect(&sandbox.id, "ov").await;
+        boxes.push((sandbox, ep));
+    }
+    assert!(lab.host(0).reaches(&boxes[0].0.netns_path, &boxes[1].1.ipv4_address), "c1 -> c2");
+
+    // A stranger on the underlay (on no host of the cluster) sends host1 a frame for the
+    // network's VNI, then host2 (a peer) sends one: only the peer's reaches the VXLAN device.
+    let vx = format!("vx-{}", &net.id[..12]);
+    let host1 = lab.host(0).ns();
+    let before = rx_packets(host1, &vx);
+    lab.underlay().run_ok(&format!("ip addr add 192.0.2.50/24 dev {}", cnet_tests::LAB_BRIDGE));
+    send_vxlan_from(lab.underlay(), "192.0.2.1", vni);
+    send_vxlan_from(lab.host(1).ns(), "192.0.2.1", vni);
+    eventually(5, "the peer's frame reaches host1's VXLAN device", async || rx_packets(host1, &vx) > before).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(rx_packets(host1, &vx), before + 1, "the stranger's frame was dropped, the peer's taken");
+}

@@ -152,6 +152,14 @@ pub struct JoinInfo {
     pub static_routes: Vec<(IpNetwork, Option<IpAddr>)>,
 }
 
+/// How a driver carries a global network over VXLAN ([`Driver::vxlan_vni`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VxlanVni {
+    pub vni: u32,
+    /// The link the network's VXLAN packets come in by when it is encrypted (its WireGuard link).
+    pub through: Option<String>,
+}
+
 #[async_trait]
 pub trait Driver: Send + Sync {
     fn name(&self) -> &'static str;
@@ -263,6 +271,14 @@ pub trait Driver: Send + Sync {
     /// through `DiscoverNew(EncryptionKeysConfig)`.
     async fn set_network_secret(&self, _network: &Network, _secret: Option<NetworkSecret>) -> Result<()> {
         Ok(())
+    }
+
+    /// Global networks carried by VXLAN: the VNI this driver's devices use for `network`, and
+    /// the link its packets must come in by if it is encrypted. The controller keeps the
+    /// firewall's VXLAN guard from these: packets for the VNI from anyone but the cluster's hosts
+    /// (or, encrypted, not through that link) are dropped before they reach the device.
+    fn vxlan_vni(&self, _network: &Network) -> Option<VxlanVni> {
+        None
     }
 
     /// Global networks: the cluster removed `network` while this node had no endpoint on it;

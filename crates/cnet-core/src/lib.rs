@@ -18,7 +18,7 @@ pub mod sysctl;
 pub mod time;
 
 pub use driver::{
-    Capabilities, Driver, JoinInfo, MacvlanMode, NetworkSecret, PoolPlan, RemoteEndpoint, SandboxInterface,
+    Capabilities, Driver, JoinInfo, MacvlanMode, NetworkSecret, PoolPlan, RemoteEndpoint, SandboxInterface, VxlanVni,
 };
 pub use error::{Error, Result, ResultExt};
 pub use id::{EndpointId, MacAddr, NetworkId, SandboxId};

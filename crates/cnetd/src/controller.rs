@@ -22,7 +22,7 @@ use cnet_core::{
     DnsConfig, Driver, Endpoint, Error, MacAddr, Network, PoolPlan, PortBinding, Result, ResultExt, Sandbox,
     SandboxInterface, Scope, id,
 };
-use cnet_firewall::Firewall;
+use cnet_firewall::{Firewall, VxlanGuard};
 use cnet_kernel::{InterfaceConfig, Kernel, NetnsHandle};
 use cnet_store::{Batch, Store};
 use tokio::sync::Mutex;

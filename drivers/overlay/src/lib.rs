@@ -45,7 +45,7 @@ use async_trait::async_trait;
 use cnet_core::options::{self, parse_mtu};
 use cnet_core::{
     Capabilities, Driver, Endpoint, EndpointId, Error, JoinInfo, Network, NetworkId, RemoteEndpoint, Result, ResultExt,
-    Sandbox, SandboxInterface, Scope,
+    Sandbox, SandboxInterface, Scope, VxlanVni,
 };
 use cnet_driver_bridge::{BridgeConfig, config, steps};
 use cnet_firewall::Firewall;
@@ -412,6 +412,11 @@ impl Driver for OverlayDriver {
             )));
         }
         Ok(())
+    }
+
+    fn vxlan_vni(&self, network: &Network) -> Option<VxlanVni> {
+        let vni = cnet_core::options::vni_of(network)?;
+        Some(VxlanVni { vni, through: encryption::is_encrypted(network).then(|| encryption::wireguard_name(network)) })
     }
 
     async fn set_remote_endpoints(&self, network: &Network, endpoints: HashMap<String, RemoteEndpoint>) -> Result<()> {

@@ -46,7 +46,7 @@ use std::path::PathBuf;
 use async_trait::async_trait;
 use cnet_core::{
     Capabilities, Driver, Endpoint, EndpointId, Error, JoinInfo, Network, NetworkId, PoolPlan, RemoteEndpoint, Result,
-    ResultExt, Sandbox, SandboxInterface, Scope,
+    ResultExt, Sandbox, SandboxInterface, Scope, VxlanVni,
 };
 use cnet_driver_p2p::steps::{interface_config, open_sandbox};
 use cnet_kernel::{Kernel, Link, NetnsHandle, VxlanSpec};
@@ -352,6 +352,10 @@ impl Driver for VxlanDriver {
         }
         // Alone: the controller deletes the device in the sandbox.
         Ok(())
+    }
+
+    fn vxlan_vni(&self, network: &Network) -> Option<VxlanVni> {
+        cnet_core::options::vni_of(network).map(|vni| VxlanVni { vni, through: None })
     }
 
     async fn set_remote_endpoints(&self, network: &Network, endpoints: HashMap<String, RemoteEndpoint>) -> Result<()> {

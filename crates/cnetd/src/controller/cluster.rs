@@ -116,6 +116,7 @@ impl Controller {
                 tracing::warn!(%why, "cluster store unreachable: the data plane of global networks is kept as it is")
             }
         }
+        self.refresh_vxlan_guard(&st).await;
     }
 
     /// Keeps the cache of other nodes' endpoints in the local store in step (see
@@ -133,21 +134,48 @@ impl Controller {
         }
     }
 
-    /// At start: the other nodes' endpoints cached in the local store, so their names resolve at
-    /// once, before (or without) the cluster store's resync, which replaces them.
+    /// At start: the other nodes' endpoints cached in the local store, so the VXLAN guard lets
+    /// their hosts in from the first rebuild of the table, before (or without) the cluster
+    /// store's resync, which replaces them. Their names are served after [`Self::serve_remote`].
     pub(super) fn restore_remote(&self, st: &mut Records) -> anyhow::Result<()> {
         if self.cluster.is_none() {
-            // Without the cluster store nothing would ever replace them: stale names, not served.
+            // Without the cluster store nothing would ever replace them: stale names and peers.
             return Ok(());
         }
         let cached: Vec<EndpointRecord> = self.store.load_remote()?;
-        for record in cached {
-            if let Some(network) = st.networks.get(&record.network_id) {
-                self.dns.remote_added(&record, network);
-            }
-            st.remote.insert(record.id.clone(), record);
-        }
+        st.remote.extend(cached.into_iter().map(|record| (record.id.clone(), record)));
         Ok(())
+    }
+
+    /// At start, once the DNS is restored: the names of the restored remote endpoints.
+    pub(super) fn serve_remote(&self, st: &Records) {
+        for record in st.remote.values() {
+            if let Some(network) = st.networks.get(&record.network_id) {
+                self.dns.remote_added(record, network);
+            }
+        }
+    }
+
+    /// What the firewall's VXLAN guard must be: every VNI a driver carries a global network on,
+    /// and the VTEPs of the other nodes' endpoints (the only hosts that send this node VXLAN).
+    pub(super) fn vxlan_guard(&self, st: &Records) -> VxlanGuard {
+        let vnis = st
+            .networks
+            .values()
+            .filter(|n| n.scope == Scope::Global)
+            .filter_map(|n| self.drivers.get(n.driver.as_str())?.vxlan_vni(n))
+            .map(|v| (v.vni, v.through))
+            .collect();
+        let peers = st.remote.values().map(|r| r.vtep).collect();
+        VxlanGuard { vnis, peers }
+    }
+
+    /// Makes the firewall's VXLAN guard match the records (nothing is sent to nft if it does
+    /// already). A failure is logged: the next change tries again, and a restart rebuilds it.
+    pub(super) async fn refresh_vxlan_guard(&self, st: &Records) {
+        if let Err(e) = self.firewall.set_vxlan_guard(self.vxlan_guard(st)).await {
+            tracing::error!(error = %e, "updating the firewall's VXLAN guard");
+        }
     }
 
     async fn remote_added(&self, st: &mut Records, record: EndpointRecord) {

@@ -111,6 +111,8 @@ impl Controller {
             )
             .await?;
         self.cache_global_network(st, &network);
+        // Before any endpoint on it can exist: its VNI is guarded from its first packet.
+        self.refresh_vxlan_guard(st).await;
         tracing::info!(network = %network.name, id = %network.short_id(), options = ?network.options, "global network created");
         Ok(network)
     }
@@ -247,6 +249,9 @@ impl Controller {
         self.store.commit(batch).internal("removing network record")?;
         crate::checkpoint("network:forgotten");
         st.remove_network(&network.id);
+        if network.scope == Scope::Global {
+            self.refresh_vxlan_guard(st).await;
+        }
         self.events.publish(Event::network("destroy", network));
         tracing::info!(network = %network.name, "network removed");
         Ok(())

@@ -37,6 +37,7 @@ impl Controller {
 
         // Every driver describes its rules during its restore; the table is then made exactly what
         // they described, in one transaction, whatever order the drivers restore in.
+        self.restore_remote(&mut st)?;
         self.firewall.begin_restore().await;
         for (name, driver) in &self.drivers {
             let networks: Vec<Network> = st.networks.values().filter(|n| n.driver == *name).cloned().collect();
@@ -44,6 +45,7 @@ impl Controller {
                 st.endpoints.values().filter(|e| networks.iter().any(|n| n.id == e.network_id)).cloned().collect();
             driver.restore(&networks, &endpoints).await.map_err(|e| anyhow::anyhow!("restoring {name} driver: {e}"))?;
         }
+        self.refresh_vxlan_guard(&st).await;
         self.firewall.finish_restore().await.map_err(|e| anyhow::anyhow!("restoring the firewall table: {e}"))?;
         // After the drivers: a link they made again has lost what `cnet link set` set on it.
         self.restore_links(&st).await;
@@ -58,7 +60,7 @@ impl Controller {
             }
         }
         self.dns.restore(&st.sandboxes, &st.endpoints, &st.networks).await;
-        self.restore_remote(&mut st)?;
+        self.serve_remote(&st);
         tracing::info!(
             networks = st.networks.len(),
             sandboxes = st.sandboxes.len(),
