@@ -4,7 +4,9 @@
 //! container to container over an overlay network. Two hosts of the test kit's `Lab` (namespaces on
 //! an underlay bridge, etcd in its own namespace); runs alternate (underlay, link, overlay),
 //! IPERF_RUNS (default 5) of IPERF_SECS (default 5) seconds each, medians. The goal: the link at
-//! 90 % of the underlay or more.
+//! 90 % of the underlay or more. IPERF_CC names the TCP congestion control of every run (iperf3
+//! `-C`); unset, the runs use the namespaces' default (the host's
+//! `net.ipv4.tcp_congestion_control`), and the report says which.
 //!
 //! Run it with:
 //!
@@ -45,6 +47,8 @@ async fn container(lab: &Lab, i: usize, name: &str, network: &str, ifname: &str)
 async fn main() -> anyhow::Result<()> {
     let iperf_secs: u32 = std::env::args().nth(1).map(|s| s.parse()).transpose()?.unwrap_or(5);
     let runs: usize = std::env::var("IPERF_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(5);
+    let cc = std::env::var("IPERF_CC").ok().filter(|c| !c.is_empty());
+    let cc_arg = cc.as_deref().map(|c| format!(" -C {c}")).unwrap_or_default();
 
     let mut lab = Lab::new(2);
     lab.start_all();
@@ -87,11 +91,11 @@ async fn main() -> anyhow::Result<()> {
     let (mut direct, mut link, mut overlay) = (Vec::new(), Vec::new(), Vec::new());
     for run in 0..runs {
         eprintln!("run {} of {runs}", run + 1);
-        let out = lab.host(0).ns().run_ok(&format!("iperf3 -c {} -t {iperf_secs} -J", lab.address(1)));
+        let out = lab.host(0).ns().run_ok(&format!("iperf3 -c {} -t {iperf_secs} -J{cc_arg}", lab.address(1)));
         direct.push(iperf_gbps(&out));
-        let out = lab.host(0).run_in_ok(&l1.netns_path, &format!("iperf3 -c {l2_ip} -t {iperf_secs} -J"));
+        let out = lab.host(0).run_in_ok(&l1.netns_path, &format!("iperf3 -c {l2_ip} -t {iperf_secs} -J{cc_arg}"));
         link.push(iperf_gbps(&out));
-        let out = lab.host(0).run_in_ok(&o1.netns_path, &format!("iperf3 -c {o2_ip} -t {iperf_secs} -J"));
+        let out = lab.host(0).run_in_ok(&o1.netns_path, &format!("iperf3 -c {o2_ip} -t {iperf_secs} -J{cc_arg}"));
         overlay.push(iperf_gbps(&out));
     }
     for s in &mut servers {
@@ -104,7 +108,11 @@ async fn main() -> anyhow::Result<()> {
         v[v.len() / 2]
     };
     let (d, l, o) = (median(&direct), median(&link), median(&overlay));
-    println!("## vxlan link: 2 hosts, iperf3 {iperf_secs} s x {runs}, medians\n");
+    let cc = match cc {
+        Some(cc) => cc,
+        None => format!("{} (the default)", lab.host(0).ns().run_ok("sysctl -n net.ipv4.tcp_congestion_control").trim()),
+    };
+    println!("## vxlan link: 2 hosts, iperf3 {iperf_secs} s x {runs}, congestion control {cc}, medians\n");
     println!("| path | Gbit/s |");
     println!("|---|---|");
     println!("| host1 -> host2 over the underlay (MTU 1500) | {d:.2} |");
@@ -114,6 +122,8 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("| the same over an overlay network | {o:.2} ({:.0} % of the underlay) |", o / d * 100.0);
     println!("\nall runs: underlay {direct:?}, link {link:?}, overlay {overlay:?}");
+    let ratios: Vec<String> = direct.iter().zip(&overlay).map(|(d, o)| format!("{:.1}", o / d * 100.0)).collect();
+    println!("overlay / underlay, run by run (%): {}", ratios.join(", "));
     drop(lab);
     Ok(())
 }
