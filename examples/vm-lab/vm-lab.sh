@@ -697,7 +697,7 @@ check_netem() {
 # encrypted one; the key rotated twice during a continuous ping loses nothing and reaches both
 # guests; removal leaves no WireGuard link on the guests and no key in etcd. Prints its own PASS.
 check_encrypted() {
-    local id n out key=/cnet/v1/secrets/
+    local id pid n out key=/cnet/v1/secrets/
     local etcdctl="ETCDCTL_API=3 etcdctl --endpoints http://$NET.1:2379"
     efail() {
         echo "FAIL: encrypted overlay: $* (left in place; logs: $0 exec vmN cat /var/log/cnetd.log)" >&2
@@ -706,7 +706,7 @@ check_encrypted() {
     for n in 2 3; do on "$n" 'cnet rm -f ec2 ec3 pc2 pc3 >/dev/null 2>&1; true'; done
     on 1 'cnet network rm enc plain >/dev/null 2>&1; true'
 
-    id=$(on 1 cnet network create -d overlay -o encrypted enc) && on 1 cnet network create -d overlay plain >/dev/null ||
+    id=$(on 1 cnet network create -d overlay -o encrypted enc) && pid=$(on 1 cnet network create -d overlay plain) ||
         efail "network create" || return 1
     local page='mkdir -p /www && for i in $(seq 300); do echo CNETPLAINTEXTPATTERN; done >/www/p && exec httpd -f -p 80 -h /www'
     for n in e p; do
@@ -741,6 +741,31 @@ check_encrypted() {
     [ "$1" -gt 0 ] && [ "$2" -gt 0 ] || efail "the plain overlay's capture shows no plaintext (the check cannot fail)" || return 1
     [ "$4" = 0 ] && [ "$5" = 0 ] && [ "$6" -gt 0 ] || efail "plaintext or VXLAN on the underlay of the encrypted network" || return 1
 
+    # The VXLAN guard on vm2: a packet naming plain's VNI from the lab's own namespace (on the
+    # segment, on no host of the cluster) and one naming enc's VNI in plaintext from vm3 (a peer,
+    # but not through WireGuard) reach neither VXLAN device; one naming plain's VNI from vm3, sent
+    # last, reaches plain's (the marker).
+    local vni_enc vni_plain rx_enc rx_plain
+    vni() { on 1 "cnet network inspect $1" | sed -n 's/.*"com.docker.network.driver.overlay.vxlanid_list": "\([0-9]*\)".*/\1/p'; }
+    vni_enc=$(vni enc) && vni_plain=$(vni plain) && [ -n "$vni_enc" ] && [ -n "$vni_plain" ] ||
+        efail "reading the networks' VNIs" || return 1
+    pid=${pid:0:12}
+    rx() { on 2 "cat /sys/class/net/vx-$1/statistics/rx_packets"; }
+    vxlan_packet() { printf '\\x08\\x00\\x00\\x00\\x%02x\\x%02x\\x%02x\\x00%s' $(($1 >> 16)) $((($1 >> 8) & 255)) $(($1 & 255)) \
+        "$(printf '\\xff%.0s' 1 2 3 4 5 6)\\x02\\x00\\x00\\x00\\x00\\x99\\x08\\x06$(printf '\\x00%.0s' $(seq 28))"; }
+    rx_enc=$(rx "${id:0:12}") && rx_plain=$(rx "$pid") || efail "reading vm2's VXLAN counters" || return 1
+    ip netns exec "$NS" bash -c "printf '$(vxlan_packet "$vni_plain")' >/dev/udp/$NET.2/4789" &&
+        on 3 "bash -c \"printf '$(vxlan_packet "$vni_enc")' >/dev/udp/$NET.2/4789\"" &&
+        on 3 "bash -c \"printf '$(vxlan_packet "$vni_plain")' >/dev/udp/$NET.2/4789\"" ||
+        efail "sending hand-made VXLAN packets" || return 1
+    wait_on 2 20 "the marker on vx-$pid" "[ \$(cat /sys/class/net/vx-$pid/statistics/rx_packets) -gt $rx_plain ]" ||
+        efail "vm3's plaintext packet for plain's VNI never reached vm2 (the check cannot fail)" || return 1
+    sleep 1
+    [ "$(rx "$pid")" = $((rx_plain + 1)) ] || efail "a stranger's packet reached plain's VXLAN device on vm2" || return 1
+    [ "$(rx "${id:0:12}")" = "$rx_enc" ] || efail "a plaintext packet reached enc's VXLAN device on vm2" || return 1
+    echo "VXLAN guard on vm2: a stranger's packet for plain (VNI $vni_plain) and vm3's plaintext one for enc" \
+        "(VNI $vni_enc) dropped, vm3's for plain taken"
+
     # Two rotations during a 20 s ping (every 0.2 s): nothing lost, both guests on the last key.
     on 1 "$etcdctl get $key${id}" | grep -q '"serial":1' || efail "no key for enc in etcd" || return 1
     on 3 cnet exec ec3 ping -q -i 0.2 -c 100 -W 1 ec2 >"$STATE/enc.ping" 2>&1 &
@@ -767,7 +792,7 @@ check_encrypted() {
     out=$(on 1 "$etcdctl get --prefix --keys-only /cnet/v1/") || efail "etcdctl on vm1" || return 1
     ! grep -q "$key\|$id" <<<"$out" || efail "keys of enc left in etcd: $out" || return 1
     echo "PASS: encrypted overlay: by name across guests, no plaintext on the underlay (the plain overlay's" \
-        "capture shows it), key rotated twice during a ping with no loss, nothing left after removal"
+        "capture shows it), forged VXLAN dropped, key rotated twice during a ping with no loss, nothing left after removal"
 }
 
 cmd=${1:-}
