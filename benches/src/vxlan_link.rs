@@ -110,7 +110,9 @@ async fn main() -> anyhow::Result<()> {
     let (d, l, o) = (median(&direct), median(&link), median(&overlay));
     let cc = match cc {
         Some(cc) => cc,
-        None => format!("{} (the default)", lab.host(0).ns().run_ok("sysctl -n net.ipv4.tcp_congestion_control").trim()),
+        None => {
+            format!("{} (the default)", lab.host(0).ns().run_ok("sysctl -n net.ipv4.tcp_congestion_control").trim())
+        }
     };
     println!("## vxlan link: 2 hosts, iperf3 {iperf_secs} s x {runs}, congestion control {cc}, medians\n");
     println!("| path | Gbit/s |");

@@ -671,6 +671,40 @@ mod tests {
         assert_eq!(actions(&fw), ["rebuild the table", "publish ports"]);
     }
 
+    fn guard(vni: u32, peer: &str) -> VxlanGuard {
+        VxlanGuard { vnis: [(vni, None)].into(), peers: [peer.parse().unwrap()].into() }
+    }
+
+    #[tokio::test]
+    async fn the_vxlan_guard_is_set_once_kept_through_restores_and_rebuilds_and_refused_when_bad() {
+        let fw = Firewall::in_memory("t");
+        fw.ensure_table().await.unwrap();
+        fw.set_vxlan_guard(guard(4096, "192.0.2.2")).await.unwrap();
+        // The same guard again sends nothing to nft.
+        fw.set_vxlan_guard(guard(4096, "192.0.2.2")).await.unwrap();
+        assert_eq!(actions(&fw), ["create the table", "set the VXLAN guard"]);
+
+        // A bad guard changes nothing, naming what is wrong.
+        let err = fw.set_vxlan_guard(guard(0, "192.0.2.2")).await.unwrap_err().to_string();
+        assert!(err.contains("VNI 0"), "{err}");
+        assert_eq!(fw.applied().len(), 2);
+
+        // Deleted behind its back: the rebuild has the guard.
+        fw.forget_table();
+        assert!(fw.repair().await.unwrap());
+        let rebuilt = fw.applied().last().unwrap().json.to_string();
+        assert!(rebuilt.contains("192.0.2.2") && rebuilt.contains("VNI 4096"), "{rebuilt}");
+
+        // A restart: the guard set during the restore is in the one rebuild, the old one is not.
+        fw.begin_restore().await;
+        fw.set_vxlan_guard(guard(4097, "192.0.2.3")).await.unwrap();
+        fw.finish_restore().await.unwrap();
+        let restored = fw.applied().last().unwrap().json.to_string();
+        assert!(restored.contains("192.0.2.3") && restored.contains("VNI 4097"), "{restored}");
+        assert!(!restored.contains("192.0.2.2") && !restored.contains("VNI 4096"), "{restored}");
+        assert_eq!(actions(&fw).iter().filter(|a| **a == "set the VXLAN guard").count(), 1);
+    }
+
     #[tokio::test]
     async fn a_table_deleted_behind_its_back_is_rebuilt_with_everything_once() {
         let fw = Firewall::in_memory("t");

@@ -316,9 +316,13 @@ fn vxlan_packet(vni: u32) -> Vec<u8> {
 }
 
 /// Sends one VXLAN packet for `vni` from `src`, an address of `ns`, to the host: at 192.0.2.1
-/// by up0, or from 198.51.100.0/24 at 198.51.100.1 by wg-guardtest.
+/// (or 2001:db8::1) by up0, or from 198.51.100.0/24 at 198.51.100.1 by wg-guardtest.
 fn send_vxlan(ns: &Netns, src: &str, vni: u32) {
-    let dst = if src.starts_with("198.51.100.") { "198.51.100.1" } else { "192.0.2.1" };
+    let dst = match src {
+        _ if src.starts_with("198.51.100.") => "198.51.100.1",
+        _ if src.contains(':') => "2001:db8::1",
+        _ => "192.0.2.1",
+    };
     let netns = std::fs::File::open(format!("/proc/{}/ns/net", ns.pid())).unwrap();
     let src: std::net::IpAddr = src.parse().unwrap();
     std::thread::spawn(move || {
@@ -365,10 +369,18 @@ fn vxlan_for_cnets_vnis_only_from_peers_and_encrypted_ones_only_through_their_tu
         ));
         outside
             .sh("ip addr add 198.51.100.2/24 dev tunp && ip addr add 198.51.100.3/24 dev tunp && ip link set tunp up");
-        // cnet's VNIs 4096 and 4097 (encrypted), and 5000, another program's tunnel.
-        for (dev, vni) in [("vxplain", 4096), ("vxsecret", 4097), ("vxtheirs", 5000)] {
+        // And over IPv6: the host 2001:db8::1, a stranger ::2 and a peer ::3.
+        sh("ip addr add 2001:db8::1/64 dev up0 nodad");
+        outside.sh("ip addr add 2001:db8::2/64 dev up0p nodad && ip addr add 2001:db8::3/64 dev up0p nodad");
+        // cnet's VNIs 4096, 4097 (encrypted) and 4098 (over IPv6), and 5000, another program's.
+        for (dev, vni, local) in [
+            ("vxplain", 4096, "192.0.2.1"),
+            ("vxsecret", 4097, "192.0.2.1"),
+            ("vxsix", 4098, "2001:db8::1"),
+            ("vxtheirs", 5000, "192.0.2.1"),
+        ] {
             sh(&format!(
-                "ip link add {dev} type vxlan id {vni} dstport 4789 local 192.0.2.1 nolearning && ip link set {dev} up"
+                "ip link add {dev} type vxlan id {vni} dstport 4789 local {local} nolearning && ip link set {dev} up"
             ));
         }
         let fw = Firewall::new(TABLE);
@@ -379,14 +391,17 @@ fn vxlan_for_cnets_vnis_only_from_peers_and_encrypted_ones_only_through_their_tu
         assert_eq!(received("vxplain", 1), 1, "a VXLAN device takes any source's packets");
 
         let guard = VxlanGuard {
-            vnis: [(4096, None), (4097, Some("wg-guardtest".to_string()))].into(),
-            peers: ["192.0.2.3".parse().unwrap(), "198.51.100.2".parse().unwrap()].into(),
+            vnis: [(4096, None), (4097, Some("wg-guardtest".to_string())), (4098, None)].into(),
+            peers: ["192.0.2.3", "198.51.100.2", "2001:db8::3"].iter().map(|a| a.parse().unwrap()).collect(),
         };
         fw.set_vxlan_guard(guard.clone()).await.unwrap();
         // The stranger's packet first, then the peer's: only the second arrives.
         send_vxlan(&outside, "192.0.2.2", 4096);
         send_vxlan(&outside, "192.0.2.3", 4096);
         assert_eq!(received("vxplain", 2), 2, "only the peer's packet reached VNI 4096");
+        send_vxlan(&outside, "2001:db8::2", 4098);
+        send_vxlan(&outside, "2001:db8::3", 4098);
+        assert_eq!(received("vxsix", 1), 1, "only the peer's packet reached VNI 4098, over IPv6");
         // Another program's VNI is not cnet's business.
         send_vxlan(&outside, "192.0.2.2", 5000);
         assert_eq!(received("vxtheirs", 1), 1, "a VNI that is not cnet's takes anyone's packets");
