@@ -178,10 +178,12 @@ impl Controller {
         }
     }
 
+    /// The data plane and the names first, the local cache (a durable write, some milliseconds)
+    /// last: the cache only serves a restart, and the endpoint is reachable without waiting for it.
     async fn remote_added(&self, st: &mut Records, record: EndpointRecord) {
-        self.persist_remote(&[&record], &[]);
         let Some(network) = st.networks.get(&record.network_id).cloned() else {
             tracing::debug!(endpoint = %record.id, "endpoint of an unknown network, keeping it for later");
+            self.persist_remote(&[&record], &[]);
             st.remote.insert(record.id.clone(), record);
             return;
         };
@@ -193,6 +195,7 @@ impl Controller {
         }
         self.dns.remote_added(&record, &network);
         tracing::debug!(name = %record.name, node = %record.node, ip = ?record.ipv4, ipv6 = ?record.ipv6, "remote endpoint added");
+        self.persist_remote(&[&record], &[]);
         st.remote.insert(record.id.clone(), record);
     }
 
@@ -200,7 +203,6 @@ impl Controller {
         if st.remote.remove(endpoint_id).is_none() {
             return;
         }
-        self.persist_remote(&[], &[endpoint_id]);
         if let Some(network) = st.networks.get(network_id).cloned()
             && let Some(driver) = self.drivers.get(network.driver.as_str())
             && let Err(e) = driver.remote_endpoint_removed(&network, endpoint_id).await
@@ -208,6 +210,7 @@ impl Controller {
             tracing::warn!(endpoint = %endpoint_id, error = %e, "removing a remote endpoint");
         }
         self.dns.remote_removed(network_id, endpoint_id);
+        self.persist_remote(&[], &[endpoint_id]);
     }
 
     /// Hands a global network's secret (made, rotated, or absent after a relist) to its driver.
