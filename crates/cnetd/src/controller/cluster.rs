@@ -178,8 +178,9 @@ impl Controller {
         }
     }
 
-    /// The data plane and the names first, the local cache (a durable write, some milliseconds)
-    /// last: the cache only serves a restart, and the endpoint is reachable without waiting for it.
+    /// The data plane first (the device's entries, and the VXLAN guard if the endpoint's host is
+    /// new), then the local cache (a durable write, some milliseconds: the endpoint is reachable
+    /// without waiting for it), then the name, so a name that resolves also survives a restart.
     async fn remote_added(&self, st: &mut Records, record: EndpointRecord) {
         let Some(network) = st.networks.get(&record.network_id).cloned() else {
             tracing::debug!(endpoint = %record.id, "endpoint of an unknown network, keeping it for later");
@@ -193,10 +194,11 @@ impl Controller {
         {
             tracing::warn!(endpoint = %record.id, error = %e, "programming a remote endpoint");
         }
+        st.remote.insert(record.id.clone(), record.clone());
+        self.refresh_vxlan_guard(st).await;
+        self.persist_remote(&[&record], &[]);
         self.dns.remote_added(&record, &network);
         tracing::debug!(name = %record.name, node = %record.node, ip = ?record.ipv4, ipv6 = ?record.ipv6, "remote endpoint added");
-        self.persist_remote(&[&record], &[]);
-        st.remote.insert(record.id.clone(), record);
     }
 
     async fn remote_removed(&self, st: &mut Records, network_id: &str, endpoint_id: &str) {
