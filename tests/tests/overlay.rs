@@ -1007,3 +1007,45 @@ async fn a_stranger_on_the_underlay_cannot_put_frames_on_an_overlay() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(rx_packets(host1, &vx), before + 1, "the stranger's frame was dropped, the peer's taken");
 }
+
+#[tokio::test]
+async fn a_burst_of_remote_endpoints_resolves_and_survives_a_restart_with_etcd_down() {
+    cnet_tests::require_root();
+    let mut lab = Lab::new(2);
+    lab.start_cnetd(0);
+    lab.start_cnetd(1);
+    let mut apis = vec![lab.host(0).api().await, lab.host(1).api().await];
+    create_everywhere(&mut apis, overlay("burst")).await;
+    let (a, _) = apis[0].sandbox_on("a", "burst").await;
+    // Twelve attaches at once on host2: host1's watch brings their endpoints in a burst, which
+    // it applies in batches (one write of its cache for each).
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let channel = lab.host(1).channel().await;
+        let log = lab.host(1).dir().join("cnetd.log");
+        tasks.push(tokio::spawn(async move {
+            let mut api = Api::new(channel, log);
+            let (_, ep) = api.sandbox_on(&format!("b{i}"), "burst").await;
+            (format!("b{i}"), addr_of(&ep.ipv4_address).to_string())
+        }));
+    }
+    let mut named = Vec::new();
+    for t in tasks {
+        named.push(t.await.unwrap());
+    }
+    for (name, ip) in &named {
+        eventually(10, &format!("host1 resolves {name}"), async || resolve(lab.host(0), &a, name) == [ip.clone()])
+            .await;
+    }
+    // A name that resolves is in the cache: after a restart without etcd, every one still does.
+    drop(apis);
+    lab.etcd_mut().stop();
+    lab.host_mut(0).kill_cnetd(SIGKILL);
+    lab.start_cnetd(0);
+    let mut api0 = lab.host(0).api().await;
+    assert!(!api0.info().await.cluster.expect("cluster info").connected, "etcd is down: no resync can have come");
+    for (name, ip) in &named {
+        assert_eq!(resolve(lab.host(0), &a, name), std::slice::from_ref(ip), "{name} after the restart");
+    }
+    assert!(lab.host(0).reaches(&a.netns_path, &named[11].1), "and the data plane is there too");
+}

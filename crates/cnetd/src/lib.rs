@@ -166,7 +166,15 @@ pub async fn start_controller(cfg: &DaemonConfig) -> anyhow::Result<Arc<Controll
         tokio::spawn(async move {
             while let Some(event) = events.recv().await {
                 let Some(ctl) = weak.upgrade() else { break };
-                ctl.apply_cluster_event(event).await;
+                // What queued up meanwhile goes with it (hundreds of endpoints at once: one
+                // write of the local cache for all of them).
+                let mut batch = vec![event];
+                while batch.len() < CLUSTER_EVENT_BATCH
+                    && let Ok(event) = events.try_recv()
+                {
+                    batch.push(event);
+                }
+                ctl.apply_cluster_events(batch).await;
             }
         });
     }
@@ -177,6 +185,9 @@ pub async fn start_controller(cfg: &DaemonConfig) -> anyhow::Result<Arc<Controll
 /// transaction: as soon as nf_tables announces its deletion, and checked every `interval` besides
 /// (notifications can be lost; deferred removals are retried there). `0` turns both off. Without
 /// the notifications (a kernel or sandbox refusing the subscription) the interval alone remains.
+/// The most cluster events applied under one hold of the controller's lock.
+const CLUSTER_EVENT_BATCH: usize = 64;
+
 fn spawn_firewall_watcher(firewall: Arc<cnet_firewall::Firewall>, interval: std::time::Duration) {
     if interval.is_zero() {
         return;

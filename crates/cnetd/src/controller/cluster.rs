@@ -10,6 +10,14 @@ use cnet_core::{EndpointId, NetworkId, RemoteEndpoint};
 
 use super::*;
 
+/// Changes to the local cache of other nodes' endpoints that wait for one write, and the
+/// endpoints whose names are served after it.
+#[derive(Default)]
+pub(super) struct CacheWrites {
+    batch: Batch,
+    names: Vec<EndpointId>,
+}
+
 impl Controller {
     /// The cluster store if `network` is global; an error if it is global but this daemon has no
     /// cluster store (a cached network from an earlier run with one).
@@ -90,20 +98,57 @@ impl Controller {
         self.cluster.as_ref().is_some_and(|c| c.node_name() != record.node)
     }
 
-    pub async fn apply_cluster_event(&self, event: ClusterEvent) {
+    /// Applies `events` in order, under one hold of the lock. The other nodes' endpoints they
+    /// bring are cached in the local store with one durable write for a run of them (one each
+    /// cost milliseconds per endpoint, serially, when hundreds arrive at once), made before any
+    /// other kind of event and at the end; their names are served after it.
+    pub async fn apply_cluster_events(&self, events: Vec<ClusterEvent>) {
         let mut st = self.state.lock().await;
+        let mut cache = CacheWrites::default();
+        for event in events {
+            match event {
+                ClusterEvent::EndpointPut(record) if self.is_remote(&record) => {
+                    self.remote_added(&mut st, *record, &mut cache).await
+                }
+                ClusterEvent::EndpointPut(_) => {}
+                ClusterEvent::EndpointDeleted { network_id, endpoint_id } => {
+                    self.remote_removed(&mut st, &network_id, &endpoint_id, &mut cache).await
+                }
+                other => {
+                    self.write_cache(&st, &mut cache);
+                    self.apply_other_cluster_event(&mut st, other).await;
+                }
+            }
+        }
+        self.write_cache(&st, &mut cache);
+        self.refresh_vxlan_guard(&st).await;
+    }
+
+    /// Writes the cache changes gathered so far in one transaction, then serves the names of the
+    /// endpoints added meanwhile that are still there.
+    fn write_cache(&self, st: &Records, cache: &mut CacheWrites) {
+        let CacheWrites { batch, names } = std::mem::take(cache);
+        if let Err(e) = self.store.commit(batch) {
+            tracing::warn!(error = %e, "caching other nodes' endpoints in the local store");
+        }
+        for id in names {
+            if let Some(record) = st.remote.get(&id)
+                && let Some(network) = st.networks.get(&record.network_id)
+            {
+                self.dns.remote_added(record, network);
+            }
+        }
+    }
+
+    async fn apply_other_cluster_event(&self, st: &mut Records, event: ClusterEvent) {
         match event {
-            ClusterEvent::Resync(view) => self.resync(&mut st, *view).await,
-            ClusterEvent::NetworkPut(network) => self.cache_global_network(&mut st, &network),
-            ClusterEvent::NetworkDeleted(id) => self.drop_global_network(&mut st, &id).await,
-            ClusterEvent::EndpointPut(record) if self.is_remote(&record) => self.remote_added(&mut st, *record).await,
-            ClusterEvent::EndpointPut(_) => {}
-            ClusterEvent::EndpointDeleted { network_id, endpoint_id } => {
-                self.remote_removed(&mut st, &network_id, &endpoint_id).await
+            ClusterEvent::Resync(view) => self.resync(st, *view).await,
+            ClusterEvent::NetworkPut(network) => self.cache_global_network(st, &network),
+            ClusterEvent::NetworkDeleted(id) => self.drop_global_network(st, &id).await,
+            ClusterEvent::EndpointPut(_) | ClusterEvent::EndpointDeleted { .. } => {
+                unreachable!("endpoint events are applied by apply_cluster_events")
             }
-            ClusterEvent::SecretPut { network_id, secret } => {
-                self.secret_changed(&st, &network_id, Some(&secret)).await
-            }
+            ClusterEvent::SecretPut { network_id, secret } => self.secret_changed(st, &network_id, Some(&secret)).await,
             ClusterEvent::NodeAlive(node) => {
                 tracing::info!(%node, "node is up");
                 self.events.publish(Event::node("up", &node));
@@ -116,7 +161,6 @@ impl Controller {
                 tracing::warn!(%why, "cluster store unreachable: the data plane of global networks is kept as it is")
             }
         }
-        self.refresh_vxlan_guard(&st).await;
     }
 
     /// Keeps the cache of other nodes' endpoints in the local store in step (see
@@ -178,13 +222,14 @@ impl Controller {
         }
     }
 
-    /// The data plane first (the device's entries, and the VXLAN guard if the endpoint's host is
-    /// new), then the local cache (a durable write, some milliseconds: the endpoint is reachable
-    /// without waiting for it), then the name, so a name that resolves also survives a restart.
-    async fn remote_added(&self, st: &mut Records, record: EndpointRecord) {
+    /// The data plane at once (the device's entries, and the VXLAN guard if the endpoint's host
+    /// is new); the local cache (a durable write, some milliseconds: the endpoint is reachable
+    /// without waiting for it) and then the name with `cache`'s write, so a name that resolves
+    /// also survives a restart.
+    async fn remote_added(&self, st: &mut Records, record: EndpointRecord, cache: &mut CacheWrites) {
+        cache.batch.put_remote(&record.id, &record);
         let Some(network) = st.networks.get(&record.network_id).cloned() else {
             tracing::debug!(endpoint = %record.id, "endpoint of an unknown network, keeping it for later");
-            self.persist_remote(&[&record], &[]);
             st.remote.insert(record.id.clone(), record);
             return;
         };
@@ -194,14 +239,13 @@ impl Controller {
         {
             tracing::warn!(endpoint = %record.id, error = %e, "programming a remote endpoint");
         }
-        st.remote.insert(record.id.clone(), record.clone());
-        self.refresh_vxlan_guard(st).await;
-        self.persist_remote(&[&record], &[]);
-        self.dns.remote_added(&record, &network);
         tracing::debug!(name = %record.name, node = %record.node, ip = ?record.ipv4, ipv6 = ?record.ipv6, "remote endpoint added");
+        cache.names.push(record.id.clone());
+        st.remote.insert(record.id.clone(), record);
+        self.refresh_vxlan_guard(st).await;
     }
 
-    async fn remote_removed(&self, st: &mut Records, network_id: &str, endpoint_id: &str) {
+    async fn remote_removed(&self, st: &mut Records, network_id: &str, endpoint_id: &str, cache: &mut CacheWrites) {
         if st.remote.remove(endpoint_id).is_none() {
             return;
         }
@@ -212,7 +256,7 @@ impl Controller {
             tracing::warn!(endpoint = %endpoint_id, error = %e, "removing a remote endpoint");
         }
         self.dns.remote_removed(network_id, endpoint_id);
-        self.persist_remote(&[], &[endpoint_id]);
+        cache.batch.delete_remote(endpoint_id);
     }
 
     /// Hands a global network's secret (made, rotated, or absent after a relist) to its driver.
