@@ -190,9 +190,7 @@ impl Firewall {
             return Ok(());
         }
         if !desired.networks.is_empty() || !desired.ports.is_empty() || desired.vxlan != VxlanGuard::default() {
-            tracing::warn!(table = %self.table, "nftables table is gone: rebuilding it");
-            let batch = render::sync(&self.table, &desired.networks(), &desired.ports(), &desired.vxlan);
-            return self.apply("rebuild the table", batch).await;
+            return self.rebuild_gone(&desired.networks(), &desired.ports(), &desired.vxlan).await;
         }
         tracing::info!(table = %self.table, "creating nftables table");
         match self.apply("create the table", render::create_table(&self.table)).await {
@@ -391,9 +389,9 @@ impl Firewall {
                     // The table is gone (deleted by hand): nothing of theirs is left in it.
                     return Ok(());
                 }
-                tracing::warn!(table = %self.table, "nftables table is gone: rebuilding it");
-                let batch = render::sync(&self.table, &desired.networks(), &desired.ports(), &desired.vxlan);
-                self.apply("rebuild the table", batch).await.inspect_err(|_| desired.stale = true)
+                self.rebuild_gone(&desired.networks(), &desired.ports(), &desired.vxlan)
+                    .await
+                    .inspect_err(|_| desired.stale = true)
             }
             Err(e) => {
                 desired.stale = true;
@@ -446,9 +444,7 @@ impl Firewall {
         match self.apply("set the VXLAN guard", render::vxlan_guard(&self.table, &guard)).await {
             Ok(()) => {}
             Err(_) if !self.exists().await? => {
-                tracing::warn!(table = %self.table, "nftables table is gone: rebuilding it");
-                let batch = render::sync(&self.table, &desired.networks(), &desired.ports(), &guard);
-                self.apply("rebuild the table", batch).await?;
+                self.rebuild_gone(&desired.networks(), &desired.ports(), &guard).await?;
             }
             Err(e) => return Err(e),
         }
@@ -474,12 +470,10 @@ impl Firewall {
         match self.apply("publish ports", render::add_ports(&self.table, ports)).await {
             Ok(()) => {}
             Err(_) if !self.exists().await? => {
-                tracing::warn!(table = %self.table, "nftables table is gone: rebuilding it");
                 let mut all = desired.ports();
                 all.extend(ports.iter().cloned());
                 validate_ports(&all)?;
-                self.apply("rebuild the table", render::sync(&self.table, &desired.networks(), &all, &desired.vxlan))
-                    .await?;
+                self.rebuild_gone(&desired.networks(), &all, &desired.vxlan).await?;
             }
             Err(e) => return Err(e),
         }
@@ -535,6 +529,13 @@ impl Firewall {
         let batch = render::sync(&self.table, &desired.networks(), &desired.ports(), &desired.vxlan);
         self.apply("rebuild the table", batch).await?;
         Ok(true)
+    }
+
+    /// Makes the table again, deleted behind our back, with everything it must hold (one
+    /// transaction).
+    async fn rebuild_gone(&self, nets: &[NetworkRules], ports: &[PortRule], guard: &VxlanGuard) -> Result<()> {
+        tracing::warn!(table = %self.table, "nftables table is gone: rebuilding it");
+        self.apply("rebuild the table", render::sync(&self.table, nets, ports, guard)).await
     }
 
     pub async fn table_exists(&self) -> Result<bool> {

@@ -328,8 +328,7 @@ pub fn vxlan_guard(table: &str, guard: &VxlanGuard) -> Batch<'static> {
         batch.add_cmd(NfCmd::Flush(FlushObject::Set(Box::new(set(table, spec)))));
     }
     for name in [CHAIN_VXLAN_STRANGERS, CHAIN_VXLAN_PLAINTEXT] {
-        let NfListObject::Chain(chain) = regular_chain(table, name) else { unreachable!("a chain") };
-        batch.add_cmd(NfCmd::Flush(FlushObject::Chain(chain)));
+        batch.add_cmd(NfCmd::Flush(FlushObject::Chain(regular_chain(table, name))));
     }
     for obj in vxlan_guard_objects(table, guard) {
         batch.add(obj);
@@ -348,7 +347,7 @@ fn vxlan_guard_objects(table: &str, guard: &VxlanGuard) -> Vec<NfListObject<'sta
     }
     for (&vni, tunnel) in &guard.vnis {
         let names_vni = Statement::Match(Match { left: vni_field(), right: Expression::Number(vni), op: Operator::EQ });
-        objs.push(rule_owned(
+        objs.push(rule(
             table,
             CHAIN_VXLAN_STRANGERS,
             vec![names_vni.clone(), drop()],
@@ -357,7 +356,7 @@ fn vxlan_guard_objects(table: &str, guard: &VxlanGuard) -> Vec<NfListObject<'sta
         if let Some(tunnel) = tunnel {
             let not_through_tunnel =
                 Statement::Match(Match { left: meta(MetaKey::Iifname), right: string(tunnel), op: Operator::NEQ });
-            objs.push(rule_owned(
+            objs.push(rule(
                 table,
                 CHAIN_VXLAN_PLAINTEXT,
                 vec![names_vni, not_through_tunnel, drop()],
@@ -474,8 +473,8 @@ pub fn layout(table: &str) -> Vec<NfListObject<'static>> {
         chain(table, CHAIN_OUTPUT, NfChainType::NAT, NfHook::Output, PRIO_DSTNAT),
         chain(table, CHAIN_RAW_PREROUTING, NfChainType::Filter, NfHook::Prerouting, PRIO_RAW),
         chain(table, CHAIN_RAW_OUTPUT, NfChainType::Filter, NfHook::Output, PRIO_RAW),
-        regular_chain(table, CHAIN_VXLAN_STRANGERS),
-        regular_chain(table, CHAIN_VXLAN_PLAINTEXT),
+        NfListObject::Chain(regular_chain(table, CHAIN_VXLAN_STRANGERS)),
+        NfListObject::Chain(regular_chain(table, CHAIN_VXLAN_PLAINTEXT)),
     ]);
     // A packet for a loopback address that did not come in by `lo` is a neighbour's forgery: the
     // kernel's martian check would drop it, but only after the DNAT of prerouting sent it to a
@@ -849,22 +848,17 @@ pub fn nft_json(nftables: &Nftables<'_>) -> serde_json::Value {
 
 fn chain(table: &str, name: &'static str, kind: NfChainType, hook: NfHook, prio: i32) -> NfListObject<'static> {
     NfListObject::Chain(Chain {
-        family: NfFamily::INet,
-        table: owned(table),
-        name: Cow::Borrowed(name),
-        newname: None,
-        handle: None,
         _type: Some(kind),
         hook: Some(hook),
         prio: Some(prio),
-        dev: None,
         policy: Some(NfChainPolicy::Accept),
+        ..regular_chain(table, name)
     })
 }
 
 /// A chain with no hook, entered only by a jump.
-fn regular_chain(table: &str, name: &'static str) -> NfListObject<'static> {
-    NfListObject::Chain(Chain {
+fn regular_chain(table: &str, name: &'static str) -> Chain<'static> {
+    Chain {
         family: NfFamily::INet,
         table: owned(table),
         name: Cow::Borrowed(name),
@@ -875,19 +869,10 @@ fn regular_chain(table: &str, name: &'static str) -> NfListObject<'static> {
         prio: None,
         dev: None,
         policy: None,
-    })
+    }
 }
 
 fn rule(
-    table: &str,
-    chain: &'static str,
-    expr: Vec<Statement<'static>>,
-    comment: &'static str,
-) -> NfListObject<'static> {
-    rule_owned(table, chain, expr, comment)
-}
-
-fn rule_owned(
     table: &str,
     chain: &'static str,
     expr: Vec<Statement<'static>>,

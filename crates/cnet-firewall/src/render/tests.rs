@@ -24,6 +24,20 @@ fn names_vni(vni: u32) -> Value {
     json!({ "match": { "op": "==", "left": { "payload": { "base": "th", "offset": 96, "len": 24 } }, "right": vni } })
 }
 
+/// `udp dport 4789 IP saddr != @PEERS fib daddr type local jump vxlan_strangers`
+fn from_strangers(ip: &str, peers: &str, comment: &str) -> Value {
+    rule(
+        "raw_prerouting",
+        json!([
+            vxlan_dport(),
+            { "match": { "op": "!=", "left": { "payload": { "protocol": ip, "field": "saddr" } }, "right": format!("@{peers}") } },
+            fib_local(),
+            { "jump": { "target": "vxlan_strangers" } }
+        ]),
+        comment,
+    )
+}
+
 fn regular_chain(name: &str) -> Value {
     json!({ "add": { "chain": { "family": "inet", "table": "t", "name": name } } })
 }
@@ -189,26 +203,8 @@ fn expected_layout() -> Vec<Value> {
             json!([vxlan_dport(), { "jump": { "target": "vxlan_plaintext" } }]),
             "VXLAN of encrypted networks only through their tunnel",
         ),
-        rule(
-            "raw_prerouting",
-            json!([
-                vxlan_dport(),
-                { "match": { "op": "!=", "left": { "payload": { "protocol": "ip", "field": "saddr" } }, "right": "@vxlan_peers4" } },
-                fib_local(),
-                { "jump": { "target": "vxlan_strangers" } }
-            ]),
-            "VXLAN for cnet's VNIs only from the cluster's hosts (IPv4)",
-        ),
-        rule(
-            "raw_prerouting",
-            json!([
-                vxlan_dport(),
-                { "match": { "op": "!=", "left": { "payload": { "protocol": "ip6", "field": "saddr" } }, "right": "@vxlan_peers6" } },
-                fib_local(),
-                { "jump": { "target": "vxlan_strangers" } }
-            ]),
-            "VXLAN for cnet's VNIs only from the cluster's hosts (IPv6)",
-        ),
+        from_strangers("ip", "vxlan_peers4", "VXLAN for cnet's VNIs only from the cluster's hosts (IPv4)"),
+        from_strangers("ip6", "vxlan_peers6", "VXLAN for cnet's VNIs only from the cluster's hosts (IPv6)"),
         rule("raw_prerouting", notrack_vxlan(), "VXLAN tunnels: no connection tracking"),
         rule("raw_output", notrack_vxlan(), "VXLAN tunnels: no connection tracking"),
         rule(
