@@ -69,12 +69,17 @@ fn fdb_vteps(host: &TestHost, net: &Network) -> BTreeSet<String> {
 
 /// A lab of three hosts, all cnetds started (with `extra` flags) and an API to each.
 async fn lab_with(extra: &[&str]) -> (Lab, Vec<Api>) {
-    let mut lab = Lab::new(3);
-    for i in 0..3 {
+    lab_of(3, extra).await
+}
+
+/// A lab of `hosts` hosts, all cnetds started (with `extra` flags) and an API to each.
+async fn lab_of(hosts: usize, extra: &[&str]) -> (Lab, Vec<Api>) {
+    let mut lab = Lab::new(hosts);
+    for i in 0..hosts {
         lab.start_cnetd_with_extra(i, extra);
     }
     let mut apis = Vec::new();
-    for i in 0..3 {
+    for i in 0..hosts {
         apis.push(lab.host(i).api().await);
     }
     (lab, apis)
@@ -981,10 +986,7 @@ fn rx_packets(ns: &cnet_tests::Ns, dev: &str) -> u64 {
 #[tokio::test]
 async fn a_stranger_on_the_underlay_cannot_put_frames_on_an_overlay() {
     cnet_tests::require_root();
-    let mut lab = Lab::new(2);
-    lab.start_cnetd(0);
-    lab.start_cnetd(1);
-    let mut apis = vec![lab.host(0).api().await, lab.host(1).api().await];
+    let (lab, mut apis) = lab_of(2, &[]).await;
     let net = create_everywhere(&mut apis, overlay("ov")).await;
     let vni: u32 = net.options["com.docker.network.driver.overlay.vxlanid_list"].parse().unwrap();
     let mut boxes = Vec::new();
@@ -1011,10 +1013,7 @@ async fn a_stranger_on_the_underlay_cannot_put_frames_on_an_overlay() {
 #[tokio::test]
 async fn a_burst_of_remote_endpoints_resolves_and_survives_a_restart_with_etcd_down() {
     cnet_tests::require_root();
-    let mut lab = Lab::new(2);
-    lab.start_cnetd(0);
-    lab.start_cnetd(1);
-    let mut apis = vec![lab.host(0).api().await, lab.host(1).api().await];
+    let (mut lab, mut apis) = lab_of(2, &[]).await;
     create_everywhere(&mut apis, overlay("burst")).await;
     let (a, _) = apis[0].sandbox_on("a", "burst").await;
     // Twelve attaches at once on host2: host1's watch brings their endpoints in a burst, which

@@ -106,60 +106,49 @@ impl Controller {
         let mut st = self.state.lock().await;
         let mut cache = CacheWrites::default();
         for event in events {
+            if !matches!(event, ClusterEvent::EndpointPut(_) | ClusterEvent::EndpointDeleted { .. }) {
+                self.settle(&st, &mut cache).await;
+            }
+            let st = &mut *st;
             match event {
                 ClusterEvent::EndpointPut(record) if self.is_remote(&record) => {
-                    self.remote_added(&mut st, *record, &mut cache).await
+                    self.remote_added(st, *record, &mut cache).await
                 }
                 ClusterEvent::EndpointPut(_) => {}
                 ClusterEvent::EndpointDeleted { network_id, endpoint_id } => {
-                    self.remote_removed(&mut st, &network_id, &endpoint_id, &mut cache).await
+                    self.remote_removed(st, &network_id, &endpoint_id, &mut cache).await
                 }
-                other => {
-                    self.write_cache(&st, &mut cache);
-                    self.apply_other_cluster_event(&mut st, other).await;
+                ClusterEvent::Resync(view) => self.resync(st, *view).await,
+                ClusterEvent::NetworkPut(network) => self.cache_global_network(st, &network),
+                ClusterEvent::NetworkDeleted(id) => self.drop_global_network(st, &id).await,
+                ClusterEvent::SecretPut { network_id, secret } => {
+                    self.secret_changed(st, &network_id, Some(&secret)).await
+                }
+                ClusterEvent::NodeAlive(node) => {
+                    tracing::info!(%node, "node is up");
+                    self.events.publish(Event::node("up", &node));
+                }
+                ClusterEvent::NodeGone(node) => {
+                    tracing::warn!(%node, "node is gone (its lease expired): dropping its endpoints");
+                    self.events.publish(Event::node("down", &node));
+                }
+                ClusterEvent::Disconnected(why) => {
+                    tracing::warn!(%why, "cluster store unreachable: the data plane of global networks is kept as it is")
                 }
             }
         }
-        self.write_cache(&st, &mut cache);
-        self.refresh_vxlan_guard(&st).await;
+        self.settle(&st, &mut cache).await;
     }
 
-    /// Writes the cache changes gathered so far in one transaction, then serves the names of the
-    /// endpoints added meanwhile that are still there.
-    fn write_cache(&self, st: &Records, cache: &mut CacheWrites) {
+    /// The VXLAN guard first (a new host's traffic does not wait for the disk), then the cache
+    /// changes gathered so far in one write, then the names of the endpoints added meanwhile that
+    /// are still there.
+    async fn settle(&self, st: &Records, cache: &mut CacheWrites) {
+        self.refresh_vxlan_guard(st).await;
         let CacheWrites { batch, names } = std::mem::take(cache);
-        if let Err(e) = self.store.commit(batch) {
-            tracing::warn!(error = %e, "caching other nodes' endpoints in the local store");
-        }
-        for id in names {
-            if let Some(record) = st.remote.get(&id)
-                && let Some(network) = st.networks.get(&record.network_id)
-            {
-                self.dns.remote_added(record, network);
-            }
-        }
-    }
-
-    async fn apply_other_cluster_event(&self, st: &mut Records, event: ClusterEvent) {
-        match event {
-            ClusterEvent::Resync(view) => self.resync(st, *view).await,
-            ClusterEvent::NetworkPut(network) => self.cache_global_network(st, &network),
-            ClusterEvent::NetworkDeleted(id) => self.drop_global_network(st, &id).await,
-            ClusterEvent::EndpointPut(_) | ClusterEvent::EndpointDeleted { .. } => {
-                unreachable!("endpoint events are applied by apply_cluster_events")
-            }
-            ClusterEvent::SecretPut { network_id, secret } => self.secret_changed(st, &network_id, Some(&secret)).await,
-            ClusterEvent::NodeAlive(node) => {
-                tracing::info!(%node, "node is up");
-                self.events.publish(Event::node("up", &node));
-            }
-            ClusterEvent::NodeGone(node) => {
-                tracing::warn!(%node, "node is gone (its lease expired): dropping its endpoints");
-                self.events.publish(Event::node("down", &node));
-            }
-            ClusterEvent::Disconnected(why) => {
-                tracing::warn!(%why, "cluster store unreachable: the data plane of global networks is kept as it is")
-            }
+        self.commit_remote(batch);
+        for record in names.iter().filter_map(|id| st.remote.get(id)) {
+            self.serve_remote_name(st, record);
         }
     }
 
@@ -173,8 +162,21 @@ impl Controller {
         for id in delete {
             batch.delete_remote(id);
         }
+        self.commit_remote(batch);
+    }
+
+    /// One write of the cache of other nodes' endpoints; a failure only costs names (and peers)
+    /// after a restart, until the next resync.
+    fn commit_remote(&self, batch: Batch) {
         if let Err(e) = self.store.commit(batch) {
             tracing::warn!(error = %e, "caching other nodes' endpoints in the local store");
+        }
+    }
+
+    /// Serves a remote endpoint's name, if its network is known here.
+    fn serve_remote_name(&self, st: &Records, record: &EndpointRecord) {
+        if let Some(network) = st.networks.get(&record.network_id) {
+            self.dns.remote_added(record, network);
         }
     }
 
@@ -194,9 +196,7 @@ impl Controller {
     /// At start, once the DNS is restored: the names of the restored remote endpoints.
     pub(super) fn serve_remote(&self, st: &Records) {
         for record in st.remote.values() {
-            if let Some(network) = st.networks.get(&record.network_id) {
-                self.dns.remote_added(record, network);
-            }
+            self.serve_remote_name(st, record);
         }
     }
 
@@ -222,10 +222,9 @@ impl Controller {
         }
     }
 
-    /// The data plane at once (the device's entries, and the VXLAN guard if the endpoint's host
-    /// is new); the local cache (a durable write, some milliseconds: the endpoint is reachable
-    /// without waiting for it) and then the name with `cache`'s write, so a name that resolves
-    /// also survives a restart.
+    /// The device's entries at once; the VXLAN guard (if the endpoint's host is new), the local
+    /// cache (a durable write, some milliseconds: the endpoint is reachable without waiting for it)
+    /// and then the name when `cache` is settled, so a name that resolves also survives a restart.
     async fn remote_added(&self, st: &mut Records, record: EndpointRecord, cache: &mut CacheWrites) {
         cache.batch.put_remote(&record.id, &record);
         let Some(network) = st.networks.get(&record.network_id).cloned() else {
@@ -242,7 +241,6 @@ impl Controller {
         tracing::debug!(name = %record.name, node = %record.node, ip = ?record.ipv4, ipv6 = ?record.ipv6, "remote endpoint added");
         cache.names.push(record.id.clone());
         st.remote.insert(record.id.clone(), record);
-        self.refresh_vxlan_guard(st).await;
     }
 
     async fn remote_removed(&self, st: &mut Records, network_id: &str, endpoint_id: &str, cache: &mut CacheWrites) {
