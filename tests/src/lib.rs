@@ -25,6 +25,7 @@ mod lab;
 mod ns;
 mod proc;
 mod upstream;
+mod wire;
 
 use std::ffi::OsString;
 use std::future::Future;
@@ -38,6 +39,7 @@ pub use nix::libc::{SIGKILL, SIGTERM};
 pub use ns::{Ns, host_links, link, parse_links};
 pub use proc::{Bg, spawn_tied};
 pub use upstream::Upstream;
+pub use wire::{rx_packets_in, vxlan_broadcast_frame};
 
 /// Panics unless the process runs as root: the kit creates namespaces, veths and nft tables.
 pub fn require_root() {

@@ -961,26 +961,15 @@ async fn an_attach_cut_short_by_a_kill_leaves_no_address_leased() {
     assert_eq!(addr_of(&ep.ipv4_address), "10.51.0.7");
 }
 
-/// Sends, with bash from `ns`'s own address, one VXLAN packet for `vni` to `dst`'s VXLAN port,
-/// carrying a broadcast ARP frame from a made-up MAC.
+/// Sends, with bash from `ns`'s own address, one VXLAN packet for `vni` to `dst`'s VXLAN port.
 fn send_vxlan_from(ns: &cnet_tests::Ns, dst: &str, vni: u32) {
-    let mut packet = vec![0x08, 0, 0, 0];
-    packet.extend((vni << 8).to_be_bytes());
-    packet.extend([0xff; 6]);
-    packet.extend([0x02, 0, 0, 0, 0, 0x99, 0x08, 0x06]);
-    packet.extend([0; 28]);
-    let escaped: String = packet.iter().map(|b| format!("\\x{b:02x}")).collect();
+    let escaped: String = cnet_tests::vxlan_broadcast_frame(vni).iter().map(|b| format!("\\x{b:02x}")).collect();
     ns.run_ok(&format!("bash -c \"printf '{escaped}' > /dev/udp/{dst}/4789\""));
 }
 
 /// Packets `dev` of `ns` has received (`/proc/net/dev` there).
 fn rx_packets(ns: &cnet_tests::Ns, dev: &str) -> u64 {
-    let stats = ns.run_ok("cat /proc/net/dev");
-    let line = stats
-        .lines()
-        .find_map(|l| l.trim_start().strip_prefix(&format!("{dev}:")))
-        .unwrap_or_else(|| panic!("no {dev} in /proc/net/dev:\n{stats}"));
-    line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{line}"))
+    cnet_tests::rx_packets_in(&ns.run_ok("cat /proc/net/dev"), dev)
 }
 
 #[tokio::test]

@@ -304,17 +304,6 @@ fn vxlan_packets_are_not_tracked_both_ways() {
     });
 }
 
-/// A VXLAN packet's UDP payload: the header (flag I, the VNI) and an inner broadcast frame.
-fn vxlan_packet(vni: u32) -> Vec<u8> {
-    let mut packet = vec![0x08, 0, 0, 0];
-    packet.extend_from_slice(&(vni << 8).to_be_bytes());
-    packet.extend_from_slice(&[0xff; 6]); // to everyone
-    packet.extend_from_slice(&[0x02, 0, 0, 0, 0, 0x99]); // from a made-up MAC
-    packet.extend_from_slice(&[0x08, 0x06]); // ARP
-    packet.extend_from_slice(&[0; 28]);
-    packet
-}
-
 /// Sends one VXLAN packet for `vni` from `src`, an address of `ns`, to the host: at 192.0.2.1
 /// (or 2001:db8::1) by up0, or from 198.51.100.0/24 at 198.51.100.1 by wg-guardtest.
 fn send_vxlan(ns: &Netns, src: &str, vni: u32) {
@@ -328,7 +317,7 @@ fn send_vxlan(ns: &Netns, src: &str, vni: u32) {
     std::thread::spawn(move || {
         nix::sched::setns(&netns, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
         let sock = std::net::UdpSocket::bind((src, 0)).unwrap();
-        sock.send_to(&vxlan_packet(vni), (dst, cnet_firewall::VXLAN_PORT)).unwrap();
+        sock.send_to(&cnet_tests::vxlan_broadcast_frame(vni), (dst, cnet_firewall::VXLAN_PORT)).unwrap();
     })
     .join()
     .unwrap();
@@ -336,12 +325,7 @@ fn send_vxlan(ns: &Netns, src: &str, vni: u32) {
 
 /// Packets received by `dev` (of the calling thread's namespace).
 fn rx_packets(dev: &str) -> u64 {
-    let dev_stats = std::fs::read_to_string("/proc/thread-self/net/dev").unwrap();
-    let line = dev_stats
-        .lines()
-        .find_map(|l| l.trim_start().strip_prefix(&format!("{dev}:")))
-        .unwrap_or_else(|| panic!("no {dev} in /proc/thread-self/net/dev:\n{dev_stats}"));
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    cnet_tests::rx_packets_in(&std::fs::read_to_string("/proc/thread-self/net/dev").unwrap(), dev)
 }
 
 /// Waits until `dev` has received `count` packets, and a moment more for any that should not
