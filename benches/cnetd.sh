@@ -32,5 +32,7 @@ bench_cnetd_stop() {
     ip link del cnet0 2>/dev/null || true
     nft delete table inet "$BENCH_CNETD_TABLE" 2>/dev/null || true
     for f in "$BENCH_CNETD_DIR"/run/netns/*; do umount -l "$f" 2>/dev/null || true; done
+    # The tmpfs cnetd keeps them on when the run directory is on a disk.
+    umount -l "$BENCH_CNETD_DIR/run/netns" 2>/dev/null || true
     rm -rf "$BENCH_CNETD_DIR"
 }

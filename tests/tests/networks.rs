@@ -292,6 +292,49 @@ async fn restart_removes_orphan_bridges_only() {
     assert!(links.iter().any(|l| l == "cnet0"), "{links:?}");
 }
 
+/// The filesystem type of `path` and the number of mounts on it, as `host` sees them.
+fn fs_and_mounts(host: &TestHost, path: &std::path::Path) -> (String, usize) {
+    let fs = host.ns().run_ok(&format!("stat -f -c %T '{}'", path.display())).trim().to_string();
+    let mountinfo = host.ns().run_ok("cat /proc/self/mountinfo");
+    let target = path.display().to_string();
+    (fs, mountinfo.lines().filter(|l| l.split_whitespace().nth(4) == Some(target.as_str())).count())
+}
+
+/// Namespace files live on a tmpfs of cnetd's (the test's run directory is wherever TMPDIR is,
+/// the disk in CI), mounted once: a restart after a kill -9 finds the first run's namespaces
+/// there, not hidden under a second mount.
+#[tokio::test]
+async fn namespace_files_live_in_memory_across_restarts() {
+    let (mut host, mut api) = daemon().await;
+    let dir = host.run_dir().join("netns");
+    assert_eq!(fs_and_mounts(&host, &dir).0, "tmpfs");
+    let (sandbox, _) = api.sandbox_on("kept", "bridge").await;
+    drop(api);
+    host.kill_cnetd(SIGKILL);
+    host.start_cnetd();
+    let (fs, mounts) = fs_and_mounts(&host, &dir);
+    assert_eq!(fs, "tmpfs");
+    assert!(mounts <= 1, "{mounts} mounts on {}", dir.display());
+    let path = std::path::Path::new(&sandbox.netns_path);
+    assert_eq!(fs_and_mounts(&host, path).0, "nsfs", "the sandbox's namespace after the restart");
+    assert_eq!(host.api().await.sandbox(&sandbox.id).await.netns_path, sandbox.netns_path);
+}
+
+/// A namespace directory that holds files when cnetd starts (namespaces bound on the disk by an
+/// older cnetd) is not mounted over: that would hide them. cnetd keeps using it as it is.
+#[tokio::test]
+async fn a_populated_namespace_directory_is_not_mounted_over() {
+    let mut host = TestHost::new();
+    let dir = host.run_dir().join("netns");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("from-before"), "").unwrap();
+    let (disk, _) = fs_and_mounts(&host, &host.run_dir());
+    host.start_cnetd();
+    let _api = host.api().await;
+    assert_eq!(fs_and_mounts(&host, &dir), (disk, 0), "the directory was mounted over");
+    assert!(!dir.join("from-before").exists(), "the orphan file was not removed at start");
+}
+
 /// SIGTERM with a client still connected (its runtime keeps running, so it can answer the
 /// daemon's GOAWAY): cnetd exits 0 (within `kill_cnetd`'s deadline) and removes its socket.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -32,6 +32,8 @@ use crate::{Error, Result};
 const THREAD_SELF_NS: &str = "/proc/thread-self/ns/net";
 /// `statfs().f_type` of nsfs, the filesystem of namespace files and their bind mounts.
 const NSFS_MAGIC: i64 = 0x6e73_6673;
+/// `statfs().f_type` of tmpfs.
+const TMPFS_MAGIC: i64 = 0x0102_1994;
 /// `lo` has this index in every network namespace.
 const LOOPBACK_IFINDEX: u32 = 1;
 
@@ -103,11 +105,35 @@ pub fn bind_current(path: &Path) -> Result<()> {
     })
 }
 
-/// True when `path` is a live namespace bind mount (its filesystem is nsfs).
-pub fn is_mounted(path: &Path) -> bool {
+/// Keeps the directory of namespace files in memory: creates `dir` and mounts a tmpfs on it,
+/// unless it is on a tmpfs already (under Debian's /run, say) or holds anything (namespaces of an
+/// earlier run bound on the disk, which a mount would hide). The files are runtime handles, each an
+/// empty bind-mount target: on a disk every one costs an inode allocation (ext4 scans its bitmap
+/// past recently deleted inodes, a cost that grows with churn) and every removal a deletion, and a
+/// reboot leaves them behind. Returns whether it mounted.
+pub fn keep_in_memory(dir: &Path) -> Result<bool> {
+    fs::create_dir_all(dir).map_err(|e| Error::netns(dir, "create directory", e))?;
+    if filesystem_type(dir).map_err(|e| Error::netns(dir, "statfs", e))? == TMPFS_MAGIC {
+        return Ok(false);
+    }
+    if fs::read_dir(dir).map_err(|e| Error::netns(dir, "read directory", e))?.next().is_some() {
+        return Ok(false);
+    }
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    mount(Some("cnet-netns"), dir, Some("tmpfs"), flags, Some("mode=0755,size=1m"))
+        .map_err(|e| Error::netns(dir, "mount tmpfs", e))?;
+    Ok(true)
+}
+
+fn filesystem_type(path: &Path) -> nix::Result<i64> {
     // f_type is i64 on glibc x86_64 but narrower elsewhere, hence the cast.
     #[allow(clippy::unnecessary_cast)]
-    statfs(path).is_ok_and(|s| s.filesystem_type().0 as i64 == NSFS_MAGIC)
+    statfs(path).map(|s| s.filesystem_type().0 as i64)
+}
+
+/// True when `path` is a live namespace bind mount (its filesystem is nsfs).
+pub fn is_mounted(path: &Path) -> bool {
+    filesystem_type(path).is_ok_and(|t| t == NSFS_MAGIC)
 }
 
 /// Runs `f` on a throwaway thread inside the namespace at `path` (for sysctls or binding sockets

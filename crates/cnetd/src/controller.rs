@@ -140,7 +140,13 @@ impl Controller {
         let resyncs = tokio::sync::watch::Sender::new(0);
         let ctl =
             Controller { cfg, kernel, store, drivers, state, dns, unavailable, firewall, cluster, events, resyncs };
-        std::fs::create_dir_all(ctl.netns_dir())?;
+        match cnet_kernel::netns::keep_in_memory(&ctl.netns_dir()) {
+            Ok(mounted) => tracing::debug!(dir = %ctl.netns_dir().display(), mounted, "namespace files kept in memory"),
+            Err(e) => {
+                tracing::warn!(error = %e, "namespace files stay on the disk");
+                std::fs::create_dir_all(ctl.netns_dir())?;
+            }
+        }
         cnet_kernel::netns::bind_current(&ctl.host_netns_path())?;
         ctl.restore().await?;
         ctl.ensure_builtin_networks().await?;
