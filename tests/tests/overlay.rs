@@ -41,6 +41,16 @@ fn resolve(host: &TestHost, sandbox: &Sandbox, name: &str) -> Vec<String> {
     out.lines().map(str::to_string).collect()
 }
 
+/// Stops etcd, kills host1's cnetd with SIGKILL and starts it again: whatever host1 knows of the
+/// other hosts after this came from its own store, since no resync can have come.
+async fn restart_host1_with_etcd_down(lab: &mut Lab) {
+    lab.etcd_mut().stop();
+    lab.host_mut(0).kill_cnetd(SIGKILL);
+    lab.start_cnetd(0);
+    let mut api = lab.host(0).api().await;
+    assert!(!api.info().await.cluster.expect("cluster info").connected, "etcd is down: no resync can have come");
+}
+
 async fn has_network(api: &mut Api, name: &str) -> bool {
     api.network_names().await.iter().any(|n| n == name)
 }
@@ -711,11 +721,7 @@ async fn remote_names_resolve_at_once_after_a_restart_even_with_etcd_down() {
     let b_ip = addr_of(&b.ipv4_address).to_string();
     eventually(10, "host1 resolves b", async || resolve(lab.host(0), &a, "b") == [b_ip.clone()]).await;
     drop(apis);
-    lab.etcd_mut().stop();
-    lab.host_mut(0).kill_cnetd(SIGKILL);
-    lab.start_cnetd(0);
-    let mut api0 = lab.host(0).api().await;
-    assert!(!api0.info().await.cluster.expect("cluster info").connected, "etcd is down: no resync can have come");
+    restart_host1_with_etcd_down(&mut lab).await;
     assert_eq!(resolve(lab.host(0), &a, "b"), std::slice::from_ref(&b_ip), "the first query after the restart");
     assert!(lab.host(0).reaches(&a.netns_path, &b_ip), "and the data plane is there too");
 }
@@ -1027,11 +1033,7 @@ async fn a_burst_of_remote_endpoints_resolves_and_survives_a_restart_with_etcd_d
     }
     // A name that resolves is in the cache: after a restart without etcd, every one still does.
     drop(apis);
-    lab.etcd_mut().stop();
-    lab.host_mut(0).kill_cnetd(SIGKILL);
-    lab.start_cnetd(0);
-    let mut api0 = lab.host(0).api().await;
-    assert!(!api0.info().await.cluster.expect("cluster info").connected, "etcd is down: no resync can have come");
+    restart_host1_with_etcd_down(&mut lab).await;
     for (name, ip) in &named {
         assert_eq!(resolve(lab.host(0), &a, name), std::slice::from_ref(ip), "{name} after the restart");
     }
