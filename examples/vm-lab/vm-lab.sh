@@ -18,6 +18,8 @@
 #   vm-lab.sh test [CHECK]       the tests across the guests (or one check alone: ipv6, netem...)
 #   vm-lab.sh status             the guests, their memory, `cnet node ls`
 #   vm-lab.sh console N          the guest's console log (kernel messages, boot script)
+#   vm-lab.sh diagnose N         what the guest is doing (processes, kernel stacks of the commands
+#                                of `exec`), through a second agent: works while a command hangs
 #   vm-lab.sh etcd stop|start    take the control plane down (keeping its data) and bring it back
 #   vm-lab.sh down               stop the guests, remove the namespace and /run/cnet-vm-lab
 #
@@ -42,7 +44,8 @@
 # in /usr/local/sbin for each binary of that directory (cnetd, cnet...) that runs a copy of it
 # on the guest's tmpfs, copied again when the host rebuilds it (guest/fresh-copy). guest/agent
 # answers `exec` requests on a virtio serial port that qemu connects to the FIFOs
-# /run/cnet-vm-lab/vmN.agent.{in,out}.
+# /run/cnet-vm-lab/vmN.agent.{in,out}; a second one on vmN.diag.{in,out} tells what the guest is
+# doing when a command of the first does not answer.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -80,17 +83,27 @@ guest_ok() {
 
 # vm_exec N TIMEOUT CMD: runs the shell command CMD on guest N; prints its stdout and stderr and
 # returns its status (124 if no answer within TIMEOUT seconds, 125 if the guest is not running).
+# On a timeout it asks the guest's second agent what the guest is doing (see diagnose).
 vm_exec() {
-    local n=$1 timeout=$2 cmd=$3
-    local in=$STATE/vm$n.agent.in out=$STATE/vm$n.agent.out
+    port_exec agent "$@" || {
+        local rc=$?
+        [ "$rc" != 124 ] || diagnose "$1"
+        return "$rc"
+    }
+}
+
+# port_exec PORT N TIMEOUT CMD: vm_exec through one of the guest's agents (agent or diag).
+port_exec() {
+    local port=$1 n=$2 timeout=$3 cmd=$4
+    local in=$STATE/vm$n.$port.in out=$STATE/vm$n.$port.out
     [ -p "$in" ] && [ -p "$out" ] || {
         echo "vm-lab.sh: guest $n is not up (no $in)" >&2
         return 125
     }
-    local lock fd id line state=skip rc= o= e=
-    exec {lock}>"$STATE/vm$n.lock"
+    local lock fd id line partial= state=skip rc= o= e=
+    exec {lock}>"$STATE/vm$n.$port.lock"
     flock "$lock"
-    id=$$.$RANDOM.$SECONDS
+    id=$BASHPID.$RANDOM.$SECONDS # $BASHPID: the id of a subshell of `on ... &`, not its parent's
     alive "$(qemu_pid "$n")" || {
         exec {lock}>&-
         echo "vm-lab.sh: guest $n is not running (console: $STATE/vm$n.console)" >&2
@@ -103,12 +116,17 @@ vm_exec() {
     local deadline=$((SECONDS + timeout))
     while [ "$SECONDS" -lt "$deadline" ]; do
         if ! IFS= read -r -t 1 line <&"$fd"; then
+            # A read that times out keeps what it got of a line, and that is gone from the FIFO:
+            # the rest of the line comes with the next read.
+            partial+=$line
             alive "$(qemu_pid "$n")" || {
                 rc=gone
                 break
             }
             continue
         fi
+        line=$partial$line
+        partial=
         case $state in
             skip) [ "$line" = "BEGIN $id" ] && state=out ;; # answers to requests that timed out
             out) if [ "$line" = "STDERR $id" ]; then state=err; else o+=$line; fi ;;
@@ -127,14 +145,38 @@ vm_exec() {
         return 125
     fi
     if [ -z "$rc" ]; then
-        # The console is all that can tell why (a hung task, an oops): the lab may be gone soon.
-        echo "vm-lab.sh: no answer from guest $n within ${timeout}s; the end of its console:" >&2
-        tail -n 40 "$STATE/vm$n.console" >&2
+        local got="no answer"
+        [ "$state" = skip ] || got="an answer cut off (in its std${state})"
+        echo "vm-lab.sh: $got from guest $n's $port within ${timeout}s" >&2
         return 124
     fi
     printf '%s' "$o" | base64 -d
     printf '%s' "$e" | base64 -d >&2
     return "$rc"
+}
+
+# diagnose N: what guest N is doing, from its second agent (a command of the first may be the one
+# hanging), and the end of its console (a hung task, an oops): a lab that failed may be gone soon.
+diagnose() {
+    local n=$1 script
+    script=$(
+        cat <<'EOF'
+echo "load: $(cat /proc/loadavg)"
+free -m
+ps -eo pid,ppid,stat,etimes,wchan:28,args --forest | awk '$1 != 2 && $2 != 2'
+# The kernel stacks of everything the commands' agent runs.
+agent=$(pgrep -f '^/lab/busybox sh /lab/agent cnet.agent' | head -n 1)
+for pid in $(ps -eo pid=,ppid= | awk -v root="$agent" '{ parent[$1] = $2 }
+        END { for (p in parent) for (q = p; q in parent; q = parent[q]) if (parent[q] == root) { print p; break } }'); do
+    echo "--- $pid: $(tr '\0' ' ' </proc/$pid/cmdline 2>/dev/null)"
+    cat /proc/$pid/stack 2>/dev/null
+done
+EOF
+    )
+    echo "vm-lab.sh: guest $n, from its diagnostics agent:" >&2
+    port_exec diag "$n" 30 "$script" >&2 || true
+    echo "vm-lab.sh: the end of guest $n's console:" >&2
+    tail -n 40 "$STATE/vm$n.console" >&2
 }
 
 # on N CMD...: vm_exec with the default timeout; the words of CMD joined by spaces, as ssh does.
@@ -234,7 +276,7 @@ start_guest() {
     local n=$1 mac accel=$ACCEL
     mac=$(printf '52:54:00:5a:00:%02x' "$n")
     [ "$ACCEL" != tcg ] || accel=tcg,tb-size=$TB_SIZE
-    mkfifo "$STATE/vm$n.agent.in" "$STATE/vm$n.agent.out"
+    mkfifo "$STATE/vm$n".{agent,diag}.{in,out}
     ip -n "$NS" tuntap add dev "tap$n" mode tap
     ip -n "$NS" link set "tap$n" master br0 up
     ip netns exec "$NS" qemu-system-x86_64 -name "$LAB-vm$n" \
@@ -252,16 +294,17 @@ start_guest() {
         -device "virtio-net-pci,netdev=lab,mac=$mac" \
         -device virtio-serial-pci -chardev "pipe,id=agent,path=$STATE/vm$n.agent" \
         -device virtserialport,chardev=agent,name=cnet.agent \
+        -chardev "pipe,id=diag,path=$STATE/vm$n.diag" -device virtserialport,chardev=diag,name=cnet.diag \
         -daemonize -pidfile "$STATE/vm$n.pid"
 }
 
 qemu_pid() { cat "$STATE/vm$1.pid" 2>/dev/null || true; }
 alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
 
-# Waits until guest N answers `exec`; fails if its qemu exited.
+# Waits until both agents of guest N answer; fails if its qemu exited.
 wait_agent() {
     local n=$1 secs=$2 deadline=$((SECONDS + $2))
-    until vm_exec "$n" 2 true 2>/dev/null; do
+    until port_exec agent "$n" 2 true 2>/dev/null && port_exec diag "$n" 2 true 2>/dev/null; do
         alive "$(qemu_pid "$n")" || {
             tail -n 20 "$STATE/vm$n.console" >&2
             die "guest $n's qemu exited (console: $STATE/vm$n.console)"
@@ -276,7 +319,8 @@ wait_agent() {
 # wait_on N SECS WHAT CMD: waits until CMD succeeds on guest N.
 wait_on() {
     local n=$1 secs=$2 what=$3 cmd=$4 deadline=$(($SECONDS + $2))
-    until vm_exec "$n" 30 "$cmd" >/dev/null 2>&1; do
+    # Another try after a failure, but a command that does not answer is worth a look (a hang).
+    until port_exec agent "$n" 30 "$cmd" >/dev/null 2>&1 || { [ $? != 124 ] || diagnose "$n"; false; }; do
         [ "$SECONDS" -lt "$deadline" ] || {
             echo "vm-lab.sh: $what: not within ${secs}s" >&2
             return 1
@@ -816,5 +860,11 @@ case $cmd in
         guest_ok "$n"
         cat "$STATE/vm$n.console"
         ;;
-    *) die "usage: $0 up | exec N CMD... | test [CHECK] | status | console N | etcd stop|start | down" ;;
+    diagnose)
+        [ $# -eq 1 ] || die "usage: $0 diagnose N|vmN"
+        n=${1#vm}
+        guest_ok "$n"
+        diagnose "$n"
+        ;;
+    *) die "usage: $0 up | exec N CMD... | test [CHECK] | status | console N | diagnose N | etcd stop|start | down" ;;
 esac
