@@ -46,6 +46,8 @@ struct Inner {
     table: RwLock<Table>,
     upstreams: RwLock<Arc<[SocketAddr]>>,
     listeners: Mutex<HashMap<String, Listener>>,
+    /// Where the listeners run; `None`: the runtime of whoever calls `serve_sandbox`.
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 /// A sandbox's serving tasks; dropping it stops them (and closes the sockets).
@@ -78,11 +80,22 @@ enum Outcome {
 impl Resolver {
     /// A resolver forwarding to `upstreams` (port 53 unless given).
     pub fn new(upstreams: Vec<SocketAddr>) -> Resolver {
+        Resolver::build(upstreams, None)
+    }
+
+    /// A resolver whose listeners (and their forwards) run on `runtime`, whichever runtime
+    /// calls [`Resolver::serve_sandbox`].
+    pub fn on_runtime(upstreams: Vec<SocketAddr>, runtime: tokio::runtime::Handle) -> Resolver {
+        Resolver::build(upstreams, Some(runtime))
+    }
+
+    fn build(upstreams: Vec<SocketAddr>, runtime: Option<tokio::runtime::Handle>) -> Resolver {
         Resolver {
             inner: Arc::new(Inner {
                 table: RwLock::new(Table::default()),
                 upstreams: RwLock::new(upstreams.into()),
                 listeners: Mutex::new(HashMap::new()),
+                runtime,
             }),
         }
     }
@@ -139,6 +152,8 @@ impl Resolver {
         if listeners.contains_key(sandbox_id) {
             return Ok(());
         }
+        // The sockets register with, and the tasks spawn on, the resolver's own runtime if it has one.
+        let _entered = self.inner.runtime.as_ref().map(tokio::runtime::Handle::enter);
         let udp = Arc::new(UdpSocket::from_std(udp)?);
         let tcp = TcpListener::from_std(tcp)?;
         let scope = Arc::new(Scope {
@@ -554,6 +569,28 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    /// A resolver on a runtime of its own answers while the runtime that served the sandbox is
+    /// blocked (this test's thread waits on a std socket): its listener runs elsewhere.
+    #[tokio::test]
+    async fn a_resolver_on_its_own_runtime_answers_while_the_callers_runtime_is_blocked() {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let handle = runtime.handle().clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || runtime.block_on(stopped));
+        let resolver = Resolver::on_runtime(Vec::new(), handle);
+        resolver.add_endpoint(&rec("e1", "s1", "net1", &["web"], Ipv4Addr::new(10, 1, 0, 2)));
+        let server = serve(&resolver, "s1", None);
+
+        let client = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        client.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        client.send_to(&query("web.", RecordType::A, None), server).unwrap();
+        let mut buf = vec![0u8; 4096];
+        let (n, _) = client.recv_from(&mut buf).expect("an answer from the resolver's own runtime");
+        assert_eq!(a_records(&Message::from_vec(&buf[..n]).unwrap()), vec![Ipv4Addr::new(10, 1, 0, 2)]);
+        drop(stop);
+        let _stopped_by_the_drop = thread.join().unwrap();
     }
 
     #[tokio::test]

@@ -49,6 +49,21 @@ fn ipv6_of(addr: Option<ipnetwork::IpNetwork>) -> Option<std::net::Ipv6Addr> {
 
 pub struct Dns {
     resolver: Resolver,
+    /// Dropping it ends the resolver's thread (and its runtime, listeners and all).
+    _resolver_thread: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+/// A thread of the resolver's own running a current-thread runtime, until the sender is dropped.
+/// On the daemon's two workers a query waited behind whatever the controller ran there (a store
+/// commit's fdatasync, netlink replies); the kernel's scheduler wakes a thread of its own at once.
+fn resolver_thread() -> std::io::Result<(tokio::runtime::Handle, tokio::sync::oneshot::Sender<()>)> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let handle = runtime.handle().clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    std::thread::Builder::new().name("cnet-dns".into()).spawn(move || {
+        let _ = runtime.block_on(stopped);
+    })?;
+    Ok((handle, stop))
 }
 
 fn socket_addrs(ips: impl IntoIterator<Item = IpAddr>) -> Vec<SocketAddr> {
@@ -88,13 +103,19 @@ impl Dns {
         } else {
             tracing::info!(?upstreams, "embedded DNS forwards to");
         }
-        let resolver = Resolver::new(socket_addrs(upstreams));
+        let (resolver, resolver_thread) = match resolver_thread() {
+            Ok((runtime, stop)) => (Resolver::on_runtime(socket_addrs(upstreams), runtime), Some(stop)),
+            Err(e) => {
+                tracing::warn!(error = %e, "the embedded DNS shares the daemon's threads");
+                (Resolver::new(socket_addrs(upstreams)), None)
+            }
+        };
         if servers.is_empty()
             && let Ok(runtime) = tokio::runtime::Handle::try_current()
         {
             runtime.spawn(follow_host_upstreams(resolver.clone()));
         }
-        Dns { resolver }
+        Dns { resolver, _resolver_thread: resolver_thread }
     }
 
     /// The resolver itself (for counts in tests and benches).
