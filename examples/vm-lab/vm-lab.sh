@@ -290,6 +290,8 @@ start_guest() {
         -device virtio-9p-pci,fsdev=modules,mount_tag=modules \
         -fsdev "local,id=cnetbin,path=$BIN_DIR,security_model=passthrough,readonly=on" \
         -device virtio-9p-pci,fsdev=cnetbin,mount_tag=cnetbin \
+        -fsdev "local,id=labshare,path=$STATE/share,security_model=passthrough,readonly=on" \
+        -device virtio-9p-pci,fsdev=labshare,mount_tag=labshare \
         -netdev "tap,id=lab,ifname=tap$n,script=no,downscript=no" \
         -device "virtio-net-pci,netdev=lab,mac=$mac" \
         -device virtio-serial-pci -chardev "pipe,id=agent,path=$STATE/vm$n.agent" \
@@ -395,7 +397,7 @@ cmd_up() {
     trap 'echo "vm-lab.sh: up failed; cleaning up" >&2; cmd_down >/dev/null 2>&1 || true' EXIT
     local t0=$SECONDS n
     prepare_kernel
-    mkdir -p "$STATE"
+    mkdir -p "$STATE/share"
     echo "$COUNT" >"$STATE/count"
     build_initramfs
     say "namespace $NS: bridge br0, tap1..tap$COUNT; guests $NET.1..$NET.$COUNT/24"
@@ -584,6 +586,7 @@ cmd_test() {
     echo "PASS: overlay across the guests: by name, 15 concurrent attaches, cnetd killed and" \
         "restarted, etcd stopped and started, network removal"
     check_ipv6 || return 1
+    check_vlan || return 1
     check_netem || return 1
     check_encrypted || return 1
     check_lab || return 1
@@ -658,6 +661,41 @@ check_ipv6() {
     for n in 2 3; do on "$n" "cnet rm -f v6c$n >/dev/null"; done
     on 1 cnet network rm $net >/dev/null || ipv6_fail "network rm $net" || return 1
     echo "PASS: IPv6 overlay across the guests: ping6 by name both ways, neighbour entries, removal"
+}
+
+# 802.1q, which the machine's kernel lacks: the suites' tests of VLAN parents (#[ignore]d on such
+# a kernel, or taking their other branch there) run in a guest, whose kernel has it. The test
+# binaries (built by cargo here if they are not yet) go to the lab's shared directory; they run
+# against the release binaries of /lab/bin, each test in namespaces of its own as on the machine.
+VLAN_TESTS=(
+    "cnet-kernel vlan_sub_interface vlan_on_this_kernel_names_what_is_missing"
+    "cnet-tests vlan_parent_is_made_and_removed_with_the_network vlan_parent_on_a_down_interface_is_refused_by_name
+        vlan_parent_on_this_kernel_is_made_or_refused_by_name restart_recreates_a_missing_vlan_sub_interface"
+)
+check_vlan() {
+    local entry package names exe out count
+    vlan_fail() {
+        echo "FAIL: 802.1q in a guest: $*" >&2
+        return 1
+    }
+    on 2 "modprobe 8021q" || vlan_fail "the guest's kernel has no 8021q module" || return 1
+    for entry in "${VLAN_TESTS[@]}"; do
+        read -r package names <<<"$(echo $entry)"
+        count=$(wc -w <<<"$names")
+        # The JSON line of the test target (not of the package's binaries): its executable's path.
+        exe=$(cd "$REPO" && cargo test --no-run --message-format=json -p "$package" --test macvlan |
+            grep '"kind":\["test"\]' | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p') && [ -x "$exe" ] ||
+            vlan_fail "no macvlan test binary of $package ('${exe:-}')" || return 1
+        cp "$exe" "$STATE/share/$package-macvlan"
+        echo "vm2# $package-macvlan --include-ignored --exact $names" >&2
+        out=$(on 2 "cd /tmp && CNET_BIN_DIR=/lab/bin /lab/share/$package-macvlan --include-ignored --exact \
+            --test-threads 1 $names 2>&1") || vlan_fail "$package's VLAN tests: $out" || return 1
+        grep -q "^test result: ok. $count passed; 0 failed; 0 ignored" <<<"$out" ||
+            vlan_fail "$package's VLAN tests did not all run: $(grep '^test result' <<<"$out")" || return 1
+        rm -f "$STATE/share/$package-macvlan"
+    done
+    echo "PASS: 802.1q in a guest: VLAN sub-interfaces made, refused on a down interface, re-created after" \
+        "a restart and removed (the tests the machine's kernel cannot run)"
 }
 
 # Link impairments (issue 16) where the kernel has netem, as the guests' does: a p2p link between

@@ -110,14 +110,19 @@ fn aliases_round_trip() {
     });
 }
 
-/// Needs 802.1q, which this machine's kernel lacks: run it where the kernel has it (the guests of
-/// the VM lab) with `cargo test -p cnet-kernel --test macvlan -- --ignored`.
+/// Needs 802.1q, which this machine's kernel lacks: `examples/vm-lab/vm-lab.sh test vlan` runs it
+/// in a guest of the VM lab, whose kernel has it (as `scripts/test.sh` does).
 #[test]
 #[ignore = "needs a kernel with 802.1q (run in a VM lab guest with --ignored)"]
 fn vlan_sub_interface() {
     hermetic(|_dir| async move {
         let k = Kernel::connect().await.unwrap();
         run(&["ip", "link", "add", "up0", "type", "veth", "peer", "name", "lan0"]);
+        // A VLAN device is made up, which its base must be first: ENETDOWN, and nothing made.
+        let err = k.create_vlan("up0.42", "up0", 42, "cnet-test:v").await.unwrap_err();
+        assert_eq!(err.errno(), Some(nix::libc::ENETDOWN), "{err}");
+        assert!(k.link_by_name("up0.42").await.unwrap().is_none());
+        run(&["ip", "link", "set", "up0", "up"]);
         k.create_vlan("up0.42", "up0", 42, "cnet-test:v").await.unwrap();
         let link = k.link_by_name("up0.42").await.unwrap().unwrap();
         assert_eq!(link.kind.as_deref(), Some("vlan"));

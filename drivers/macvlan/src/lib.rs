@@ -89,6 +89,14 @@ impl MacvlanDriver {
                  VLAN support (creating a link of kind vlan: operation not supported)",
                 config::PARENT
             ))),
+            // A VLAN device cannot be up while its base is down (the kernel's vlan_dev_open), and
+            // unlike an existing parent that is down, this one would have to be made down and
+            // brought up by hand later: say what to do instead.
+            Err(e) if e.errno() == Some(libc::ENETDOWN) => Err(Error::precondition(format!(
+                "cannot create the 802.1q sub-interface {parent:?} for option {}: interface {base:?} \
+                 is down (bring it up first: ip link set {base} up)",
+                config::PARENT
+            ))),
             Err(e) => Err(Error::internal(format!("creating the 802.1q sub-interface {parent:?}: {e}"))),
         }
     }
