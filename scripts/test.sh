@@ -18,6 +18,9 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 # The end-to-end tests run the cnetd and cnet binaries, which `cargo test` does not build for them.
 cargo build --workspace --bins
+# The test binaries too, now: the VM lab runs some of them in a guest, and building them there
+# would load the machine while its guests run.
+cargo test --workspace --no-run
 
 # The VM lab (examples/vm-lab): three qemu guests on Debian's own kernel, not this machine's, run
 # the release binaries: the overlay checks of the namespace suite across them (by name, 15
