@@ -710,7 +710,8 @@ async fn subnet_gateway_ip_range_and_internal() {
 }
 
 /// Names of other hosts' containers resolve from the first query after a restart of cnetd, even
-/// with etcd down (so no resync can come): cnetd keeps them in its local store.
+/// with etcd down (so no resync can come): cnetd keeps them in its local store. A restart without
+/// the cluster flags leaves them aside, with a warning.
 #[tokio::test]
 async fn remote_names_resolve_at_once_after_a_restart_even_with_etcd_down() {
     cnet_tests::require_root();
@@ -724,6 +725,16 @@ async fn remote_names_resolve_at_once_after_a_restart_even_with_etcd_down() {
     restart_host1_with_etcd_down(&mut lab).await;
     assert_eq!(resolve(lab.host(0), &a, "b"), std::slice::from_ref(&b_ip), "the first query after the restart");
     assert!(lab.host(0).reaches(&a.netns_path, &b_ip), "and the data plane is there too");
+
+    // Started without the cluster flags, cnetd leaves the cached endpoints of the other hosts
+    // aside (no resync would ever replace them) and says what that costs.
+    lab.host_mut(0).kill_cnetd(SIGKILL);
+    lab.host_mut(0).start_cnetd();
+    let log = lab.host(0).log();
+    assert!(
+        log.contains("other nodes' overlay endpoints, but cnetd runs without --cluster-store"),
+        "no warning of the endpoints left aside: {log}"
+    );
 }
 
 /// `dig +short @127.0.0.11 NAME AAAA` in the sandbox (see [`resolve`]).

@@ -184,11 +184,18 @@ impl Controller {
     /// their hosts in from the first rebuild of the table, before (or without) the cluster
     /// store's resync, which replaces them. Their names are served after [`Self::serve_remote`].
     pub(super) fn restore_remote(&self, st: &mut Records) -> anyhow::Result<()> {
+        let cached: Vec<EndpointRecord> = self.store.load_remote()?;
         if self.cluster.is_none() {
             // Without the cluster store nothing would ever replace them: stale names and peers.
+            if !cached.is_empty() {
+                tracing::warn!(
+                    endpoints = cached.len(),
+                    "the store holds other nodes' overlay endpoints, but cnetd runs without \
+                     --cluster-store: overlay containers here cannot reach them until it runs with it again"
+                );
+            }
             return Ok(());
         }
-        let cached: Vec<EndpointRecord> = self.store.load_remote()?;
         st.remote.extend(cached.into_iter().map(|record| (record.id.clone(), record)));
         Ok(())
     }
