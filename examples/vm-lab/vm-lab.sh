@@ -113,8 +113,16 @@ port_exec() {
     # none), and a write-only open for a reader.
     exec {fd}<>"$out"
     printf 'EXEC %s %s\n' "$id" "$(printf '%s' "$cmd" | base64 -w0)" 1<>"$in"
-    local deadline=$((SECONDS + timeout))
-    while [ "$SECONDS" -lt "$deadline" ]; do
+    local deadline=$((SECONDS + timeout)) resent=
+    while :; do
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            # Once, the agent is asked for its last answer again: a command that ended may have
+            # had its answer lost on the way. One still running answers neither.
+            [ -z "$resent" ] || break
+            resent=$state state=skip o= e= partial=
+            printf 'RESEND %s\n' "$id" 1<>"$in"
+            deadline=$((SECONDS + (timeout < 30 ? timeout : 30)))
+        fi
         if ! IFS= read -r -t 1 line <&"$fd"; then
             # A read that times out keeps what it got of a line, and that is gone from the FIFO:
             # the rest of the line comes with the next read.
@@ -146,10 +154,12 @@ port_exec() {
     fi
     if [ -z "$rc" ]; then
         local got="no answer"
-        [ "$state" = skip ] || got="an answer cut off (in its std${state})"
-        echo "vm-lab.sh: $got from guest $n's $port within ${timeout}s" >&2
+        [ "$resent" = skip ] || got="an answer cut off (in its std${resent})"
+        echo "vm-lab.sh: $got from guest $n's $port within ${timeout}s, nor when asked again" >&2
         return 124
     fi
+    [ -z "$resent" ] || echo "vm-lab.sh: guest $n's $port: no whole answer within ${timeout}s" \
+        "(got: ${resent/skip/none}); it came when asked again" >&2
     printf '%s' "$o" | base64 -d
     printf '%s' "$e" | base64 -d >&2
     return "$rc"
