@@ -675,34 +675,39 @@ check_ipv6() {
 
 # 802.1q, which the machine's kernel lacks: the suites' tests of VLAN parents (#[ignore]d on such
 # a kernel, or taking their other branch there) run in a guest, whose kernel has it. The test
-# binaries (built by cargo here if they are not yet) go to the lab's shared directory; they run
-# against the release binaries of /lab/bin, each test in namespaces of its own as on the machine.
+# binaries (those of `cargo test --workspace`, built here if they are not yet: a build of one
+# package alone would unify features differently and build them again) go to the lab's shared
+# directory; they run against the release binaries of /lab/bin, each test in namespaces of its
+# own as on the machine. Each entry: the test's source file, then the tests.
 VLAN_TESTS=(
-    "cnet-kernel vlan_sub_interface vlan_on_this_kernel_names_what_is_missing"
-    "cnet-tests vlan_parent_is_made_and_removed_with_the_network vlan_parent_on_a_down_interface_is_refused_by_name
-        vlan_parent_on_this_kernel_is_made_or_refused_by_name restart_recreates_a_missing_vlan_sub_interface"
+    "crates/cnet-kernel/tests/macvlan.rs vlan_sub_interface vlan_on_this_kernel_names_what_is_missing"
+    "tests/tests/macvlan.rs vlan_parent_is_made_and_removed_with_the_network
+        vlan_parent_on_a_down_interface_is_refused_by_name vlan_parent_on_this_kernel_is_made_or_refused_by_name
+        restart_recreates_a_missing_vlan_sub_interface"
 )
 check_vlan() {
-    local entry package names exe out count
+    local artifacts entry src names exe out count binary
     vlan_fail() {
         echo "FAIL: 802.1q in a guest: $*" >&2
         return 1
     }
     on 2 "modprobe 8021q" || vlan_fail "the guest's kernel has no 8021q module" || return 1
+    artifacts=$(cd "$REPO" && cargo test --workspace --no-run --message-format=json) ||
+        vlan_fail "cargo test --workspace --no-run failed" || return 1
     for entry in "${VLAN_TESTS[@]}"; do
-        read -r package names <<<"$(echo $entry)"
+        read -r src names <<<"$(echo $entry)"
         count=$(wc -w <<<"$names")
-        # The JSON line of the test target (not of the package's binaries): its executable's path.
-        exe=$(cd "$REPO" && cargo test --no-run --message-format=json -p "$package" --test macvlan |
-            grep '"kind":\["test"\]' | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p') && [ -x "$exe" ] ||
-            vlan_fail "no macvlan test binary of $package ('${exe:-}')" || return 1
-        cp "$exe" "$STATE/share/$package-macvlan"
-        echo "vm2# $package-macvlan --include-ignored --exact $names" >&2
-        out=$(on 2 "cd /tmp && CNET_BIN_DIR=/lab/bin /lab/share/$package-macvlan --include-ignored --exact \
-            --test-threads 1 $names 2>&1") || vlan_fail "$package's VLAN tests: $out" || return 1
+        # The JSON line of the test target built from $src: its executable's path.
+        exe=$(grep -F "/$src\"" <<<"$artifacts" | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p')
+        [ -n "$exe" ] && [ -x "$exe" ] || vlan_fail "no test binary built from $src ('$exe')" || return 1
+        binary=${exe##*/}
+        cp "$exe" "$STATE/share/$binary"
+        echo "vm2# $src: $binary --include-ignored --exact $names" >&2
+        out=$(on 2 "cd /tmp && CNET_BIN_DIR=/lab/bin /lab/share/$binary --include-ignored --exact \
+            --test-threads 1 $names 2>&1") || vlan_fail "the VLAN tests of $src: $out" || return 1
         grep -q "^test result: ok. $count passed; 0 failed; 0 ignored" <<<"$out" ||
-            vlan_fail "$package's VLAN tests did not all run: $(grep '^test result' <<<"$out")" || return 1
-        rm -f "$STATE/share/$package-macvlan"
+            vlan_fail "the VLAN tests of $src did not all run: $(grep '^test result' <<<"$out")" || return 1
+        rm -f "$STATE/share/$binary"
     done
     echo "PASS: 802.1q in a guest: VLAN sub-interfaces made, refused on a down interface, re-created after" \
         "a restart and removed (the tests the machine's kernel cannot run)"
