@@ -70,6 +70,8 @@ die() {
     exit 1
 }
 say() { echo "+ [${SECONDS}s] $*" >&2; }
+# The script's own stderr, for diagnostics that a caller's `2>/dev/null` must not swallow.
+exec {LAB_STDERR}>&2
 
 [ "$(id -u)" = 0 ] || die "run as root (the lab makes a network namespace, taps and a bridge)"
 
@@ -83,11 +85,15 @@ guest_ok() {
 
 # vm_exec N TIMEOUT CMD: runs the shell command CMD on guest N; prints its stdout and stderr and
 # returns its status (124 if no answer within TIMEOUT seconds, 125 if the guest is not running).
-# On a timeout it asks the guest's second agent what the guest is doing (see diagnose).
+# On a timeout it asks the guest's second agent what the guest is doing (see diagnose), on the
+# script's own stderr whatever the caller redirects.
 vm_exec() {
     port_exec agent "$@" || {
         local rc=$?
-        [ "$rc" != 124 ] || diagnose "$1"
+        [ "$rc" != 124 ] || {
+            echo "vm-lab.sh: no answer from guest $1 to: $3"
+            diagnose "$1"
+        } >&"$LAB_STDERR" 2>&1
         return "$rc"
     }
 }
@@ -307,7 +313,7 @@ start_guest() {
         -device virtio-serial-pci -chardev "pipe,id=agent,path=$STATE/vm$n.agent" \
         -device virtserialport,chardev=agent,name=cnet.agent \
         -chardev "pipe,id=diag,path=$STATE/vm$n.diag" -device virtserialport,chardev=diag,name=cnet.diag \
-        -daemonize -pidfile "$STATE/vm$n.pid"
+        -daemonize -pidfile "$STATE/vm$n.pid" {LAB_STDERR}>&- # the guest outlives the script's stderr
 }
 
 qemu_pid() { cat "$STATE/vm$1.pid" 2>/dev/null || true; }
@@ -331,8 +337,7 @@ wait_agent() {
 # wait_on N SECS WHAT CMD: waits until CMD succeeds on guest N.
 wait_on() {
     local n=$1 secs=$2 what=$3 cmd=$4 deadline=$(($SECONDS + $2))
-    # Another try after a failure, but a command that does not answer is worth a look (a hang).
-    until port_exec agent "$n" 30 "$cmd" >/dev/null 2>&1 || { [ $? != 124 ] || diagnose "$n"; false; }; do
+    until vm_exec "$n" 30 "$cmd" >/dev/null 2>&1; do
         [ "$SECONDS" -lt "$deadline" ] || {
             echo "vm-lab.sh: $what: not within ${secs}s" >&2
             return 1
